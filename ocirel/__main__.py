@@ -1,0 +1,5 @@
+"""``python -m ocirel``."""
+
+from ocirel.cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""Image references: parse, validate and normalize per the distribution grammar.
+
+A reference is ``[host[:port]/]path[:tag][@digest]``. Validation happens here, before
+anything builds a URL or a file path from a name, so ``..``, ``%2F``, upper case,
+over-long names and malformed tags or digests never reach the network.
+
+Docker Hub is normalized the way every container tool does it: no host means
+``docker.io``; a one-component path on Docker Hub gets ``library/``;
+``index.docker.io`` is ``docker.io``; the API host is ``registry-1.docker.io``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from ocirel.errors import InvalidReferenceError
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_API_HOST = "registry-1.docker.io"
+_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+MAX_NAME_LENGTH = 255
+MAX_TAG_LENGTH = 128
+
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])"
+_DOMAIN_RE = re.compile(rf"{_HOST}(?::[0-9]{{1,5}})?")
+_PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*")
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_DIGEST_RE = re.compile(r"(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})")
+_ANY_DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A validated, normalized image reference.
+
+    ``registry`` is the host as users write it (``docker.io``, ``localhost:5000``);
+    ``repository`` the path (``library/nginx``); ``tag`` and ``digest`` are optional.
+    """
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``registry/repository``, the part a lockfile entry calls ``repository``."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def api_host(self) -> str:
+        """The host that serves the distribution API for this registry."""
+        return DOCKER_HUB_API_HOST if self.registry == DOCKER_HUB else self.registry
+
+    @property
+    def hostname(self) -> str:
+        """The host without port and without IPv6 brackets."""
+        return split_host_port(self.registry)[0]
+
+    @property
+    def last_component(self) -> str:
+        return self.repository.rsplit("/", 1)[-1]
+
+    def with_tag(self, tag: str) -> Reference:
+        return replace(self, tag=validate_tag(tag))
+
+    def with_digest(self, digest: str) -> Reference:
+        return replace(self, digest=validate_digest(digest))
+
+    def repo_only(self) -> Reference:
+        return replace(self, tag=None, digest=None)
+
+    @property
+    def identifier(self) -> str:
+        """What to put after ``/manifests/``: the digest when known, else the tag."""
+        if self.digest:
+            return self.digest
+        if self.tag:
+            return self.tag
+        raise InvalidReferenceError(f"{self} has neither a tag nor a digest")
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def split_host_port(registry: str) -> tuple[str, int | None]:
+    """``"[::1]:5000"`` → ``("::1", 5000)``; ``"example.com"`` → ``("example.com", None)``."""
+    if registry.startswith("["):
+        host, _, rest = registry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = registry.partition(":")
+    return host, (int(port) if port else None)
+
+
+def validate_tag(tag: str) -> str:
+    if len(tag) > MAX_TAG_LENGTH:
+        raise InvalidReferenceError(
+            f"tag is {len(tag)} characters long; the limit is {MAX_TAG_LENGTH}"
+        )
+    if not _TAG_RE.fullmatch(tag):
+        raise InvalidReferenceError(
+            f"invalid tag {tag!r}: a tag is letters, digits, '_', '.' and '-', "
+            "not starting with '.' or '-'"
+        )
+    return tag
+
+
+def validate_digest(digest: str) -> str:
+    if _DIGEST_RE.fullmatch(digest):
+        return digest
+    if _ANY_DIGEST_RE.fullmatch(digest):
+        raise InvalidReferenceError(
+            f"unsupported digest {_shorten(digest)!r}: only lower-case sha256 and sha512 "
+            "digests are accepted"
+        )
+    raise InvalidReferenceError(f"malformed digest {_shorten(digest)!r}: expected sha256:<64 hex>")
+
+
+def is_valid_digest(digest: str) -> bool:
+    return bool(_DIGEST_RE.fullmatch(digest))
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    # Unlike Docker's parser, an upper-case first component without "." or ":" is not
+    # taken for a host: "MyOrg/app" is far more likely a mistyped repository.
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return DOCKER_HUB, name
+
+
+def parse(text: str) -> Reference:
+    """Parse ``text`` into a :class:`Reference`, or raise :class:`InvalidReferenceError`."""
+    if not text or text != text.strip():
+        raise InvalidReferenceError(f"invalid image reference {_shorten(text)!r}: empty or padded")
+    remainder, digest = text, None
+    if "@" in remainder:
+        remainder, _, digest = remainder.partition("@")
+        validate_digest(digest)
+    tag = None
+    last_slash = remainder.rfind("/")
+    colon = remainder.rfind(":")
+    if colon > last_slash:
+        remainder, tag = remainder[:colon], remainder[colon + 1 :]
+        validate_tag(tag)
+    registry, path = _split_domain(remainder)
+    return _build(text, registry, path, tag, digest)
+
+
+def _build(original: str, registry: str, path: str, tag: str | None, digest: str | None) -> Reference:
+    if not _DOMAIN_RE.fullmatch(registry):
+        raise InvalidReferenceError(f"invalid registry host {_shorten(registry)!r} in {_shorten(original)!r}")
+    _, port = split_host_port(registry)
+    if port is not None and not 0 < port < 65536:
+        raise InvalidReferenceError(f"invalid port in {_shorten(original)!r}")
+    if registry.lower() in _HUB_ALIASES:
+        registry = DOCKER_HUB
+        if path and "/" not in path:
+            path = f"library/{path}"
+    if not path:
+        raise InvalidReferenceError(f"invalid image reference {_shorten(original)!r}: no repository path")
+    for component in path.split("/"):
+        if not _PATH_COMPONENT_RE.fullmatch(component):
+            raise InvalidReferenceError(_component_message(component, original))
+    if len(registry) + 1 + len(path) > MAX_NAME_LENGTH:
+        raise InvalidReferenceError(
+            f"repository name {_shorten(original)!r} is longer than {MAX_NAME_LENGTH} characters"
+        )
+    return Reference(registry=registry, repository=path, tag=tag, digest=digest)
+
+
+def _component_message(component: str, original: str) -> str:
+    if component != component.lower() and _PATH_COMPONENT_RE.fullmatch(component.lower()):
+        why = "repository names must be lower case"
+    elif not component:
+        why = "empty path component"
+    else:
+        why = "path components are lower-case letters and digits separated by '.', '_', '__' or '-'"
+    return f"invalid repository path component {_shorten(component)!r} in {_shorten(original)!r}: {why}"
+
+
+def parse_repository(text: str) -> Reference:
+    """Parse a repository for publishing: a tag or digest here is a usage error."""
+    ref = parse(text)
+    if ref.tag or ref.digest:
+        raise InvalidReferenceError(
+            f"--image takes a repository without tag or digest, got {_shorten(text)!r}",
+            hint="ocirel picks the next version tag itself; use --tag to choose one explicitly",
+        )
+    return ref

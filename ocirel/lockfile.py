@@ -1,0 +1,265 @@
+"""``ocirel.lock.json``: which digest each released image name points to.
+
+Format (schema 1)::
+
+    {
+      "images": {
+        "<name>": {
+          "digest": "sha256:…",
+          "platforms": {"linux/amd64": "sha256:…"},
+          "reference": "<repository>:<tag>@<digest>",
+          "repository": "registry.example.com/team/app",
+          "source": {"dirty": false, "revision": "…"},
+          "tag": "v7"
+        }
+      },
+      "schema": 1
+    }
+
+Output is canonical — sorted keys, 2-space indent, LF, trailing newline, no
+timestamps — so the same inputs give byte-identical files. Writes take an exclusive
+``flock`` on a sibling ``<file>.lock``, re-read the file under the lock, apply the
+change, write a temporary file in the same directory, fsync it and ``os.replace`` it
+over the old one, so readers see the old or the new file and never half of one; two
+writers never lose each other's entries. The file's mode is kept, and when the path
+is a symlink its target is replaced, so the link stays. A corrupt, truncated or
+unknown-schema file is an error and is never rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocirel import reference
+from ocirel.errors import InvalidReferenceError, LockfileError
+
+SCHEMA = 1
+DEFAULT_PATH = "ocirel.lock.json"
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+_KNOWN_KEYS = frozenset({"repository", "tag", "digest", "reference", "platforms", "source"})
+
+
+def validate_name(name: str) -> str:
+    """A lockfile key: lower-case letters, digits, '.', '_' and '-' (it becomes env names)."""
+    if not _NAME_RE.fullmatch(name):
+        raise LockfileError(
+            f"invalid image name {name!r} for the lockfile: use lower-case letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit (at most 128)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One released image. ``extra`` keeps fields written by newer ocirel versions."""
+
+    name: str
+    repository: str
+    tag: str
+    digest: str
+    platforms: Mapping[str, str] = field(default_factory=dict)
+    source: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}@{self.digest}"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.extra)
+        data.update(
+            repository=self.repository,
+            tag=self.tag,
+            digest=self.digest,
+            reference=self.reference,
+            platforms=dict(self.platforms),
+            source=dict(self.source),
+        )
+        return data
+
+    @classmethod
+    def from_json(cls, name: str, data: object, *, where: str) -> LockEntry:
+        if not isinstance(data, dict):
+            raise LockfileError(f"{where}: entry {name!r} is not an object")
+        try:
+            validate_name(name)
+            repo = reference.parse(_str(data, "repository", where, name))
+            if repo.tag or repo.digest:
+                raise InvalidReferenceError("repository must not carry a tag or digest")
+            tag = reference.validate_tag(_str(data, "tag", where, name))
+            digest = reference.validate_digest(_str(data, "digest", where, name))
+        except InvalidReferenceError as exc:
+            raise LockfileError(f"{where}: entry {name!r}: {exc}") from None
+        platforms = data.get("platforms", {})
+        source = data.get("source", {})
+        if not isinstance(platforms, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and reference.is_valid_digest(v)
+            for k, v in platforms.items()
+        ):
+            raise LockfileError(f"{where}: entry {name!r}: 'platforms' must map platform to digest")
+        if not isinstance(source, dict):
+            raise LockfileError(f"{where}: entry {name!r}: 'source' must be an object")
+        expected = f"{repo.name}:{tag}@{digest}"
+        if data.get("reference", expected) != expected:
+            raise LockfileError(
+                f"{where}: entry {name!r}: 'reference' disagrees with repository, tag and digest"
+            )
+        extra = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
+        return cls(name, repo.name, tag, digest, platforms, source, extra)
+
+
+def _str(data: Mapping[str, Any], key: str, where: str, name: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise LockfileError(f"{where}: entry {name!r}: {key!r} must be a string")
+    return value
+
+
+@dataclass(frozen=True)
+class Lockfile:
+    entries: Mapping[str, LockEntry] = field(default_factory=dict)
+
+    def with_entry(self, entry: LockEntry) -> Lockfile:
+        return Lockfile({**self.entries, entry.name: entry})
+
+    def without(self, name: str) -> Lockfile:
+        return Lockfile({k: v for k, v in self.entries.items() if k != name})
+
+    def find_repository(self, repository: str) -> LockEntry | None:
+        """The entry whose repository is ``repository`` (normalized), if any."""
+        for entry in self.entries.values():
+            if entry.repository == repository:
+                return entry
+        return None
+
+
+def dumps(lock: Lockfile) -> str:
+    """The canonical text of ``lock``."""
+    doc = {"schema": SCHEMA, "images": {n: e.to_json() for n, e in lock.entries.items()}}
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def loads(text: str, *, where: str = "lockfile") -> Lockfile:
+    """Parse lockfile text; any problem raises :class:`LockfileError`."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise LockfileError(
+            f"{where} is not valid JSON ({exc}); it was left untouched",
+            hint="restore it from version control, or delete it to start a new one",
+        ) from None
+    if not isinstance(doc, dict):
+        raise LockfileError(f"{where} is not a JSON object; it was left untouched")
+    schema = doc.get("schema")
+    if schema != SCHEMA or isinstance(schema, bool):
+        raise LockfileError(
+            f"{where} has schema {schema!r}; this ocirel reads schema {SCHEMA}",
+            hint="upgrade ocirel if the file was written by a newer version",
+        )
+    images = doc.get("images", {})
+    if not isinstance(images, dict):
+        raise LockfileError(f"{where}: 'images' must be an object")
+    return Lockfile({n: LockEntry.from_json(n, d, where=where) for n, d in images.items()})
+
+
+def load(path: Path) -> Lockfile:
+    """Read ``path``; a missing file is an empty lockfile."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Lockfile()
+    except UnicodeDecodeError:
+        raise LockfileError(f"{path} is not UTF-8 text; it was left untouched") from None
+    except OSError as exc:
+        raise LockfileError(f"cannot read {path}: {exc.strerror}") from None
+    return loads(text, where=str(path))
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    import fcntl  # noqa: PLC0415 - POSIX only, imported where used
+
+    lock_path = target.with_name(target.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise LockfileError(f"cannot create lock file {lock_path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _real_target(path: Path) -> Path:
+    """Where to write: the symlink's final target, so the link itself survives."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def update(path: Path, change: Callable[[Lockfile], Lockfile]) -> Lockfile:
+    """Apply ``change`` to the lockfile at ``path`` under its lock and write it atomically."""
+    target = _real_target(path)
+    with _locked(target):
+        current = load(target)
+        new = change(current)
+        text = dumps(new)
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            return new
+        write_atomic(target, text)
+        return new
+
+
+def upsert(path: Path, entry: LockEntry) -> Lockfile:
+    """Insert or replace ``entry``; entries for other names are kept."""
+    return update(path, lambda lock: lock.with_entry(entry))
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` via a fsynced temporary file and ``os.replace``.
+
+    On any error the temporary file is removed and ``target`` is left as it was.
+    """
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    directory = target.parent
+    data = text.encode("utf-8")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        tmp.replace(target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise LockfileError(f"cannot write {target}: {reason}; the old file is unchanged") from None
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,99 @@
+"""What every builder adapter shares: the build inputs and the adapter protocol.
+
+Argv builders are small pure functions so that most backend tests compare argv
+tuples; the real binaries run in the integration tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ocirel.errors import ConfigError
+from ocirel.hostinfo import StorageChoice
+
+CONTAINERFILE_NAMES = ("Containerfile", "Dockerfile")
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """The inputs of one build. ``image`` is the unique local name for this run."""
+
+    context: Path
+    image: str
+    containerfile: Path | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    layers: bool = True
+    timestamp: int | None = None
+    cache_repo: str | None = None
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildEnv:
+    """How to run the builder on this host (decided once per run)."""
+
+    isolation: str = "chroot"
+    storage: StorageChoice = field(default_factory=lambda: StorageChoice(None, "builder default"))
+    authfile: Path | None = None
+    tls_verify: bool = True
+
+
+class Backend(Protocol):
+    """A builder adapter. ``exports_layout`` backends hand ocirel an OCI layout to upload;
+    the others push by themselves (docker)."""
+
+    name: str
+    program: str
+    exports_layout: bool
+
+    def build_argv(self, spec: BuildSpec, env: BuildEnv) -> list[str]: ...
+
+    def export_argv(self, image: str, layout: Path, digestfile: Path, env: BuildEnv) -> list[str]: ...
+
+    def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> None: ...
+
+    def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str: ...
+
+    def remove(self, image: str, env: BuildEnv) -> None: ...
+
+    def version(self) -> str | None: ...
+
+
+def find_containerfile(context: Path, given: Path | None) -> Path:
+    """``--file`` if given (relative to the working directory), else Containerfile or Dockerfile."""
+    if not context.is_dir():
+        raise ConfigError(f"build context {context} is not a directory")
+    if given is not None:
+        if not given.is_file():
+            raise ConfigError(f"--file {given} does not exist")
+        return given
+    for name in CONTAINERFILE_NAMES:
+        candidate = context / name
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no Containerfile or Dockerfile in {context}",
+        hint="pass --file PATH, or run ocirel in the directory that holds the Containerfile",
+    )
+
+
+def parse_build_args(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``["K=V", …]`` → pairs; a bare ``K`` takes its value from the environment like docker."""
+    import os  # noqa: PLC0415
+
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key or not key.replace("_", "a").isalnum():
+            raise ConfigError(f"invalid --build-arg {item!r}: expected KEY=VALUE")
+        if not sep:
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        pairs.append((key, value))
+    return tuple(pairs)

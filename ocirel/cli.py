@@ -1,0 +1,393 @@
+"""The ``ocirel`` command line: thin commands over :mod:`ocirel.release`.
+
+Each command turns options into settings, makes one use-case call and renders the
+result. This is the only module that prints or chooses exit codes; errors reach the
+user through :func:`_handle_errors`. Heavy imports (requests, the registry client,
+YAML) happen inside the commands so ``ocirel --version`` and ``--help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from ocirel import __version__
+from ocirel.errors import CommandError, OcirelError
+
+if TYPE_CHECKING:
+    from ocirel.reference import Reference
+    from ocirel.registry import Registry
+    from ocirel.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="ocirel",
+    help="Release container images safely: rootless build, next unique version tag, "
+    "push, verify, digest lockfile.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state: dict[str, bool] = {"debug": False}
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+def _err(message: str) -> None:
+    from ocirel.redact import redact  # noqa: PLC0415
+
+    sys.stderr.write(redact(message) + "\n")
+    sys.stderr.flush()
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _out_json(data: object) -> None:
+    _out(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _render_error(exc: OcirelError) -> None:
+    _err(f"error: {exc}")
+    if isinstance(exc, CommandError):
+        if exc.stderr_tail:
+            _err("--- last output ---\n" + exc.stderr_tail.rstrip() + "\n---")
+        if _state["debug"] and exc.argv:
+            _err("command: " + " ".join(exc.argv))
+    if exc.hint:
+        _err(f"hint: {exc.hint}")
+
+
+def _handle_errors(func: F) -> F:
+    """The one error handler: exceptions → message and exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ocirel.runner import Interrupted, terminating_signals_raise  # noqa: PLC0415
+
+        try:
+            with terminating_signals_raise():
+                return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except OcirelError as exc:
+            _render_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _err("interrupted")
+            raise typer.Exit(130) from None
+        except Interrupted as exc:
+            _err(f"terminated by signal {exc.signum}")
+            raise typer.Exit(128 + exc.signum) from None
+        except Exception as exc:
+            if _state["debug"]:
+                import traceback  # noqa: PLC0415
+
+                traceback.print_exc()
+            _err(f"internal error: {type(exc).__name__}: {exc}")
+            _err("hint: this is a bug in ocirel; run with --debug for the traceback and report it")
+            raise typer.Exit(3) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        _out(f"ocirel {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="log registry requests and show tracebacks")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="show the version"),
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+    if debug:
+        import logging  # noqa: PLC0415
+
+        logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s")
+        for noisy in ("urllib3", "requests"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# ------------------------------------------------------------- shared options
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="allow plain http or unverified TLS for the target registry "
+        "(loopback registries may use plain http without it)",
+    ),
+]
+CaFileOpt = Annotated[
+    Path | None, typer.Option("--ca-file", help="CA certificate(s) for the registry's TLS", dir_okay=False)
+]
+SchemeOpt = Annotated[
+    str | None, typer.Option("--scheme", help="version scheme: counter (default), semver, calver")
+]
+PrefixOpt = Annotated[
+    str | None, typer.Option("--prefix", help="version prefix (counter default 'v', others none)")
+]
+BumpOpt = Annotated[
+    str | None, typer.Option("--bump", help="semver part to bump: patch (default), minor, major")
+]
+
+
+def _settings(**flags: Any) -> Settings:
+    from ocirel import settings  # noqa: PLC0415
+
+    return settings.load({k: v for k, v in flags.items() if v not in (None, False)})
+
+
+def _make_registry(config: Settings, target: Reference | None) -> Registry:
+    import threading  # noqa: PLC0415
+
+    from ocirel import auth  # noqa: PLC0415
+    from ocirel.registry import Registry  # noqa: PLC0415
+    from ocirel.transport import RetryPolicy, Transport  # noqa: PLC0415
+
+    insecure = set(config.insecure_registries)
+    if config.insecure and target is not None:
+        insecure.add(target.registry)
+    cache: dict[tuple[str, str], auth.Credentials | None] = {}
+    lock = threading.Lock()
+
+    def lookup(registry: str, repository: str) -> auth.Credentials | None:
+        with lock:
+            key = (registry, repository)
+            if key not in cache:
+                cache[key] = auth.find_credentials(
+                    registry, repository, env_registry=target.registry if target else None
+                )
+            return cache[key]
+
+    transport = Transport(
+        credentials=lookup,
+        insecure_registries=frozenset(insecure),
+        ca_file=str(config.ca_file) if config.ca_file else None,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        retry=RetryPolicy(retries=config.retries, max_wait=config.max_retry_wait),
+        on_warning=lambda text: _err(f"warning: the registry says: {text}"),
+    )
+    return Registry(transport)
+
+
+def _scheme(config: Settings) -> Any:
+    from ocirel.versioning import make_scheme  # noqa: PLC0415
+
+    return make_scheme(config.scheme, prefix=config.prefix, bump=config.bump)
+
+
+def _floating(config: Settings) -> frozenset[str]:
+    from ocirel.versioning import FLOATING_TAGS  # noqa: PLC0415
+
+    return FLOATING_TAGS | frozenset(config.floating_tags)
+
+
+# ------------------------------------------------------------------ commands
+
+
+@app.command()
+@_handle_errors
+def publish(
+    context: Annotated[Path, typer.Argument(help="build context directory")] = Path("."),
+    image: Annotated[
+        str, typer.Option("--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app")
+    ] = "",
+    name: Annotated[
+        str | None, typer.Option("--name", help="lockfile key (default: last path component)")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Containerfile (default: CONTEXT/Containerfile or Dockerfile)")
+    ] = None,
+    build_arg: Annotated[
+        list[str] | None, typer.Option("--build-arg", help="KEY=VALUE build argument (repeatable)")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="build stage to publish")] = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="publish exactly this tag (must not exist yet)")
+    ] = None,
+    scheme: SchemeOpt = None,
+    prefix: PrefixOpt = None,
+    bump: BumpOpt = None,
+    lockfile_path: Annotated[
+        Path | None, typer.Option("--lockfile", help="lockfile path (default ./ocirel.lock.json)")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="auto (default), buildah, podman or docker")
+    ] = None,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    keep_image: Annotated[
+        bool, typer.Option("--keep-image", help="keep the local image after pushing")
+    ] = False,
+    max_attempts: Annotated[
+        int | None, typer.Option("--max-attempts", help="tags to try when other publishers race us")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the next tag and the commands; build nothing")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build CONTEXT, push it under the next unique version tag, record the digest."""
+    from ocirel import hostinfo, lockfile, reference, runner  # noqa: PLC0415
+    from ocirel.backends import select_backend  # noqa: PLC0415
+    from ocirel.backends.base import BuildEnv, parse_build_args  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+    from ocirel.gitinfo import source_info  # noqa: PLC0415
+    from ocirel.release import Publisher, PublishRequest  # noqa: PLC0415
+
+    config = _settings(
+        scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, backend=backend,
+        insecure=insecure, ca_file=ca_file, keep_image=keep_image, max_attempts=max_attempts,
+    )  # fmt: skip
+    if not image:
+        raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
+    repo = reference.parse_repository(image)
+    entry_name = lockfile.validate_name(name or repo.last_component)
+    if tag is not None:
+        reference.validate_tag(tag)
+    chosen, why = select_backend(config.backend)
+    if config.backend == "auto":
+        _err(f"backend: {why}")
+    storage = hostinfo.choose_storage(
+        config.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
+        kernel=hostinfo.kernel_version(), overlay_available=hostinfo.overlay_in_kernel(),
+        fuse_overlayfs=runner.which("fuse-overlayfs"),
+    )  # fmt: skip
+    env = BuildEnv(isolation=config.isolation or "chroot", storage=storage)
+    request = PublishRequest(
+        context=context, repository=repo, name=entry_name, lockfile=config.lockfile,
+        scheme=_scheme(config), containerfile=file, build_args=parse_build_args(build_arg or []),
+        target=target, explicit_tag=tag, floating=_floating(config),
+        max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
+        build_timeout=config.build_timeout, push_timeout=config.push_timeout,
+        keep_image=config.keep_image, dry_run=dry_run,
+    )  # fmt: skip
+    registry = _make_registry(config, repo)
+    result = Publisher(
+        request, chosen, env, registry, source=source_info(context),
+        say=lambda message: _err(f"ocirel: {message}"),
+    ).run()  # fmt: skip
+    if as_json:
+        _out_json(result.to_json())
+    elif result.dry_run:
+        _out(f"next tag: {result.repository}:{result.tag}")
+        _out("plan:")
+        for step in result.plan:
+            _out(f"  {step}")
+    else:
+        _out(f"published {result.reference}")
+        _out(f"  tag       {result.tag}")
+        _out(f"  digest    {result.digest}")
+        _out(f"  lockfile  {result.lockfile} (entry {result.name!r})")
+
+
+@app.command()
+@_handle_errors
+def tags(
+    repository: Annotated[str, typer.Argument(help="repository, e.g. registry.example.com/team/app")],
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the tags of REPOSITORY (every page)."""
+    from ocirel import reference  # noqa: PLC0415
+
+    config = _settings(insecure=insecure, ca_file=ca_file)
+    repo = reference.parse(repository).repo_only()
+    found = sorted(_make_registry(config, repo).list_tags(repo))
+    if as_json:
+        _out_json({"repository": repo.name, "tags": found})
+    else:
+        for item in found:
+            _out(item)
+
+
+@app.command("next")
+@_handle_errors
+def next_version(
+    repository: Annotated[str, typer.Argument(help="repository, e.g. registry.example.com/team/app")],
+    scheme: SchemeOpt = None,
+    prefix: PrefixOpt = None,
+    bump: BumpOpt = None,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the tag the next publish of REPOSITORY would get."""
+    from ocirel import reference, release  # noqa: PLC0415
+
+    config = _settings(scheme=scheme, prefix=prefix, bump=bump, insecure=insecure, ca_file=ca_file)
+    repo = reference.parse_repository(repository)
+    version_scheme = _scheme(config)
+    candidate, existing = release.next_tag(_make_registry(config, repo), repo, version_scheme)
+    if as_json:
+        in_scheme = [t for t in existing if version_scheme.parse(t) is not None]
+        _out_json({
+            "repository": repo.name, "next": candidate, "scheme": config.scheme,
+            "tags": len(existing), "versions": len(in_scheme),
+        })  # fmt: skip
+    else:
+        _out(candidate)
+
+
+@app.command()
+@_handle_errors
+def digest(
+    ref: Annotated[str, typer.Argument(help="image reference with a tag or digest")],
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the content digest REF resolves to (HEAD, falling back to GET and hashing)."""
+    from ocirel import reference  # noqa: PLC0415
+    from ocirel.errors import InvalidReferenceError  # noqa: PLC0415
+
+    config = _settings(insecure=insecure, ca_file=ca_file)
+    parsed = reference.parse(ref)
+    if not parsed.tag and not parsed.digest:
+        raise InvalidReferenceError(
+            f"{ref!r} has no tag or digest", hint="ocirel never assumes ':latest'; name the tag"
+        )
+    info = _make_registry(config, parsed).resolve(parsed)
+    if as_json:
+        _out_json({
+            "reference": str(parsed), "digest": info.digest, "media_type": info.media_type,
+            "pinned": str(parsed.repo_only()) + (f":{parsed.tag}" if parsed.tag else "") + f"@{info.digest}",
+        })  # fmt: skip
+    else:
+        _out(info.digest)
+
+
+def main() -> None:
+    """Console entry point. ``--version`` is answered before typer is even imported."""
+    if sys.argv[1:] == ["--version"]:
+        sys.stdout.write(f"ocirel {__version__}\n")
+        return
+    app(prog_name="ocirel")
+
+

@@ -1,0 +1,128 @@
+"""Facts about this host that decide how to build: rootless, containerized, storage.
+
+Pure reads of ``/proc``, ``/etc`` and the environment (no subprocess), so they are
+cheap enough to run on every publish and easy to test with fake roots.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+NATIVE_ROOTLESS_OVERLAY_KERNEL = (5, 13)
+
+
+@dataclass(frozen=True)
+class StorageChoice:
+    driver: str | None  # None: leave it to the builder's own configuration
+    reason: str
+    options: tuple[str, ...] = ()
+
+
+def is_rootless() -> bool:
+    return os.geteuid() != 0
+
+
+def in_container(root: Path = Path("/")) -> bool:
+    if (root / ".dockerenv").exists() or (root / "run/.containerenv").exists():
+        return True
+    try:
+        cgroup = (root / "proc/1/cgroup").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"/(docker|kubepods|libpod|lxc|containerd)[/-]", cgroup))
+
+
+def kernel_version(release: str | None = None) -> tuple[int, int]:
+    match = re.match(r"(\d+)\.(\d+)", release or platform.release())
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def overlay_in_kernel(root: Path = Path("/")) -> bool:
+    try:
+        return "overlay" in (root / "proc/filesystems").read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def storage_conf_paths(env: Mapping[str, str], rootless: bool) -> list[Path]:
+    """The storage.conf files containers/storage reads, highest priority first."""
+    paths: list[Path] = []
+    if env.get("CONTAINERS_STORAGE_CONF"):
+        paths.append(Path(env["CONTAINERS_STORAGE_CONF"]))
+    if rootless:
+        config_home = Path(env.get("XDG_CONFIG_HOME") or Path(env.get("HOME", "~")).expanduser() / ".config")
+        paths.append(config_home / "containers" / "storage.conf")
+    paths += [Path("/etc/containers/storage.conf"), Path("/usr/share/containers/storage.conf")]
+    return paths
+
+
+def configured_driver(env: Mapping[str, str], rootless: bool) -> tuple[str, str] | None:
+    """The storage driver the user configured, and where; None when nothing is set."""
+    if env.get("STORAGE_DRIVER"):
+        return env["STORAGE_DRIVER"], "STORAGE_DRIVER"
+    for path in storage_conf_paths(env, rootless):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        match = re.search(r'^\s*driver\s*=\s*"([^"]*)"', text, re.MULTILINE)
+        if match and match.group(1):
+            return match.group(1), str(path)
+    return None
+
+
+def choose_storage(
+    setting: str | None,
+    env: Mapping[str, str],
+    *,
+    rootless: bool,
+    kernel: tuple[int, int],
+    overlay_available: bool,
+    fuse_overlayfs: str | None,
+) -> StorageChoice:
+    """What to pass as ``--storage-driver``: the user's choice, else overlay, else vfs."""
+    if setting:
+        return StorageChoice(setting, "set by ocirel's storage_driver setting")
+    configured = configured_driver(env, rootless)
+    if configured:
+        return StorageChoice(None, f"configured in {configured[1]} ({configured[0]})")
+    if not overlay_available:
+        return StorageChoice("vfs", "the kernel has no overlay filesystem")
+    if not rootless:
+        return StorageChoice("overlay", "overlay is available")
+    if kernel >= NATIVE_ROOTLESS_OVERLAY_KERNEL:
+        return StorageChoice("overlay", f"native rootless overlay (kernel {kernel[0]}.{kernel[1]})")
+    if fuse_overlayfs:
+        return StorageChoice(
+            "overlay",
+            "rootless overlay through fuse-overlayfs",
+            (f"overlay.mount_program={fuse_overlayfs}",),
+        )
+    return StorageChoice("vfs", "rootless overlay needs kernel 5.13+ or fuse-overlayfs (slow vfs used)")
+
+
+def subid_ranges(user: str, path: Path) -> list[tuple[int, int]]:
+    """The (start, count) ranges of ``user`` in /etc/subuid or /etc/subgid."""
+    ranges: list[tuple[int, int]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ranges
+    uid = str(os.getuid())
+    for line in lines:
+        parts = line.strip().split(":")
+        if len(parts) == 3 and parts[0] in (user, uid) and parts[1].isdigit() and parts[2].isdigit():
+            ranges.append((int(parts[1]), int(parts[2])))
+    return ranges
+
+
+def max_user_namespaces(root: Path = Path("/")) -> int | None:
+    try:
+        return int((root / "proc/sys/user/max_user_namespaces").read_text().strip())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,409 @@
+"""Registry operations on top of :mod:`ocirel.transport`.
+
+* ``list_tags``: ``GET /v2/<name>/tags/list`` following ``Link: <…>; rel="next"``
+  (relative or absolute), refusing a page on another host, a loop, or more than
+  ``MAX_PAGES`` pages; a registry that rejects ``n`` is asked again with a smaller
+  page size, then without ``n``. ``404 NAME_UNKNOWN`` means "no tags yet"; any other
+  failure raises — a version is never computed from a partial list.
+* ``resolve``: ``HEAD`` the manifest with all four manifest media types accepted and
+  read ``Docker-Content-Digest``; when it is missing or malformed, ``GET`` the
+  manifest and hash the exact bytes.
+* ``get_manifest``: the bytes, checked against the digest the registry claims and
+  against the ``mediaType`` inside the document.
+* ``push_layout``: upload the blobs of a local OCI image layout (skipping blobs the
+  registry has) and put its manifest **by digest** — no tag is touched;
+  ``put_tag`` then points a tag at it. Uploads are restarted from the first byte
+  when they fail; a streamed body is never replayed halfway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from ocirel.errors import (
+    DigestMismatchError,
+    RegistryError,
+    RegistryNotFoundError,
+)
+from ocirel.reference import Reference, is_valid_digest
+from ocirel.transport import (
+    MANIFEST_MAX_BODY,
+    Reply,
+    Transport,
+    parse_link_next,
+    raise_for_status,
+)
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+ACCEPT_ALL = ", ".join(MANIFEST_TYPES)
+
+PAGE_SIZES = (1000, 100, None)
+MAX_PAGES = 1000
+MAX_TAGS = 1_000_000
+UPLOAD_ATTEMPTS = 4
+UPLOAD_WORKERS = 4
+NOT_FOUND_CODES = frozenset({"NAME_UNKNOWN", "NOT_FOUND"})
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    digest: str
+    media_type: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: bytes
+
+    @property
+    def document(self) -> dict[str, Any]:
+        data = json.loads(self.body)
+        return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class LayoutImage:
+    """One image manifest read from an OCI image layout directory."""
+
+    root: Path
+    manifest: Manifest
+    config_digest: str
+    blobs: tuple[tuple[str, int], ...]  # (digest, size) of config and layers
+
+    def blob_path(self, digest: str) -> Path:
+        algorithm, _, hexpart = digest.partition(":")
+        return self.root / "blobs" / algorithm / hexpart
+
+    @property
+    def config(self) -> dict[str, Any]:
+        data = json.loads(self.blob_path(self.config_digest).read_bytes())
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def platform(self) -> str:
+        config = self.config
+        platform = f"{config.get('os', 'linux')}/{config.get('architecture', 'unknown')}"
+        return platform + (f"/{config['variant']}" if config.get("variant") else "")
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _pull(ref: Reference) -> str:
+    return f"repository:{ref.repository}:pull"
+
+
+def _push(ref: Reference) -> str:
+    return f"repository:{ref.repository}:pull,push"
+
+
+class Registry:
+    """Operations for any repository reachable through one :class:`Transport`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    # ---------------------------------------------------------------- tags
+
+    def list_tags(self, repo: Reference) -> list[str]:
+        """Every tag of ``repo`` (order not meaningful); [] for an unknown repository."""
+        for page_size in PAGE_SIZES:
+            try:
+                return list(self._iter_tags(repo, page_size))
+            except _PageSizeRejectedError:
+                continue
+            except RegistryNotFoundError as exc:
+                if NOT_FOUND_CODES.intersection(exc.codes):
+                    return []
+                raise RegistryNotFoundError(
+                    f"{exc} — the registry did not say the repository is unknown "
+                    "(no NAME_UNKNOWN), so ocirel will not assume it is empty",
+                    status=exc.status, method=exc.method, url=exc.url, codes=exc.codes,
+                ) from None  # fmt: skip
+        raise RegistryError(f"{repo.registry} rejected every page size for the tag list")
+
+    def _iter_tags(self, repo: Reference, page_size: int | None) -> Iterator[str]:
+        path = f"/v2/{repo.repository}/tags/list"
+        params = {"n": str(page_size)} if page_size else None
+        base = self.transport.base_url(repo.registry)
+        origin = urlsplit(base).netloc
+        url: str | None = None
+        seen: set[str] = set()
+        count = 0
+        for _page in range(MAX_PAGES):
+            reply = self.transport.request(
+                "GET", repo.registry, path, scope=_pull(repo), url=url,
+                params=params if url is None else None,
+            )  # fmt: skip
+            if reply.status == 400 and page_size and url is None:
+                raise _PageSizeRejectedError
+            raise_for_status(reply, what=f"listing tags of {repo.name}")
+            for tag in _tags_from(reply, repo):
+                count += 1
+                yield tag
+            if count > MAX_TAGS:
+                raise RegistryError(f"{repo.name} lists more than {MAX_TAGS} tags; refusing")
+            next_link = parse_link_next(reply.header("Link"))
+            if not next_link:
+                return
+            target = urljoin(reply.url, next_link)
+            if urlsplit(target).netloc != origin or urlsplit(target).scheme != urlsplit(base).scheme:
+                raise RegistryError(
+                    f"{repo.registry} sent a tag-list Link to another host "
+                    f"({urlsplit(target).netloc}); refusing to follow it",
+                    hint="a partial tag list could reuse a version; fix the registry's Link header",
+                )
+            if target in seen:
+                raise RegistryError(
+                    f"{repo.registry} sent a tag-list Link that loops back to a page already "
+                    "read; refusing a partial list"
+                )
+            seen.add(target)
+            url = target
+        raise RegistryError(
+            f"{repo.name}: the tag list did not end after {MAX_PAGES} pages; refusing a partial list"
+        )
+
+    # ------------------------------------------------------------ manifests
+
+    def resolve(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> ManifestInfo:
+        """The digest and media type ``ref`` (tag or digest) points to."""
+        reply = self.transport.request(
+            "HEAD", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_pull(ref), headers={"Accept": accept},
+        )  # fmt: skip
+        if reply.status == 200:
+            digest = reply.header("Docker-Content-Digest") or ""
+            media_type = _media_type(reply.header("Content-Type"))
+            if is_valid_digest(digest) and media_type in MANIFEST_TYPES:
+                if ref.digest and digest != ref.digest:
+                    raise DigestMismatchError(
+                        f"{ref} resolved to another digest ({digest}); the registry is inconsistent"
+                    )
+                size = reply.header("Content-Length")
+                return ManifestInfo(digest, media_type, int(size) if size and size.isdigit() else None)
+        elif reply.status not in (405, 501):  # some registries refuse HEAD; GET instead
+            raise_for_status(reply, what=f"resolving {ref}")
+        manifest = self.get_manifest(ref, accept=accept)
+        return ManifestInfo(manifest.digest, manifest.media_type, len(manifest.body))
+
+    def exists(self, ref: Reference) -> bool:
+        """Whether the manifest (tag or digest) exists: ``HEAD`` → 200 or 404."""
+        reply = self.transport.request(
+            "HEAD", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_pull(ref), headers={"Accept": ACCEPT_ALL},
+        )  # fmt: skip
+        if reply.status == 404:
+            return False
+        raise_for_status(reply, what=f"checking {ref}")
+        return True
+
+    def get_manifest(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> Manifest:
+        """The exact manifest bytes, their sha256 digest and media type (all checked)."""
+        reply = self.transport.request(
+            "GET", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_pull(ref), headers={"Accept": accept}, max_body=MANIFEST_MAX_BODY,
+        )  # fmt: skip
+        raise_for_status(reply, what=f"fetching the manifest of {ref}")
+        digest = sha256_digest(reply.body)
+        if ref.digest and ref.digest != digest:
+            raise DigestMismatchError(
+                f"the manifest of {ref} hashes to {digest}, not to the digest asked for"
+            )
+        claimed = reply.header("Docker-Content-Digest")
+        if claimed and is_valid_digest(claimed) and claimed.startswith("sha256:") and claimed != digest:
+            raise DigestMismatchError(
+                f"{ref}: the registry says {claimed} but the manifest bytes hash to {digest}"
+            )
+        header_type = _media_type(reply.header("Content-Type"))
+        try:
+            document = json.loads(reply.body)
+        except (ValueError, RecursionError):
+            raise RegistryError(f"the manifest of {ref} is not valid JSON") from None
+        body_type = document.get("mediaType") if isinstance(document, dict) else None
+        if not isinstance(document, dict):
+            raise RegistryError(f"the manifest of {ref} is not a JSON object")
+        if body_type is not None and header_type in MANIFEST_TYPES and body_type != header_type:
+            raise RegistryError(
+                f"the manifest of {ref} says mediaType {body_type!r} but was served as "
+                f"{header_type!r}; refusing an ambiguous manifest"
+            )
+        media_type = body_type if isinstance(body_type, str) else header_type
+        if media_type not in MANIFEST_TYPES:
+            raise RegistryError(f"the manifest of {ref} has an unsupported media type {media_type!r}")
+        return Manifest(digest, media_type, reply.body)
+
+    def get_blob(self, repo: Reference, digest: str, *, max_size: int = MANIFEST_MAX_BODY) -> bytes:
+        """A small blob (an image config), verified against its digest."""
+        reply = self.transport.request(
+            "GET", repo.registry, f"/v2/{repo.repository}/blobs/{digest}",
+            scope=_pull(repo), max_body=max_size,
+        )  # fmt: skip
+        raise_for_status(reply, what=f"fetching blob {digest[:19]} of {repo.name}")
+        if sha256_digest(reply.body) != digest:
+            raise DigestMismatchError(f"blob {digest} of {repo.name} does not hash to its digest")
+        return reply.body
+
+    def delete_manifest(self, repo: Reference, digest: str) -> None:
+        reply = self.transport.request(
+            "DELETE", repo.registry, f"/v2/{repo.repository}/manifests/{digest}", scope=_push(repo)
+        )
+        raise_for_status(reply, what=f"deleting {repo.name}@{digest}", ok=(200, 202))
+
+    # --------------------------------------------------------------- upload
+
+    def blob_exists(self, repo: Reference, digest: str) -> bool:
+        reply = self.transport.request(
+            "HEAD", repo.registry, f"/v2/{repo.repository}/blobs/{digest}", scope=_push(repo)
+        )
+        if reply.status == 404:
+            return False
+        raise_for_status(reply, what=f"checking blob {digest[:19]}")
+        return True
+
+    def upload_blob(self, repo: Reference, digest: str, path: Path, size: int) -> None:
+        """Monolithic upload (POST, then PUT with the whole body), restarted on failure."""
+        last: RegistryError | None = None
+        for attempt in range(UPLOAD_ATTEMPTS):
+            if attempt:
+                self.transport._backoff(attempt - 1, None)  # noqa: SLF001 - shared backoff policy
+            try:
+                self._upload_once(repo, digest, path, size)
+                return
+            except RegistryError as exc:
+                if not exc.temporary:
+                    raise
+                last = exc
+        assert last is not None
+        raise RegistryError(
+            f"uploading {digest[:19]} to {repo.name} failed {UPLOAD_ATTEMPTS} times: {last}",
+            status=last.status, method=last.method, url=last.url, temporary=True,
+        )  # fmt: skip
+
+    def _upload_once(self, repo: Reference, digest: str, path: Path, size: int) -> None:
+        start = self.transport.request(
+            "POST", repo.registry, f"/v2/{repo.repository}/blobs/uploads/", scope=_push(repo),
+            headers={"Content-Length": "0"},
+        )  # fmt: skip
+        raise_for_status(start, what=f"starting an upload to {repo.name}", ok=(202,))
+        location = start.header("Location")
+        if not location:
+            raise RegistryError(f"{repo.registry} started an upload without a Location header")
+        upload_url = urljoin(start.url, location)
+        upload_url += ("&" if "?" in upload_url else "?") + f"digest={digest}"
+        reply = self.transport.request(
+            "PUT", repo.registry, "", url=upload_url, scope=_push(repo),
+            headers={"Content-Type": "application/octet-stream"},
+            data=lambda: path.open("rb"), content_length=size,
+        )  # fmt: skip
+        if reply.status in (429, 500, 502, 503, 504):
+            raise_for_status(reply, what=f"uploading {digest[:19]}")
+        raise_for_status(reply, what=f"uploading {digest[:19]} to {repo.name}", ok=(201,))
+
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
+        """PUT ``manifest`` at ``ref`` (tag or digest); return the digest the registry reports."""
+        reply = self.transport.request(
+            "PUT", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_push(ref), headers={"Content-Type": manifest.media_type}, data=manifest.body,
+        )  # fmt: skip
+        raise_for_status(reply, what=f"putting the manifest {ref}", ok=(201, 200))
+        reported = reply.header("Docker-Content-Digest")
+        if reported and is_valid_digest(reported) and reported != manifest.digest:
+            raise DigestMismatchError(
+                f"{ref.registry} stored the manifest as {reported}, expected {manifest.digest}"
+            )
+        return manifest.digest
+
+    def push_layout(self, repo: Reference, image: LayoutImage) -> str:
+        """Upload ``image``'s blobs and put its manifest by digest (untagged)."""
+        missing = [(d, s) for d, s in image.blobs if not self.blob_exists(repo, d)]
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(missing))) as pool:
+                futures = [
+                    pool.submit(self.upload_blob, repo, d, image.blob_path(d), s) for d, s in missing
+                ]
+                for future in futures:
+                    future.result()
+        return self.put_manifest(repo.with_digest(image.manifest.digest), image.manifest)
+
+    def warm_up(self, repo: Reference, *, push: bool = False) -> None:
+        """Authenticate for ``repo`` ahead of time (the token is cached)."""
+        reply = self.transport.request(
+            "GET", repo.registry, "/v2/", scope=_push(repo) if push else _pull(repo)
+        )
+        raise_for_status(reply, what=f"authenticating to {repo.registry}")
+
+    def put_tag(self, repo: Reference, tag: str, manifest: Manifest) -> str:
+        return self.put_manifest(repo.with_tag(tag), manifest)
+
+
+class _PageSizeRejectedError(Exception):
+    pass
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def _tags_from(reply: Reply, repo: Reference) -> list[str]:
+    data = reply.json()
+    if not isinstance(data, dict):
+        raise RegistryError(f"the tag list of {repo.name} is not a JSON object")
+    tags = data.get("tags")
+    if tags is None:  # distribution answers null for a repository without tags
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise RegistryError(f"the tag list of {repo.name} is malformed ('tags' is not a list of strings)")
+    return tags
+
+
+def read_layout(root: Path) -> LayoutImage:
+    """Read the single image manifest of the OCI layout at ``root`` and check its blobs."""
+    try:
+        index = json.loads((root / "index.json").read_text(encoding="utf-8"))
+        descriptor = index["manifests"][0]
+        digest = descriptor["digest"]
+        media_type = descriptor.get("mediaType", OCI_MANIFEST)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise RegistryError(f"the builder's OCI layout at {root} is unreadable: {exc}") from None
+    if not is_valid_digest(digest):
+        raise DigestMismatchError(f"the OCI layout at {root} names an invalid digest")
+    algorithm, _, hexpart = digest.partition(":")
+    body = (root / "blobs" / algorithm / hexpart).read_bytes()
+    if sha256_digest(body) != digest:
+        raise DigestMismatchError(f"the manifest in {root} does not hash to {digest}")
+    document = json.loads(body)
+    media_type = document.get("mediaType", media_type)
+    if media_type in INDEX_TYPES:
+        raise RegistryError("multi-platform OCI layouts are not supported yet")
+    config = document["config"]
+    blobs = [(config["digest"], int(config["size"]))]
+    blobs += [(layer["digest"], int(layer["size"])) for layer in document.get("layers", [])]
+    image = LayoutImage(root, Manifest(digest, media_type, body), config["digest"], tuple(blobs))
+    for blob_digest, size in blobs:
+        path = image.blob_path(blob_digest)
+        if not path.is_file() or path.stat().st_size != size:
+            raise DigestMismatchError(f"blob {blob_digest} in {root} is missing or has the wrong size")
+    return image
+
+
+def wait(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)

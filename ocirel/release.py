@@ -1,0 +1,298 @@
+"""The use cases: publish, next version, tags, digest.
+
+Collaborators (backend, registry, clock, output) are passed in, so the flow can be
+tested with real parts or with stand-ins without patching.
+
+How ``publish`` keeps two publishers from taking the same tag
+--------------------------------------------------------------
+The distribution API has no conditional tag write. If the builder pushed straight to
+the candidate tag, the window between "the tag is absent" and "the tag is written"
+would be the whole blob upload — seconds — and two jobs would routinely both win.
+So ocirel splits the push:
+
+1. the builder writes the image into a private OCI layout (``push --digestfile`` to
+   ``oci:DIR``); success is exit code 0 *and* a valid digest file that matches the
+   layout;
+2. ocirel uploads the blobs and puts the manifest **by digest** (no tag yet);
+3. ocirel claims the tag: ``HEAD`` tag → 404, then immediately ``PUT`` the manifest
+   bytes at the tag (milliseconds apart), then checks the tag resolves to our
+   digest, waits a settle period longer than that HEAD→PUT gap, and checks again.
+   A publisher that overwrote us must have sent its PUT within its own HEAD→PUT
+   gap of our PUT, so the second check sees it and we move to the next version;
+4. only then is the lockfile written.
+
+A registry that refuses to overwrite tags (immutable tags) turns step 3 into a
+real compare-and-swap: its rejection is handled like a lost race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocirel import lockfile
+from ocirel.backends.base import Backend, BuildEnv, BuildSpec
+from ocirel.errors import DigestMismatchError, OcirelError, RegistryError, TagConflictError
+from ocirel.gitinfo import SourceInfo
+from ocirel.reference import Reference
+from ocirel.registry import Manifest, Registry, read_layout
+from ocirel.runner import display
+from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floating
+
+LABEL_VERSION = "org.opencontainers.image.version"
+LABEL_REVISION = "org.opencontainers.image.revision"
+LABEL_SOURCE = "org.opencontainers.image.source"
+IMMUTABLE_CODES = frozenset({"TAG_INVALID", "MANIFEST_TAG_IMMUTABLE", "TAG_IMMUTABLE"})
+
+Say = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    context: Path
+    repository: Reference
+    name: str
+    lockfile: Path
+    scheme: Scheme
+    containerfile: Path | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    explicit_tag: str | None = None
+    floating: frozenset[str] = FLOATING_TAGS
+    max_attempts: int = 5
+    settle_seconds: float = 0.05
+    build_timeout: float = 3600.0
+    push_timeout: float = 1800.0
+    keep_image: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    name: str
+    repository: str
+    tag: str
+    digest: str | None
+    backend: str
+    platforms: dict[str, str] = field(default_factory=dict)
+    attempts: int = 1
+    source: SourceInfo = field(default_factory=SourceInfo)
+    dry_run: bool = False
+    plan: tuple[str, ...] = ()
+    lockfile: str = ""
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": self.digest,
+            "reference": self.reference,
+            "platforms": self.platforms,
+            "backend": self.backend,
+            "attempts": self.attempts,
+            "lockfile": self.lockfile,
+            "dry_run": self.dry_run,
+        }
+        if self.dry_run:
+            data["plan"] = list(self.plan)
+        return data
+
+
+# ----------------------------------------------------------------- small cases
+
+
+def next_tag(registry: Registry, repo: Reference, scheme: Scheme) -> tuple[str, list[str]]:
+    """The next version of ``repo`` under ``scheme``, and the tags it was computed from."""
+    tags = registry.list_tags(repo)
+    return scheme.next_tag(tags), tags
+
+
+def first_candidate(
+    scheme: Scheme, existing: Iterable[str], explicit: str | None, floating: Iterable[str]
+) -> str:
+    existing = list(existing)
+    if explicit is not None:
+        return check_explicit_tag(explicit, existing, floating)
+    candidate = scheme.next_tag(existing)
+    if is_floating(candidate, floating):  # only possible with an odd prefix
+        raise TagConflictError(f"the next version {candidate!r} would be a floating tag")
+    return candidate
+
+
+def build_labels(tag: str, source: SourceInfo) -> tuple[tuple[str, str], ...]:
+    labels = [(LABEL_VERSION, tag)]
+    if source.revision:
+        labels.append((LABEL_REVISION, source.revision))
+    if source.url:
+        labels.append((LABEL_SOURCE, source.url))
+    return tuple(labels)
+
+
+# --------------------------------------------------------------------- publish
+
+
+@dataclass
+class Publisher:
+    """Runs one ``publish``; see the module docstring for the protocol."""
+
+    request: PublishRequest
+    backend: Backend
+    build_env: BuildEnv
+    registry: Registry
+    source: SourceInfo = field(default_factory=SourceInfo)
+    say: Say = _quiet
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        repo = self.request.repository
+        self.local_image = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
+
+    def run(self) -> PublishResult:
+        req = self.request
+        repo = req.repository
+        self.say(f"listing tags of {repo.name}")
+        tags = set(self.registry.list_tags(repo))
+        tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
+        if req.dry_run:
+            return self._plan(tag)
+        workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
+        built = False
+        try:
+            for attempt in range(1, req.max_attempts + 1):
+                self.say(f"candidate tag {tag} (attempt {attempt} of {req.max_attempts})")
+                manifest, platform = self._build_and_upload(tag, workdir / f"layout-{attempt}")
+                built = True
+                try:
+                    self._claim(repo, tag, manifest)
+                except TagConflictError as exc:
+                    if req.explicit_tag is not None or attempt == req.max_attempts:
+                        raise
+                    self.say(f"{exc}; trying the next version")
+                    tags |= set(self.registry.list_tags(repo)) | {tag}
+                    tag = req.scheme.next_tag(tags)
+                    continue
+                return self._record(tag, manifest.digest, platform, attempt)
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            if built and not req.keep_image:
+                with contextlib.suppress(OcirelError):
+                    self.backend.remove(self.local_image, self.build_env)
+
+    def _spec(self, tag: str) -> BuildSpec:
+        req = self.request
+        return BuildSpec(
+            context=req.context,
+            image=self.local_image,
+            containerfile=req.containerfile,
+            build_args=req.build_args,
+            target=req.target,
+            labels=build_labels(tag, self.source),
+        )
+
+    def _build_and_upload(self, tag: str, layout: Path) -> tuple[Manifest, str]:
+        req, repo = self.request, self.request.repository
+        warm = threading.Thread(target=self._warm_up_push, daemon=True)
+        warm.start()
+        self.say(f"building {req.context} with {self.backend.name}")
+        self.backend.build(self._spec(tag), self.build_env, timeout=req.build_timeout)
+        digest = self.backend.export(self.local_image, layout, self.build_env, timeout=req.push_timeout)
+        image = read_layout(layout)
+        if image.manifest.digest != digest:
+            raise DigestMismatchError(
+                f"{self.backend.name} reported {digest} but the exported manifest is "
+                f"{image.manifest.digest}"
+            )
+        warm.join()
+        self.say(f"uploading {digest} to {repo.name}")
+        self.registry.push_layout(repo, image)
+        return image.manifest, image.platform
+
+    def _warm_up_push(self) -> None:
+        """While the builder works: authenticate with push scope (token cached)."""
+        with contextlib.suppress(OcirelError):
+            self.registry.warm_up(self.request.repository, push=True)
+
+    def _claim(self, repo: Reference, tag: str, manifest: Manifest) -> None:
+        ref = repo.with_tag(tag)
+        start = self.clock()
+        if self.registry.exists(ref):
+            raise TagConflictError(f"tag {tag} already exists in {repo.name}")
+        try:
+            self.registry.put_tag(repo, tag, manifest)
+        except RegistryError as exc:
+            if _is_immutable_rejection(exc):
+                raise TagConflictError(f"{repo.name} refused to write {tag} (immutable tag)") from None
+            raise
+        gap = self.clock() - start
+        self._verify(ref, manifest.digest)
+        self.sleep(max(self.request.settle_seconds, 2 * gap))
+        self._verify(ref, manifest.digest)
+
+    def _verify(self, ref: Reference, digest: str) -> None:
+        info = self.registry.resolve(ref)
+        if info.digest != digest:
+            raise TagConflictError(
+                f"tag {ref.tag} now points at {info.digest[:19]}…, not at the digest this run "
+                f"pushed ({digest[:19]}…): another publisher raced us"
+            )
+
+    def _record(self, tag: str, digest: str, platform: str, attempts: int) -> PublishResult:
+        req = self.request
+        entry = lockfile.LockEntry(
+            name=req.name,
+            repository=req.repository.name,
+            tag=tag,
+            digest=digest,
+            platforms={platform: digest},
+            source=self.source.lock_fields(),
+        )
+        lockfile.upsert(req.lockfile, entry)
+        return PublishResult(
+            name=req.name, repository=req.repository.name, tag=tag, digest=digest,
+            backend=self.backend.name, platforms={platform: digest}, attempts=attempts,
+            source=self.source, lockfile=str(req.lockfile),
+        )  # fmt: skip
+
+    def _plan(self, tag: str) -> PublishResult:
+        req = self.request
+        layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout-1"
+        steps = (
+            display(self.backend.build_argv(self._spec(tag), self.build_env)),
+            display(self.backend.export_argv(
+                self.local_image, layout, layout.with_name("layout-1.digest"), self.build_env
+            )),
+            f"upload blobs and manifest to {req.repository.name}@<digest> (ocirel, by digest)",
+            f"claim tag: HEAD {req.repository.name}:{tag} must be 404, then PUT, verify, settle, verify",
+            f"record {req.name} in {req.lockfile}",
+        )  # fmt: skip
+        return PublishResult(
+            name=req.name, repository=req.repository.name, tag=tag, digest=None,
+            backend=self.backend.name, dry_run=True, plan=steps, lockfile=str(req.lockfile),
+        )  # fmt: skip
+
+
+def _is_immutable_rejection(exc: RegistryError) -> bool:
+    return (
+        exc.status in (409, 412)
+        or bool(IMMUTABLE_CODES.intersection(exc.codes))
+        or "immutable" in exc.message.lower()
+    )

@@ -1,0 +1,166 @@
+"""One frozen settings object, built from four sources.
+
+Precedence, highest first:
+
+1. command-line flags;
+2. environment variables ``OCIREL_<NAME>`` (e.g. ``OCIREL_SCHEME=semver``);
+3. ``ocirel.toml`` in the working directory (top-level keys), or else the
+   ``[tool.ocirel]`` table of ``pyproject.toml`` there;
+4. the defaults below.
+
+Keys use underscores in TOML and upper case in the environment (``ca_file`` /
+``OCIREL_CA_FILE``). Relative paths from a file are relative to that file's
+directory. Lists in the environment are comma-separated; booleans are
+``1/true/yes/on`` or ``0/false/no/off``.
+
+Credentials are not settings: see :mod:`ocirel.auth` (``OCIREL_USERNAME`` and
+``OCIREL_PASSWORD`` are read there, never from a file).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ocirel.errors import ConfigError
+
+BACKENDS = ("auto", "buildah", "podman", "docker")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # registry access
+    insecure: bool = False
+    insecure_registries: tuple[str, ...] = ()
+    ca_file: Path | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 4
+    max_retry_wait: float = 30.0
+    # versions
+    scheme: str = "counter"
+    prefix: str | None = None
+    bump: str = "patch"
+    floating_tags: tuple[str, ...] = ()
+    # publishing
+    lockfile: Path = Path("ocirel.lock.json")
+    backend: str = "auto"
+    max_attempts: int = 5
+    settle_seconds: float = 0.05
+    build_timeout: float = 3600.0
+    push_timeout: float = 1800.0
+    isolation: str | None = None
+    storage_driver: str | None = None
+    keep_image: bool = False
+    # where the values came from, for `ocirel doctor` and --debug
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+_FIELD_TYPES: dict[str, str] = {
+    f.name: str(f.type) for f in fields(Settings) if f.name != "origins"
+}
+
+
+def _coerce(name: str, value: Any, origin: str, base: Path | None) -> Any:
+    kind = _FIELD_TYPES[name]
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _BOOL_TRUE:
+                return True
+            if text in _BOOL_FALSE:
+                return False
+            raise ValueError(f"expected a boolean, got {value!r}")
+        if kind in ("int", "float"):
+            if isinstance(value, bool):
+                raise ValueError(f"expected a number, got {value!r}")
+            number = int(value) if kind == "int" else float(value)
+            if number < 0:
+                raise ValueError("must not be negative")
+            return number
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+                raise ValueError("expected a list of strings")
+            return tuple(i.strip() for i in items if i.strip())
+        if "Path" in kind:
+            if value is None or value == "":
+                return None if "None" in kind else Path(".")
+            path = Path(os.path.expanduser(str(value)))
+            return base / path if base is not None and not path.is_absolute() else path
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    except ValueError as exc:
+        raise ConfigError(f"invalid value for {name} from {origin}: {exc}") from None
+
+
+def _read_file_config(cwd: Path) -> tuple[dict[str, Any], str, Path | None]:
+    for candidate, table in ((cwd / "ocirel.toml", None), (cwd / "pyproject.toml", "tool.ocirel")):
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{candidate} is not valid TOML: {exc}") from None
+        if table:
+            data = data.get("tool", {}).get("ocirel")
+            if data is None:
+                continue
+        if not isinstance(data, dict):
+            raise ConfigError(f"{candidate}: [{table}] must be a table")
+        return data, str(candidate), candidate.parent
+    return {}, "", None
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Merge the four sources. ``flags`` holds only options given on the command line."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    file_values, file_name, file_dir = _read_file_config(cwd)
+    unknown = sorted(set(file_values) - set(_FIELD_TYPES))
+    if unknown:
+        raise ConfigError(f"{file_name}: unknown setting(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for name in _FIELD_TYPES:
+        env_name = f"OCIREL_{name.upper()}"
+        if flags and flags.get(name) is not None:
+            values[name] = _coerce(name, flags[name], f"--{name.replace('_', '-')}", None)
+            origins[name] = "flag"
+        elif env_name in env:
+            values[name] = _coerce(name, env[env_name], env_name, None)
+            origins[name] = "env"
+        elif name in file_values:
+            values[name] = _coerce(name, file_values[name], file_name, file_dir)
+            origins[name] = file_name
+    settings = Settings(**values, origins=origins)
+    return _validate(settings)
+
+
+def _validate(settings: Settings) -> Settings:
+    if settings.backend not in BACKENDS:
+        raise ConfigError(
+            f"unknown backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    if settings.isolation not in (None, "chroot", "oci", "rootless"):
+        raise ConfigError(f"unknown isolation {settings.isolation!r}; use chroot, oci or rootless")
+    if settings.ca_file is not None and not settings.ca_file.is_file():
+        raise ConfigError(f"CA file {settings.ca_file} does not exist or is not a file")
+    if settings.max_attempts < 1:
+        raise ConfigError("max_attempts must be at least 1")
+    return settings

@@ -1,0 +1,792 @@
+"""The single HTTP choke point: the only module that imports ``requests``.
+
+What it guarantees, for every request ocirel makes to a registry:
+
+* **Timeouts** on connect and on every read; bodies are read with a size cap.
+* **Scheme**: https, always verified (``--ca-file`` for a private CA). Plain http only
+  for registries configured insecure, and for loopback registries (``localhost``,
+  ``127.0.0.0/8``, ``::1``), which — like docker and containerd — may answer plain
+  http without ``--insecure``. A TLS failure is never "fixed" by switching to http:
+  only a server that answers TLS with plain HTTP is retried over http, and only
+  for those hosts.
+* **Auth**: the first contact pings ``/v2/`` and remembers the challenge. ``Basic``
+  sends the credentials; ``Bearer`` fetches a token from the realm for
+  ``service`` + ``scope`` and caches it per (realm, service, scope) until it
+  expires. A 401 on a cached token refreshes it once, then fails. The realm must be
+  https (http only for loopback/insecure registries on the same host), never a
+  link-local or metadata address, never with user-info.
+* **Redirects** are followed by hand (at most 5): ``Authorization`` is dropped when
+  the host changes; https→http, user-info and link-local/metadata targets are refused.
+* **Retries**: 429, 502, 503, 504 and connection errors (refused, reset, DNS) are
+  retried a bounded number of times with jittered exponential backoff;
+  ``Retry-After`` (seconds or HTTP date) is honoured up to a cap. Timeouts, 401, 403
+  and 404 are not retried. Streaming request bodies are never replayed here: the
+  caller restarts the upload.
+* **No ambient credentials**: ``trust_env`` is off, so ``.netrc`` and
+  ``REQUESTS_CA_BUNDLE`` are ignored; proxies from ``HTTPS_PROXY``/``NO_PROXY`` are
+  applied explicitly (never for loopback).
+* **Errors** are :class:`RegistryError` with status, method, URL, OCI error codes
+  and a ``temporary`` flag; ``Warning`` headers are passed to ``on_warning``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+import requests.adapters
+import requests.utils
+
+from ocirel import __version__
+from ocirel.auth import Credentials
+from ocirel.errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+)
+from ocirel.redact import redact, register_secret
+from ocirel.reference import DOCKER_HUB, DOCKER_HUB_API_HOST, split_host_port
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+MAX_REDIRECTS = 5
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+MANIFEST_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_TOKEN_LIFETIME = 60.0
+_METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+_PLAIN_HTTP_MARKERS = ("wrong version number", "record layer failure", "http request", "packet length")
+
+CredentialLookup = Callable[[str, str], Credentials | None]
+BodyFactory = Callable[[], IO[bytes]]
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # "basic" or "bearer"
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response whose body has been read (and capped)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+    method: str
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def json(self) -> Any:
+        import json  # noqa: PLC0415
+
+        try:
+            return json.loads(self.body)
+        except (ValueError, RecursionError):
+            raise RegistryError(
+                f"{self.method} {_display_url(self.url)}: the registry sent a body that is not "
+                f"valid JSON: {_snippet(self.body)}",
+                status=self.status,
+                method=self.method,
+                url=_display_url(self.url),
+            ) from None
+
+
+@dataclass
+class RetryPolicy:
+    retries: int = 4
+    base_delay: float = 0.5
+    max_wait: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[float, float], float] = random.uniform  # noqa: S311 - not crypto
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: float
+
+
+@dataclass
+class Transport:
+    """One session for one ocirel command. Thread-safe for concurrent requests."""
+
+    credentials: CredentialLookup = lambda registry, repository: None  # noqa: E731
+    insecure_registries: Collection[str] = ()
+    ca_file: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    on_warning: Callable[[str], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self._session = requests.Session()
+        self._session.trust_env = False  # no .netrc, no REQUESTS_CA_BUNDLE
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers["User-Agent"] = f"ocirel/{__version__}"
+        self._lock = threading.Lock()
+        self._schemes: dict[str, str] = {}
+        self._challenges: dict[str, Challenge | None] = {}
+        self._tokens: dict[tuple[str, str, str], _Token] = {}
+        self._warned: set[str] = set()
+        self.stats: dict[str, int] = {"requests": 0, "token_requests": 0}
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ------------------------------------------------------------------ public
+
+    def request(
+        self,
+        method: str,
+        registry: str,
+        path: str,
+        *,
+        scope: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        data: bytes | BodyFactory | None = None,
+        content_length: int | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        url: str | None = None,
+    ) -> Reply:
+        """Send ``method`` to ``registry`` + ``path`` (or to the absolute ``url``).
+
+        ``scope`` is the token scope (``repository:<name>:pull[,push]``). Returns the
+        final :class:`Reply` whatever its status; use :func:`raise_for_status`.
+        """
+        self._ensure_contact(registry)
+        base = self._base(registry)
+        target = url or base + path
+        if params:
+            target += ("&" if "?" in target else "?") + urlencode(params)
+        self._check_target_host(target, registry)
+        replayable = not callable(data)
+        refreshed = False
+        attempt = 0
+        while True:
+            auth = self._authorization(registry, scope)
+            try:
+                reply = self._send(method, target, registry, headers, data, content_length, auth, max_body)
+            except _Retryable as exc:
+                if not replayable or attempt >= self.retry.retries:
+                    raise exc.error from None
+                self._backoff(attempt, None)
+                attempt += 1
+                continue
+            if reply.status == 401 and not refreshed:
+                refreshed = True
+                if self._learn_challenge(registry, reply, scope, stale=auth):
+                    if not replayable:
+                        return reply
+                    continue
+                return reply
+            if reply.status in RETRYABLE_STATUS and replayable and attempt < self.retry.retries:
+                self._backoff(attempt, reply.header("Retry-After"))
+                attempt += 1
+                continue
+            return reply
+
+    def ping(self, registry: str) -> Reply:
+        """``GET /v2/`` (with auth when challenged)."""
+        return self.request("GET", registry, "/v2/")
+
+    def base_url(self, registry: str) -> str:
+        self._ensure_contact(registry)
+        return self._base(registry)
+
+    def scheme(self, registry: str) -> str:
+        self._ensure_contact(registry)
+        return self._schemes[registry]
+
+    # ---------------------------------------------------------------- contact
+
+    def _base(self, registry: str) -> str:
+        host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
+        return f"{self._schemes[registry]}://{host}"
+
+    def _is_insecure(self, registry: str) -> bool:
+        return registry in self.insecure_registries
+
+    def _plain_http_allowed(self, registry: str) -> bool:
+        return self._is_insecure(registry) or is_loopback(split_host_port(registry)[0])
+
+    def _verify(self, registry: str | None) -> bool | str:
+        if registry is not None and self._is_insecure(registry):
+            return False
+        return self.ca_file or True
+
+    def _ensure_contact(self, registry: str) -> None:
+        """First contact: settle the scheme and learn the auth challenge from ``/v2/``."""
+        if registry in self._schemes:
+            return
+        with self._lock:
+            if registry in self._schemes:
+                return
+            host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
+            try:
+                reply = self._raw_once("GET", f"https://{host}/v2/", registry, None, None, None, None)
+                scheme = "https"
+            except _Retryable as exc:
+                if not (exc.plain_http and self._plain_http_allowed(registry)):
+                    raise exc.error from None
+                scheme = "http"
+                reply = self._send_with_retries("GET", f"http://{host}/v2/", registry)
+            except RegistryError:
+                raise
+            self._schemes[registry] = scheme
+            self._challenges[registry] = (
+                parse_www_authenticate(reply.header("WWW-Authenticate") or "")
+                if reply.status == 401
+                else None
+            )
+
+    def _send_with_retries(self, method: str, url: str, registry: str) -> Reply:
+        attempt = 0
+        while True:
+            try:
+                reply = self._raw_once(method, url, registry, None, None, None, None)
+            except _Retryable as exc:
+                if attempt >= self.retry.retries:
+                    raise exc.error from None
+                self._backoff(attempt, None)
+                attempt += 1
+                continue
+            if reply.status in RETRYABLE_STATUS and attempt < self.retry.retries:
+                self._backoff(attempt, reply.header("Retry-After"))
+                attempt += 1
+                continue
+            return reply
+
+    # ------------------------------------------------------------------- auth
+
+    def _authorization(self, registry: str, scope: str | None) -> str | None:
+        challenge = self._challenges.get(registry)
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            creds = self.credentials(registry, _scope_repository(scope))
+            if creds is None:
+                return None
+            self._check_basic_allowed(registry)
+            return _basic(creds.username, creds.password)
+        if challenge.scheme == "bearer":
+            return "Bearer " + self._token(registry, challenge, scope)
+        return None
+
+    def _learn_challenge(self, registry: str, reply: Reply, scope: str | None, stale: str | None) -> bool:
+        """After a 401: remember the challenge; say whether a retry can help."""
+        challenge = parse_www_authenticate(reply.header("WWW-Authenticate") or "")
+        if challenge is None:
+            return False
+        with self._lock:
+            self._challenges[registry] = challenge
+            if stale and stale.startswith("Bearer "):
+                for key, token in list(self._tokens.items()):
+                    if "Bearer " + token.value == stale:
+                        del self._tokens[key]
+        if challenge.scheme == "basic":
+            return stale is None and self.credentials(registry, _scope_repository(scope)) is not None
+        return challenge.scheme == "bearer"
+
+    def _token(self, registry: str, challenge: Challenge, scope: str | None) -> str:
+        realm = challenge.params.get("realm", "")
+        service = challenge.params.get("service", "")
+        scope = scope or challenge.params.get("scope", "")
+        key = (realm, service, scope)
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and cached.expires_at > self.clock():
+                return cached.value
+        token = self._fetch_token(registry, realm, service, scope)
+        with self._lock:
+            self._tokens[key] = token
+        return token.value
+
+    def _fetch_token(self, registry: str, realm: str, service: str, scope: str) -> _Token:
+        self._check_realm(realm, registry)
+        creds = self.credentials(registry, _scope_repository(scope))
+        params = {k: v for k, v in (("service", service), ("scope", scope)) if v}
+        headers: dict[str, str] = {}
+        method, body = "GET", None
+        if creds and creds.identity_token:
+            method = "POST"
+            form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                    "client_id": "ocirel", **params}  # fmt: skip
+            body = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            url = realm
+        else:
+            url = realm + ("&" if "?" in realm else "?") + urlencode(params) if params else realm
+            if creds:
+                headers["Authorization"] = _basic(creds.username, creds.password)
+        self.stats["token_requests"] += 1
+        reply = self._send_simple(method, url, headers, body)
+        if reply.status in (401, 403):
+            raise RegistryAuthError(
+                f"the token service at {_display_url(realm)} refused "
+                + ("the credentials" if creds else "anonymous access")
+                + f" for {scope or 'this registry'} ({reply.status})",
+                status=reply.status, method=method, url=_display_url(realm),
+                hint=None if creds else f"log in to {registry} (podman login / docker login) "
+                "or set OCIREL_USERNAME and OCIREL_PASSWORD",
+            )  # fmt: skip
+        if reply.status != 200:
+            raise_for_status(reply, what="token request")
+        data = reply.json()
+        value = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(value, str) or not value:
+            raise RegistryAuthError(f"the token service at {_display_url(realm)} returned no token")
+        register_secret(value)
+        lifetime = data.get("expires_in", DEFAULT_TOKEN_LIFETIME)
+        if not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        # refresh a little early so that a token never expires between check and use
+        return _Token(value, self.clock() + max(1.0, float(lifetime) * 0.9 - 5))
+
+    def _check_realm(self, realm: str, registry: str) -> None:
+        parts = urlsplit(realm)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or not host:
+            raise RegistryAuthError(f"{registry} names an invalid token realm {_display_url(realm)!r}")
+        if parts.username or parts.password:
+            raise RegistryAuthError(f"{registry} names a token realm with user-info; refusing it")
+        if is_forbidden_host(host):
+            raise RegistryAuthError(
+                f"{registry} names a token realm on a link-local or metadata address "
+                f"({host}); refusing to send credentials there"
+            )
+        if parts.scheme == "http":
+            registry_host = split_host_port(registry)[0]
+            same_or_local = is_loopback(host) or host == registry_host
+            if not (self._plain_http_allowed(registry) and same_or_local):
+                raise RegistryAuthError(
+                    f"{registry} names a plain-http token realm ({_display_url(realm)}); "
+                    "refusing to send credentials without TLS",
+                    hint="serve the token realm over https, or mark the registry insecure "
+                    "if it is a local test registry",
+                )
+
+    def _check_basic_allowed(self, registry: str) -> None:
+        if self._schemes.get(registry) == "http" and not self._plain_http_allowed(registry):
+            raise RegistryAuthError(f"refusing to send a password to {registry} over plain http")
+
+    # --------------------------------------------------------------- sending
+
+    def _check_target_host(self, url: str, registry: str) -> None:
+        parts = urlsplit(url)
+        if parts.username or parts.password:
+            raise RegistryError(f"refusing a URL with user-info from {registry}")
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        registry: str,
+        headers: Mapping[str, str] | None,
+        data: bytes | BodyFactory | None,
+        content_length: int | None,
+        auth: str | None,
+        max_body: int,
+    ) -> Reply:
+        body = data() if callable(data) else data
+        try:
+            return self._follow(method, url, registry, headers, body, content_length, auth, max_body)
+        finally:
+            if body is not None and not isinstance(body, bytes):
+                body.close()
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        registry: str,
+        headers: Mapping[str, str] | None,
+        body: bytes | IO[bytes] | None,
+        content_length: int | None,
+        auth: str | None,
+        max_body: int,
+    ) -> Reply:
+        origin = urlsplit(url).netloc
+        for _hop in range(MAX_REDIRECTS + 1):
+            same_host = urlsplit(url).netloc == origin
+            reply = self._raw_once(
+                method, url, registry if same_host else None, headers, body, content_length,
+                auth if same_host else None, max_body=max_body,
+            )  # fmt: skip
+            if reply.status not in (301, 302, 303, 307, 308) or not reply.header("Location"):
+                return reply
+            url = self._redirect_target(url, reply.header("Location") or "", registry)
+            if reply.status == 303 or (reply.status in (301, 302) and method == "POST"):
+                method, body, content_length = "GET", None, None
+            elif body is not None and not isinstance(body, bytes):
+                raise RegistryError(
+                    f"{registry} redirected an upload ({reply.status}); it will be restarted",
+                    status=reply.status, method=method, url=_display_url(url), temporary=True,
+                )  # fmt: skip
+        raise RegistryError(f"too many redirects from {registry} (more than {MAX_REDIRECTS})")
+
+    def _redirect_target(self, current: str, location: str, registry: str) -> str:
+        target = urljoin(current, location)
+        old, new = urlsplit(current), urlsplit(target)
+        if new.scheme not in ("http", "https"):
+            raise RegistryError(f"{registry} redirected to an unsupported URL scheme {new.scheme!r}")
+        if old.scheme == "https" and new.scheme == "http":
+            raise RegistryError(
+                f"{registry} redirected from https to plain http ({_display_url(target)}); refused"
+            )
+        if new.username or new.password:
+            raise RegistryError(f"{registry} redirected to a URL with user-info; refused")
+        if is_forbidden_host(new.hostname or ""):
+            raise RegistryError(
+                f"{registry} redirected to a link-local or metadata address "
+                f"({new.hostname}); refused"
+            )
+        return target
+
+    def _raw_once(
+        self,
+        method: str,
+        url: str,
+        registry: str | None,
+        headers: Mapping[str, str] | None,
+        body: bytes | IO[bytes] | None,
+        content_length: int | None,
+        auth: str | None,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> Reply:
+        send_headers = dict(headers or {})
+        if auth:
+            send_headers["Authorization"] = auth
+        if content_length is not None:
+            send_headers["Content-Length"] = str(content_length)
+        host = urlsplit(url).hostname or ""
+        self.stats["requests"] += 1
+        try:
+            response = self._session.request(
+                method,
+                url,
+                headers=send_headers,
+                data=body,
+                timeout=(self.connect_timeout, self.read_timeout),
+                verify=self._verify(registry),
+                allow_redirects=False,
+                stream=True,
+                proxies={} if is_loopback(host) else _environ_proxies(url),
+            )
+        except requests.exceptions.SSLError as exc:
+            raise _classify_ssl(exc, method, url, registry) from None
+        except requests.exceptions.Timeout as exc:
+            kind = "connecting to" if isinstance(exc, requests.exceptions.ConnectTimeout) else "waiting for"
+            raise RegistryError(
+                f"timed out {kind} {_display_url(url)} (connect {self.connect_timeout:g} s, "
+                f"read {self.read_timeout:g} s)",
+                method=method, url=_display_url(url), temporary=True,
+                hint="raise OCIREL_READ_TIMEOUT / OCIREL_CONNECT_TIMEOUT if the registry is slow",
+            ) from None  # fmt: skip
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Retryable(
+                RegistryError(
+                    f"cannot reach {_display_url(url)}: {_reason(exc)}",
+                    method=method, url=_display_url(url), temporary=True,
+                )  # fmt: skip
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise RegistryError(f"{method} {_display_url(url)} failed: {_reason(exc)}") from None
+        try:
+            content = _read_capped(response, max_body, method, url, self.read_timeout)
+        finally:
+            response.close()
+        reply = Reply(response.status_code, response.headers, content, url, method)
+        self._note_warnings(reply)
+        return reply
+
+    def _send_simple(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Reply:
+        attempt = 0
+        while True:
+            try:
+                reply = self._raw_once(method, url, None, headers, body, None, None)
+            except _Retryable as exc:
+                if attempt >= self.retry.retries:
+                    raise exc.error from None
+                self._backoff(attempt, None)
+                attempt += 1
+                continue
+            if reply.status in RETRYABLE_STATUS and attempt < self.retry.retries:
+                self._backoff(attempt, reply.header("Retry-After"))
+                attempt += 1
+                continue
+            return reply
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> None:
+        wait = parse_retry_after(retry_after, now=time.time())
+        if wait is None:
+            ceiling = min(self.retry.max_wait, self.retry.base_delay * (2**attempt))
+            wait = self.retry.jitter(ceiling / 2, ceiling)
+        self.retry.sleep(max(0.0, min(wait, self.retry.max_wait)))
+
+    def _note_warnings(self, reply: Reply) -> None:
+        raw = reply.headers.get("Warning")
+        if not raw or self.on_warning is None:
+            return
+        for text in parse_warnings(raw):
+            if text not in self._warned:
+                self._warned.add(text)
+                self.on_warning(redact(text))
+
+
+class _Retryable(Exception):  # noqa: N818 - internal signal, not an error class
+    def __init__(self, error: RegistryError, *, plain_http: bool = False) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.plain_http = plain_http
+
+
+def _classify_ssl(exc: Exception, method: str, url: str, registry: str | None) -> Exception:
+    text = str(exc).lower()
+    where = _display_url(url)
+    if any(marker in text for marker in _PLAIN_HTTP_MARKERS):
+        error = RegistryError(
+            f"{where} answers plain http, not TLS",
+            method=method, url=where,
+            hint=f"if {registry or 'the registry'} is meant to be plain http, pass --insecure "
+            "(or list it in insecure_registries)",
+        )  # fmt: skip
+        return _Retryable(error, plain_http=True)
+    if "certificate" in text or "verify failed" in text:
+        return RegistryError(
+            f"TLS verification failed for {where}: {_reason(exc)}",
+            method=method, url=where,
+            hint="pass --ca-file PATH with the registry's CA certificate (OCIREL_CA_FILE); "
+            "ocirel never falls back to plain http or skips verification by itself",
+        )  # fmt: skip
+    return RegistryError(f"TLS error talking to {where}: {_reason(exc)}", method=method, url=where)
+
+
+def _read_capped(
+    response: requests.Response, limit: int, method: str, url: str, read_timeout: float
+) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > limit:
+                raise RegistryError(
+                    f"{method} {_display_url(url)}: response body larger than {limit} bytes; refused",
+                    status=response.status_code, method=method, url=_display_url(url),
+                )  # fmt: skip
+            chunks.append(chunk)
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise _Retryable(
+            RegistryError(
+                f"{method} {_display_url(url)}: the connection broke while reading the body "
+                f"({_reason(exc)})",
+                status=response.status_code, method=method, url=_display_url(url), temporary=True,
+            )  # fmt: skip
+        ) from None
+    except requests.exceptions.Timeout:
+        raise RegistryError(
+            f"{method} {_display_url(url)}: the body stalled for more than {read_timeout:g} s",
+            status=response.status_code, method=method, url=_display_url(url), temporary=True,
+        ) from None  # fmt: skip
+    body = b"".join(chunks)
+    expected = response.headers.get("Content-Length")
+    if expected and expected.isdigit() and int(expected) != len(body) and method != "HEAD":
+        raise _Retryable(
+            RegistryError(
+                f"{method} {_display_url(url)}: body cut short ({len(body)} of {expected} bytes)",
+                status=response.status_code, method=method, url=_display_url(url), temporary=True,
+            )  # fmt: skip
+        )
+    return body
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_forbidden_host(host: str) -> bool:
+    """Link-local and cloud metadata addresses: never a registry, realm or redirect."""
+    host = host.strip("[]").lower()
+    if host in _METADATA_HOSTS:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if address.is_link_local:
+        return True
+    return address in ipaddress.ip_network("fd00:ec2::/64")
+
+
+def _environ_proxies(url: str) -> dict[str, str]:
+    return dict(requests.utils.get_environ_proxies(url))
+
+
+def _basic(username: str, password: str) -> str:
+    import base64  # noqa: PLC0415
+
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def _scope_repository(scope: str | None) -> str:
+    if not scope:
+        return ""
+    parts = scope.split(":")
+    return parts[1] if len(parts) >= 3 else ""
+
+
+def _display_url(url: str) -> str:
+    """The URL without user-info or query string (query strings may carry tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return redact(f"{parts.scheme}://{host}{parts.path}")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
+                   "Connection reset", "Connection aborted", "Remote end closed", "certificate verify failed",
+                   "timed out"):  # fmt: skip
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return redact(text)[:200]
+
+
+def _snippet(body: bytes, limit: int = 200) -> str:
+    text = body[:limit].decode("utf-8", "replace")
+    text = re.sub(r"\s+", " ", text).strip()
+    return redact(text) + ("…" if len(body) > limit else "") if text else "(empty body)"
+
+
+_AUTH_PARAM_RE = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?')
+
+
+def parse_www_authenticate(value: str) -> Challenge | None:
+    """Parse ``Bearer realm="…",service="…"`` or ``Basic realm="…"``; None if neither."""
+    value = value.strip()
+    if not value:
+        return None
+    scheme, _, rest = value.partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("basic", "bearer"):
+        return None
+    params: dict[str, str] = {}
+    position = 0
+    while position < len(rest):
+        match = _AUTH_PARAM_RE.match(rest, position)
+        if not match or match.end() == position:
+            break
+        key, raw = match.group(1).lower(), match.group(2)
+        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        params[key] = raw
+        position = match.end()
+    if scheme == "bearer" and not params.get("realm"):
+        return None
+    return Challenge(scheme, params)
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta seconds or HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def parse_warnings(value: str) -> list[str]:
+    """Texts of ``Warning: 299 - "text"`` headers (several may be comma-joined)."""
+    found = re.findall(r'\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"', value)
+    return found or [value.strip()]
+
+
+_LINK_RE = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+
+
+def parse_link_next(value: str | None) -> str | None:
+    """The target of ``rel="next"`` in a ``Link`` header, or None."""
+    if not value:
+        return None
+    for match in _LINK_RE.finditer(value):
+        params = match.group(2)
+        if re.search(r';\s*rel\s*=\s*"?([^";]*\s)?next(\s[^";]*)?"?', params, re.IGNORECASE):
+            return match.group(1).strip()
+    return None
+
+
+def raise_for_status(reply: Reply, *, what: str = "", ok: Collection[int] = (200,)) -> Reply:
+    """Return ``reply`` when its status is in ``ok``; otherwise raise the right error."""
+    if reply.status in ok:
+        return reply
+    codes, messages = _oci_errors(reply.body)
+    where = f"{reply.method} {_display_url(reply.url)}"
+    detail = "; ".join(f"{c}: {m}" if m else c for c, m in zip(codes, messages, strict=True))
+    if not detail:
+        detail = _snippet(reply.body) if reply.method != "HEAD" else "(no body)"
+    message = f"{what + ': ' if what else ''}{where} → {reply.status} {detail}"
+    kwargs: dict[str, Any] = {
+        "status": reply.status, "method": reply.method, "url": _display_url(reply.url),
+        "codes": codes,
+    }  # fmt: skip
+    if reply.status == 401:
+        raise RegistryAuthError(message, **kwargs,
+                                hint="check the credentials (podman login / docker login, or "
+                                "OCIREL_USERNAME and OCIREL_PASSWORD)")  # fmt: skip
+    if reply.status == 403:
+        raise RegistryAuthError(message, **kwargs, hint="the credentials lack permission for this")
+    if reply.status == 404:
+        raise RegistryNotFoundError(message, **kwargs)
+    temporary = reply.status in RETRYABLE_STATUS or reply.status >= 500
+    raise RegistryError(message, **kwargs, temporary=temporary)
+
+
+def _oci_errors(body: bytes) -> tuple[list[str], list[str]]:
+    import json  # noqa: PLC0415
+
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return [], []
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return [], []
+    codes, messages = [], []
+    for item in errors[:10]:
+        if isinstance(item, dict) and isinstance(item.get("code"), str):
+            codes.append(item["code"][:64])
+            message = item.get("message")
+            messages.append(redact(str(message))[:200] if message else "")
+    return codes, messages

@@ -1,5 +1,5 @@
 """``python -m ocirel``."""
 
-from ocirel.cli import main
+from ocirel.entry import main
 
 main()

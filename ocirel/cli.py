@@ -287,9 +287,10 @@ def publish(
         build_timeout=config.build_timeout, push_timeout=config.push_timeout,
         keep_image=config.keep_image, dry_run=dry_run,
     )  # fmt: skip
-    registry = _make_registry(config, repo)
     result = Publisher(
-        request, chosen, env, registry, source=source_info(context),
+        request, chosen, env,
+        registry_factory=lambda: _make_registry(config, repo),
+        source_factory=lambda: source_info(context),
         say=lambda message: _err(f"ocirel: {message}"),
     ).run()  # fmt: skip
     if as_json:
@@ -381,13 +382,3 @@ def digest(
         })  # fmt: skip
     else:
         _out(info.digest)
-
-
-def main() -> None:
-    """Console entry point. ``--version`` is answered before typer is even imported."""
-    if sys.argv[1:] == ["--version"]:
-        sys.stdout.write(f"ocirel {__version__}\n")
-        return
-    app(prog_name="ocirel")
-
-

@@ -10,22 +10,21 @@
   manifest and hash the exact bytes.
 * ``get_manifest``: the bytes, checked against the digest the registry claims and
   against the ``mediaType`` inside the document.
-* ``push_layout``: upload the blobs of a local OCI image layout (skipping blobs the
-  registry has) and put its manifest **by digest** — no tag is touched;
+* ``push_image``: upload the blobs of an :class:`~ocirel.image.OciImage` (skipping
+  blobs the registry has) and put its manifest **by digest** — no tag is touched;
   ``put_tag`` then points a tag at it. Uploads are restarted from the first byte
   when they fail; a streamed body is never replayed halfway.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import IO
 from urllib.parse import urljoin, urlsplit
 
 from ocirel.errors import (
@@ -33,6 +32,7 @@ from ocirel.errors import (
     RegistryError,
     RegistryNotFoundError,
 )
+from ocirel.image import Manifest, OciImage, sha256_digest
 from ocirel.reference import Reference, is_valid_digest
 from ocirel.transport import (
     MANIFEST_MAX_BODY,
@@ -47,7 +47,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 ACCEPT_ALL = ", ".join(MANIFEST_TYPES)
 
 PAGE_SIZES = (1000, 100, None)
@@ -63,47 +62,6 @@ class ManifestInfo:
     digest: str
     media_type: str
     size: int | None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    digest: str
-    media_type: str
-    body: bytes
-
-    @property
-    def document(self) -> dict[str, Any]:
-        data = json.loads(self.body)
-        return data if isinstance(data, dict) else {}
-
-
-@dataclass(frozen=True)
-class LayoutImage:
-    """One image manifest read from an OCI image layout directory."""
-
-    root: Path
-    manifest: Manifest
-    config_digest: str
-    blobs: tuple[tuple[str, int], ...]  # (digest, size) of config and layers
-
-    def blob_path(self, digest: str) -> Path:
-        algorithm, _, hexpart = digest.partition(":")
-        return self.root / "blobs" / algorithm / hexpart
-
-    @property
-    def config(self) -> dict[str, Any]:
-        data = json.loads(self.blob_path(self.config_digest).read_bytes())
-        return data if isinstance(data, dict) else {}
-
-    @property
-    def platform(self) -> str:
-        config = self.config
-        platform = f"{config.get('os', 'linux')}/{config.get('architecture', 'unknown')}"
-        return platform + (f"/{config['variant']}" if config.get("variant") else "")
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _pull(ref: Reference) -> str:
@@ -278,14 +236,14 @@ class Registry:
         raise_for_status(reply, what=f"checking blob {digest[:19]}")
         return True
 
-    def upload_blob(self, repo: Reference, digest: str, path: Path, size: int) -> None:
+    def upload_blob(self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int) -> None:
         """Monolithic upload (POST, then PUT with the whole body), restarted on failure."""
         last: RegistryError | None = None
         for attempt in range(UPLOAD_ATTEMPTS):
             if attempt:
                 self.transport._backoff(attempt - 1, None)  # noqa: SLF001 - shared backoff policy
             try:
-                self._upload_once(repo, digest, path, size)
+                self._upload_once(repo, digest, opener, size)
                 return
             except RegistryError as exc:
                 if not exc.temporary:
@@ -297,7 +255,7 @@ class Registry:
             status=last.status, method=last.method, url=last.url, temporary=True,
         )  # fmt: skip
 
-    def _upload_once(self, repo: Reference, digest: str, path: Path, size: int) -> None:
+    def _upload_once(self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int) -> None:
         start = self.transport.request(
             "POST", repo.registry, f"/v2/{repo.repository}/blobs/uploads/", scope=_push(repo),
             headers={"Content-Length": "0"},
@@ -311,7 +269,7 @@ class Registry:
         reply = self.transport.request(
             "PUT", repo.registry, "", url=upload_url, scope=_push(repo),
             headers={"Content-Type": "application/octet-stream"},
-            data=lambda: path.open("rb"), content_length=size,
+            data=opener, content_length=size,
         )  # fmt: skip
         if reply.status in (429, 500, 502, 503, 504):
             raise_for_status(reply, what=f"uploading {digest[:19]}")
@@ -331,13 +289,14 @@ class Registry:
             )
         return manifest.digest
 
-    def push_layout(self, repo: Reference, image: LayoutImage) -> str:
-        """Upload ``image``'s blobs and put its manifest by digest (untagged)."""
+    def push_image(self, repo: Reference, image: OciImage) -> str:
+        """Upload ``image``'s missing blobs and put its manifest by digest (untagged)."""
         missing = [(d, s) for d, s in image.blobs if not self.blob_exists(repo, d)]
         if missing:
             with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(missing))) as pool:
                 futures = [
-                    pool.submit(self.upload_blob, repo, d, image.blob_path(d), s) for d, s in missing
+                    pool.submit(self.upload_blob, repo, d, functools.partial(image.open_blob, d), s)
+                    for d, s in missing
                 ]
                 for future in futures:
                     future.result()
@@ -372,36 +331,6 @@ def _tags_from(reply: Reply, repo: Reference) -> list[str]:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise RegistryError(f"the tag list of {repo.name} is malformed ('tags' is not a list of strings)")
     return tags
-
-
-def read_layout(root: Path) -> LayoutImage:
-    """Read the single image manifest of the OCI layout at ``root`` and check its blobs."""
-    try:
-        index = json.loads((root / "index.json").read_text(encoding="utf-8"))
-        descriptor = index["manifests"][0]
-        digest = descriptor["digest"]
-        media_type = descriptor.get("mediaType", OCI_MANIFEST)
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise RegistryError(f"the builder's OCI layout at {root} is unreadable: {exc}") from None
-    if not is_valid_digest(digest):
-        raise DigestMismatchError(f"the OCI layout at {root} names an invalid digest")
-    algorithm, _, hexpart = digest.partition(":")
-    body = (root / "blobs" / algorithm / hexpart).read_bytes()
-    if sha256_digest(body) != digest:
-        raise DigestMismatchError(f"the manifest in {root} does not hash to {digest}")
-    document = json.loads(body)
-    media_type = document.get("mediaType", media_type)
-    if media_type in INDEX_TYPES:
-        raise RegistryError("multi-platform OCI layouts are not supported yet")
-    config = document["config"]
-    blobs = [(config["digest"], int(config["size"]))]
-    blobs += [(layer["digest"], int(layer["size"])) for layer in document.get("layers", [])]
-    image = LayoutImage(root, Manifest(digest, media_type, body), config["digest"], tuple(blobs))
-    for blob_digest, size in blobs:
-        path = image.blob_path(blob_digest)
-        if not path.is_file() or path.stat().st_size != size:
-            raise DigestMismatchError(f"blob {blob_digest} in {root} is missing or has the wrong size")
-    return image
 
 
 def wait(seconds: float) -> None:

@@ -13,7 +13,8 @@ So ocirel splits the push:
 1. the builder writes the image into a private OCI layout (``push --digestfile`` to
    ``oci:DIR``); success is exit code 0 *and* a valid digest file that matches the
    layout;
-2. ocirel uploads the blobs and puts the manifest **by digest** (no tag yet);
+2. ocirel stamps the OCI labels (version, revision, source) into the image config,
+   uploads the blobs and puts the manifest **by digest** (no tag yet);
 3. ocirel claims the tag: ``HEAD`` tag → 404, then immediately ``PUT`` the manifest
    bytes at the tag (milliseconds apart), then checks the tag resolves to our
    digest, waits a settle period longer than that HEAD→PUT gap, and checks again.
@@ -36,16 +37,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocirel import lockfile
 from ocirel.backends.base import Backend, BuildEnv, BuildSpec
 from ocirel.errors import DigestMismatchError, OcirelError, RegistryError, TagConflictError
 from ocirel.gitinfo import SourceInfo
+from ocirel.image import Manifest, OciImage, read_layout, stamp_labels
 from ocirel.reference import Reference
-from ocirel.registry import Manifest, Registry, read_layout
 from ocirel.runner import display
 from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floating
+
+if TYPE_CHECKING:  # the registry client imports requests: loaded in the background
+    from ocirel.registry import Registry
 
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_REVISION = "org.opencontainers.image.revision"
@@ -72,7 +76,7 @@ class PublishRequest:
     explicit_tag: str | None = None
     floating: frozenset[str] = FLOATING_TAGS
     max_attempts: int = 5
-    settle_seconds: float = 0.05
+    settle_seconds: float = 0.02
     build_timeout: float = 3600.0
     push_timeout: float = 1800.0
     keep_image: bool = False
@@ -148,15 +152,44 @@ def build_labels(tag: str, source: SourceInfo) -> tuple[tuple[str, str], ...]:
 # --------------------------------------------------------------------- publish
 
 
+class _Background:
+    """Run ``work`` in a thread now; ``result()`` re-raises its exception here."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                self._value = work()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 @dataclass
 class Publisher:
-    """Runs one ``publish``; see the module docstring for the protocol."""
+    """Runs one ``publish``; see the module docstring for the protocol.
+
+    The registry work that does not depend on the image (auth, tag listing, a push
+    token) runs in the background while the builder works. The version label is
+    stamped into the exported image once the tag is known, so the build itself does
+    not wait for the registry, and a lost race costs a new config, not a rebuild.
+    """
 
     request: PublishRequest
     backend: Backend
     build_env: BuildEnv
-    registry: Registry
-    source: SourceInfo = field(default_factory=SourceInfo)
+    registry_factory: Callable[[], Registry]
+    source_factory: Callable[[], SourceInfo] = SourceInfo
     say: Say = _quiet
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -164,24 +197,33 @@ class Publisher:
     def __post_init__(self) -> None:
         repo = self.request.repository
         self.local_image = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
+        self._cleanup: _Background | None = None
 
     def run(self) -> PublishResult:
         req = self.request
         repo = req.repository
-        self.say(f"listing tags of {repo.name}")
-        tags = set(self.registry.list_tags(repo))
-        tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
         if req.dry_run:
-            return self._plan(tag)
+            self.registry = self.registry_factory()
+            self.source = self.source_factory()
+            tags = self.registry.list_tags(repo)
+            return self._plan(first_candidate(req.scheme, tags, req.explicit_tag, req.floating))
+        self.say(f"building {req.context} with {self.backend.name}; listing tags of {repo.name} meanwhile")
+        # registry client (and its imports), tag list, push token and git facts: all
+        # in the background while the builder works
+        background = _Background(lambda: self._prepare(repo))
         workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
-        built = False
         try:
+            image = self._build_and_export(workdir / "layout")
+            tags: set[str] = background.result()
+            tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
             for attempt in range(1, req.max_attempts + 1):
-                self.say(f"candidate tag {tag} (attempt {attempt} of {req.max_attempts})")
-                manifest, platform = self._build_and_upload(tag, workdir / f"layout-{attempt}")
-                built = True
+                stamped = stamp_labels(image, dict(build_labels(tag, self.source)))
+                self.say(f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
+                         + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else ""))
+                self.registry.push_image(repo, stamped)
+                self._remove_local_image_in_background()
                 try:
-                    self._claim(repo, tag, manifest)
+                    self._claim(repo, tag, stamped.manifest)
                 except TagConflictError as exc:
                     if req.explicit_tag is not None or attempt == req.max_attempts:
                         raise
@@ -189,15 +231,23 @@ class Publisher:
                     tags |= set(self.registry.list_tags(repo)) | {tag}
                     tag = req.scheme.next_tag(tags)
                     continue
-                return self._record(tag, manifest.digest, platform, attempt)
+                return self._record(tag, stamped, attempt)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-            if built and not req.keep_image:
+            if self._cleanup is not None:
                 with contextlib.suppress(OcirelError):
-                    self.backend.remove(self.local_image, self.build_env)
+                    self._cleanup.result()
 
-    def _spec(self, tag: str) -> BuildSpec:
+    def _prepare(self, repo: Reference) -> set[str]:
+        self.registry = self.registry_factory()
+        self.source = self.source_factory()
+        tags = set(self.registry.list_tags(repo))
+        with contextlib.suppress(OcirelError):
+            self.registry.warm_up(repo, push=True)  # the push token, cached for later
+        return tags
+
+    def _spec(self) -> BuildSpec:
         req = self.request
         return BuildSpec(
             context=req.context,
@@ -205,15 +255,11 @@ class Publisher:
             containerfile=req.containerfile,
             build_args=req.build_args,
             target=req.target,
-            labels=build_labels(tag, self.source),
         )
 
-    def _build_and_upload(self, tag: str, layout: Path) -> tuple[Manifest, str]:
-        req, repo = self.request, self.request.repository
-        warm = threading.Thread(target=self._warm_up_push, daemon=True)
-        warm.start()
-        self.say(f"building {req.context} with {self.backend.name}")
-        self.backend.build(self._spec(tag), self.build_env, timeout=req.build_timeout)
+    def _build_and_export(self, layout: Path) -> OciImage:
+        req = self.request
+        self.backend.build(self._spec(), self.build_env, timeout=req.build_timeout)
         digest = self.backend.export(self.local_image, layout, self.build_env, timeout=req.push_timeout)
         image = read_layout(layout)
         if image.manifest.digest != digest:
@@ -221,15 +267,13 @@ class Publisher:
                 f"{self.backend.name} reported {digest} but the exported manifest is "
                 f"{image.manifest.digest}"
             )
-        warm.join()
-        self.say(f"uploading {digest} to {repo.name}")
-        self.registry.push_layout(repo, image)
-        return image.manifest, image.platform
+        return image
 
-    def _warm_up_push(self) -> None:
-        """While the builder works: authenticate with push scope (token cached)."""
-        with contextlib.suppress(OcirelError):
-            self.registry.warm_up(self.request.repository, push=True)
+    def _remove_local_image_in_background(self) -> None:
+        """The registry holds the image now: drop the local copy while the tag settles."""
+        if self.request.keep_image or self._cleanup is not None:
+            return
+        self._cleanup = _Background(lambda: self.backend.remove(self.local_image, self.build_env))
 
     def _claim(self, repo: Reference, tag: str, manifest: Manifest) -> None:
         ref = repo.with_tag(tag)
@@ -242,9 +286,10 @@ class Publisher:
             if _is_immutable_rejection(exc):
                 raise TagConflictError(f"{repo.name} refused to write {tag} (immutable tag)") from None
             raise
+        # A rival that also saw 404 sends its PUT within its own HEAD→PUT gap of ours:
+        # wait well past that gap, then the tag must still be ours.
         gap = self.clock() - start
-        self._verify(ref, manifest.digest)
-        self.sleep(max(self.request.settle_seconds, 2 * gap))
+        self.sleep(max(self.request.settle_seconds, 4 * gap))
         self._verify(ref, manifest.digest)
 
     def _verify(self, ref: Reference, digest: str) -> None:
@@ -255,33 +300,37 @@ class Publisher:
                 f"pushed ({digest[:19]}…): another publisher raced us"
             )
 
-    def _record(self, tag: str, digest: str, platform: str, attempts: int) -> PublishResult:
+    def _record(self, tag: str, image: OciImage, attempts: int) -> PublishResult:
         req = self.request
+        digest = image.manifest.digest
+        platforms = {image.platform: digest}
         entry = lockfile.LockEntry(
             name=req.name,
             repository=req.repository.name,
             tag=tag,
             digest=digest,
-            platforms={platform: digest},
+            platforms=platforms,
             source=self.source.lock_fields(),
         )
         lockfile.upsert(req.lockfile, entry)
         return PublishResult(
             name=req.name, repository=req.repository.name, tag=tag, digest=digest,
-            backend=self.backend.name, platforms={platform: digest}, attempts=attempts,
+            backend=self.backend.name, platforms=platforms, attempts=attempts,
             source=self.source, lockfile=str(req.lockfile),
         )  # fmt: skip
 
     def _plan(self, tag: str) -> PublishResult:
         req = self.request
-        layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout-1"
+        layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout"
+        labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, self.source))
         steps = (
-            display(self.backend.build_argv(self._spec(tag), self.build_env)),
+            display(self.backend.build_argv(self._spec(), self.build_env)),
             display(self.backend.export_argv(
-                self.local_image, layout, layout.with_name("layout-1.digest"), self.build_env
+                self.local_image, layout, layout.with_name("layout.digest"), self.build_env
             )),
+            f"stamp labels into the image config: {labels}",
             f"upload blobs and manifest to {req.repository.name}@<digest> (ocirel, by digest)",
-            f"claim tag: HEAD {req.repository.name}:{tag} must be 404, then PUT, verify, settle, verify",
+            f"claim tag {tag}: HEAD must be 404, then PUT, verify, settle, verify",
             f"record {req.name} in {req.lockfile}",
         )  # fmt: skip
         return PublishResult(

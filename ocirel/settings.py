@@ -50,7 +50,7 @@ class Settings:
     lockfile: Path = Path("ocirel.lock.json")
     backend: str = "auto"
     max_attempts: int = 5
-    settle_seconds: float = 0.05
+    settle_seconds: float = 0.02
     build_timeout: float = 3600.0
     push_timeout: float = 1800.0
     isolation: str | None = None

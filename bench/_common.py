@@ -1,0 +1,103 @@
+"""Shared pieces of the benchmark scripts: a throwaway registry, timing, reporting.
+
+Benchmarks print ratios against a baseline measured in the same process, with the
+runs of both sides alternating, so machine noise hits both equally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OCIREL = [sys.executable, "-m", "ocirel"]
+BUSYBOX = Path("/usr/bin/busybox")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def registry() -> Iterator[str]:
+    """A plain-http distribution registry on loopback; yields ``127.0.0.1:PORT``."""
+    binary = shutil.which("docker-registry") or shutil.which("registry")
+    if binary is None:
+        sys.exit("bench: needs the distribution registry (apt-get install docker-registry)")
+    workdir = Path(tempfile.mkdtemp(prefix="ocirel-bench-registry-"))
+    port = free_port()
+    (workdir / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {workdir / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", str(workdir / "config.yml")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                break
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def busybox_context(directory: Path, body: str) -> Path:
+    """A build context FROM scratch with a static busybox shell, plus ``body``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, directory / "busybox")
+    (directory / "Containerfile").write_text(
+        "FROM scratch\nCOPY busybox /bin/busybox\n"
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n' + body,
+        encoding="utf-8",
+    )
+    return directory
+
+
+def timed(argv: list[str], **kwargs: object) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, **kwargs)  # type: ignore[call-overload]
+    return time.perf_counter() - start
+
+
+def alternate(runs: int, sides: dict[str, Callable[[int], float]]) -> dict[str, list[float]]:
+    """Run each side ``runs`` times, interleaved (a, b, a, b, …)."""
+    results: dict[str, list[float]] = {name: [] for name in sides}
+    for index in range(runs):
+        for name, side in sides.items():
+            results[name].append(side(index))
+    return results
+
+
+def report(title: str, results: dict[str, list[float]]) -> dict[str, float]:
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    print(f"\n{title}")
+    for name, values in results.items():
+        print(f"  {name:<28} median {medians[name] * 1000:8.1f} ms  "
+              f"(min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f}, n={len(values)})")  # fmt: skip
+    return medians
+
+
+def env_without_noise() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("OCIREL_DEBUG", None)
+    return env

@@ -1,8 +1,12 @@
-"""The ``ocirel`` command line: thin commands over :mod:`ocirel.release`.
+"""The ``ocirel`` command line: thin commands over the use-case modules.
+
+Commands live here (publish, tags, next, digest) and in ``cli_*`` modules that
+register on the same :data:`app` (deploy side, doctor); this module holds the shared
+plumbing they use.
 
 Each command turns options into settings, makes one use-case call and renders the
 result. This is the only module that prints or chooses exit codes; errors reach the
-user through :func:`_handle_errors`. Heavy imports (requests, the registry client,
+user through :func:`handle_errors`. Heavy imports (requests, the registry client,
 YAML) happen inside the commands so ``ocirel --version`` and ``--help`` stay fast.
 """
 
@@ -45,34 +49,34 @@ _state: dict[str, bool] = {"debug": False}
 # ------------------------------------------------------------------ plumbing
 
 
-def _err(message: str) -> None:
+def err(message: str) -> None:
     from ocirel.redact import redact  # noqa: PLC0415
 
     sys.stderr.write(redact(message) + "\n")
     sys.stderr.flush()
 
 
-def _out(text: str) -> None:
+def out(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
-def _out_json(data: object) -> None:
-    _out(json.dumps(data, indent=2, sort_keys=True))
+def out_json(data: object) -> None:
+    out(json.dumps(data, indent=2, sort_keys=True))
 
 
-def _render_error(exc: OcirelError) -> None:
-    _err(f"error: {exc}")
+def render_error(exc: OcirelError) -> None:
+    err(f"error: {exc}")
     if isinstance(exc, CommandError):
         if exc.stderr_tail:
-            _err("--- last output ---\n" + exc.stderr_tail.rstrip() + "\n---")
+            err("--- last output ---\n" + exc.stderr_tail.rstrip() + "\n---")
         if _state["debug"] and exc.argv:
-            _err("command: " + " ".join(exc.argv))
+            err("command: " + " ".join(exc.argv))
     if exc.hint:
-        _err(f"hint: {exc.hint}")
+        err(f"hint: {exc.hint}")
 
 
-def _handle_errors(func: F) -> F:
+def handle_errors(func: F) -> F:
     """The one error handler: exceptions → message and exit code."""
 
     @functools.wraps(func)
@@ -85,21 +89,21 @@ def _handle_errors(func: F) -> F:
         except typer.Exit:
             raise
         except OcirelError as exc:
-            _render_error(exc)
+            render_error(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            _err("interrupted")
+            err("interrupted")
             raise typer.Exit(130) from None
         except Interrupted as exc:
-            _err(f"terminated by signal {exc.signum}")
+            err(f"terminated by signal {exc.signum}")
             raise typer.Exit(128 + exc.signum) from None
         except Exception as exc:
             if _state["debug"]:
                 import traceback  # noqa: PLC0415
 
                 traceback.print_exc()
-            _err(f"internal error: {type(exc).__name__}: {exc}")
-            _err("hint: this is a bug in ocirel; run with --debug for the traceback and report it")
+            err(f"internal error: {type(exc).__name__}: {exc}")
+            err("hint: this is a bug in ocirel; run with --debug for the traceback and report it")
             raise typer.Exit(3) from None
 
     return wrapper  # type: ignore[return-value]
@@ -107,7 +111,7 @@ def _handle_errors(func: F) -> F:
 
 def _version_callback(value: bool) -> None:
     if value:
-        _out(f"ocirel {__version__}")
+        out(f"ocirel {__version__}")
         raise typer.Exit(0)
 
 
@@ -155,13 +159,13 @@ BumpOpt = Annotated[
 ]
 
 
-def _settings(**flags: Any) -> Settings:
+def load_settings(**flags: Any) -> Settings:
     from ocirel import settings  # noqa: PLC0415
 
     return settings.load({k: v for k, v in flags.items() if v not in (None, False)})
 
 
-def _make_registry(config: Settings, target: Reference | None) -> Registry:
+def make_registry(config: Settings, target: Reference | None) -> Registry:
     import threading  # noqa: PLC0415
 
     from ocirel import auth  # noqa: PLC0415
@@ -190,18 +194,18 @@ def _make_registry(config: Settings, target: Reference | None) -> Registry:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         retry=RetryPolicy(retries=config.retries, max_wait=config.max_retry_wait),
-        on_warning=lambda text: _err(f"warning: the registry says: {text}"),
+        on_warning=lambda text: err(f"warning: the registry says: {text}"),
     )
     return Registry(transport)
 
 
-def _scheme(config: Settings) -> Any:
+def scheme_from(config: Settings) -> Any:
     from ocirel.versioning import make_scheme  # noqa: PLC0415
 
     return make_scheme(config.scheme, prefix=config.prefix, bump=config.bump)
 
 
-def _floating(config: Settings) -> frozenset[str]:
+def floating_from(config: Settings) -> frozenset[str]:
     from ocirel.versioning import FLOATING_TAGS  # noqa: PLC0415
 
     return FLOATING_TAGS | frozenset(config.floating_tags)
@@ -211,7 +215,7 @@ def _floating(config: Settings) -> frozenset[str]:
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def publish(
     context: Annotated[Path, typer.Argument(help="build context directory")] = Path("."),
     image: Annotated[
@@ -260,7 +264,7 @@ def publish(
     from ocirel.gitinfo import source_info  # noqa: PLC0415
     from ocirel.release import Publisher, PublishRequest  # noqa: PLC0415
 
-    config = _settings(
+    config = load_settings(
         scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, backend=backend,
         insecure=insecure, ca_file=ca_file, keep_image=keep_image, max_attempts=max_attempts,
     )  # fmt: skip
@@ -272,7 +276,7 @@ def publish(
         reference.validate_tag(tag)
     chosen, why = select_backend(config.backend)
     if config.backend == "auto":
-        _err(f"backend: {why}")
+        err(f"backend: {why}")
     storage = hostinfo.choose_storage(
         config.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
         kernel=hostinfo.kernel_version(), overlay_available=hostinfo.overlay_in_kernel(),
@@ -281,34 +285,34 @@ def publish(
     env = BuildEnv(isolation=config.isolation or "chroot", storage=storage)
     request = PublishRequest(
         context=context, repository=repo, name=entry_name, lockfile=config.lockfile,
-        scheme=_scheme(config), containerfile=file, build_args=parse_build_args(build_arg or []),
-        target=target, explicit_tag=tag, floating=_floating(config),
+        scheme=scheme_from(config), containerfile=file, build_args=parse_build_args(build_arg or []),
+        target=target, explicit_tag=tag, floating=floating_from(config),
         max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
         build_timeout=config.build_timeout, push_timeout=config.push_timeout,
         keep_image=config.keep_image, dry_run=dry_run,
     )  # fmt: skip
     result = Publisher(
         request, chosen, env,
-        registry_factory=lambda: _make_registry(config, repo),
+        registry_factory=lambda: make_registry(config, repo),
         source_factory=lambda: source_info(context),
-        say=lambda message: _err(f"ocirel: {message}"),
+        say=lambda message: err(f"ocirel: {message}"),
     ).run()  # fmt: skip
     if as_json:
-        _out_json(result.to_json())
+        out_json(result.to_json())
     elif result.dry_run:
-        _out(f"next tag: {result.repository}:{result.tag}")
-        _out("plan:")
+        out(f"next tag: {result.repository}:{result.tag}")
+        out("plan:")
         for step in result.plan:
-            _out(f"  {step}")
+            out(f"  {step}")
     else:
-        _out(f"published {result.reference}")
-        _out(f"  tag       {result.tag}")
-        _out(f"  digest    {result.digest}")
-        _out(f"  lockfile  {result.lockfile} (entry {result.name!r})")
+        out(f"published {result.reference}")
+        out(f"  tag       {result.tag}")
+        out(f"  digest    {result.digest}")
+        out(f"  lockfile  {result.lockfile} (entry {result.name!r})")
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def tags(
     repository: Annotated[str, typer.Argument(help="repository, e.g. registry.example.com/team/app")],
     insecure: InsecureOpt = False,
@@ -318,18 +322,18 @@ def tags(
     """List the tags of REPOSITORY (every page)."""
     from ocirel import reference  # noqa: PLC0415
 
-    config = _settings(insecure=insecure, ca_file=ca_file)
+    config = load_settings(insecure=insecure, ca_file=ca_file)
     repo = reference.parse(repository).repo_only()
-    found = sorted(_make_registry(config, repo).list_tags(repo))
+    found = sorted(make_registry(config, repo).list_tags(repo))
     if as_json:
-        _out_json({"repository": repo.name, "tags": found})
+        out_json({"repository": repo.name, "tags": found})
     else:
         for item in found:
-            _out(item)
+            out(item)
 
 
 @app.command("next")
-@_handle_errors
+@handle_errors
 def next_version(
     repository: Annotated[str, typer.Argument(help="repository, e.g. registry.example.com/team/app")],
     scheme: SchemeOpt = None,
@@ -342,22 +346,22 @@ def next_version(
     """Print the tag the next publish of REPOSITORY would get."""
     from ocirel import reference, release  # noqa: PLC0415
 
-    config = _settings(scheme=scheme, prefix=prefix, bump=bump, insecure=insecure, ca_file=ca_file)
+    config = load_settings(scheme=scheme, prefix=prefix, bump=bump, insecure=insecure, ca_file=ca_file)
     repo = reference.parse_repository(repository)
-    version_scheme = _scheme(config)
-    candidate, existing = release.next_tag(_make_registry(config, repo), repo, version_scheme)
+    version_scheme = scheme_from(config)
+    candidate, existing = release.next_tag(make_registry(config, repo), repo, version_scheme)
     if as_json:
         in_scheme = [t for t in existing if version_scheme.parse(t) is not None]
-        _out_json({
+        out_json({
             "repository": repo.name, "next": candidate, "scheme": config.scheme,
             "tags": len(existing), "versions": len(in_scheme),
         })  # fmt: skip
     else:
-        _out(candidate)
+        out(candidate)
 
 
 @app.command()
-@_handle_errors
+@handle_errors
 def digest(
     ref: Annotated[str, typer.Argument(help="image reference with a tag or digest")],
     insecure: InsecureOpt = False,
@@ -368,17 +372,22 @@ def digest(
     from ocirel import reference  # noqa: PLC0415
     from ocirel.errors import InvalidReferenceError  # noqa: PLC0415
 
-    config = _settings(insecure=insecure, ca_file=ca_file)
+    config = load_settings(insecure=insecure, ca_file=ca_file)
     parsed = reference.parse(ref)
     if not parsed.tag and not parsed.digest:
         raise InvalidReferenceError(
             f"{ref!r} has no tag or digest", hint="ocirel never assumes ':latest'; name the tag"
         )
-    info = _make_registry(config, parsed).resolve(parsed)
+    info = make_registry(config, parsed).resolve(parsed)
     if as_json:
-        _out_json({
+        out_json({
             "reference": str(parsed), "digest": info.digest, "media_type": info.media_type,
             "pinned": str(parsed.repo_only()) + (f":{parsed.tag}" if parsed.tag else "") + f"@{info.digest}",
         })  # fmt: skip
     else:
-        _out(info.digest)
+        out(info.digest)
+
+
+# Commands defined in their own modules register themselves on ``app`` when imported.
+from ocirel import cli_deploy as _cli_deploy  # noqa: E402,F401
+from ocirel import cli_doctor as _cli_doctor  # noqa: E402,F401

@@ -29,13 +29,14 @@ real compare-and-swap: its rejection is handled like a lost race.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,8 +206,10 @@ class Publisher:
         if req.dry_run:
             self.registry = self.registry_factory()
             self.source = self.source_factory()
-            tags = self.registry.list_tags(repo)
-            return self._plan(first_candidate(req.scheme, tags, req.explicit_tag, req.floating))
+            existing = self.registry.list_tags(repo)
+            return self._plan(first_candidate(req.scheme, existing, req.explicit_tag, req.floating))
+        if not self.backend.exports_layout:
+            return self._run_builder_push()
         self.say(f"building {req.context} with {self.backend.name}; listing tags of {repo.name} meanwhile")
         # registry client (and its imports), tag list, push token and git facts: all
         # in the background while the builder works
@@ -238,6 +241,53 @@ class Publisher:
             if self._cleanup is not None:
                 with contextlib.suppress(OcirelError):
                     self._cleanup.result()
+
+    def _run_builder_push(self) -> PublishResult:
+        """Builders that push by themselves (docker): labels go in at build time, so the
+        tag is chosen first; the race window is the builder's whole push, so the settle
+        period is at least as long as our own push took."""
+        req, repo = self.request, self.request.repository
+        self.say(f"listing tags of {repo.name}")
+        tags = self._prepare(repo)
+        tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
+        try:
+            for attempt in range(1, req.max_attempts + 1):
+                spec = replace(self._spec(), labels=build_labels(tag, self.source))
+                self.say(f"building {req.context} with {self.backend.name} for {repo.name}:{tag}")
+                self.backend.build(spec, self.build_env, timeout=req.build_timeout)
+                ref = repo.with_tag(tag)
+                try:
+                    if self.registry.exists(ref):
+                        raise TagConflictError(f"tag {tag} already exists in {repo.name}")
+                    start = self.clock()
+                    reported = self.backend.push(self.local_image, str(ref), self.build_env,
+                                                 timeout=req.push_timeout)  # fmt: skip
+                    took = self.clock() - start
+                    digest = self.registry.resolve(ref).digest
+                    if reported is not None and reported != digest:
+                        raise TagConflictError(
+                            f"{self.backend.name} pushed {reported[:19]}… but {tag} resolves to "
+                            f"{digest[:19]}…: another publisher raced us"
+                        )
+                    self.sleep(max(req.settle_seconds, took))
+                    self._verify(ref, digest)
+                except TagConflictError as exc:
+                    if req.explicit_tag is not None or attempt == req.max_attempts:
+                        raise
+                    self.say(f"{exc}; trying the next version")
+                    tags |= set(self.registry.list_tags(repo)) | {tag}
+                    tag = req.scheme.next_tag(tags)
+                    continue
+                manifest = self.registry.get_manifest(repo.with_digest(digest))
+                config_digest = manifest.document.get("config", {}).get("digest", "")
+                config = json.loads(self.registry.get_blob(repo, config_digest)) if config_digest else {}
+                platform = f"{config.get('os', 'linux')}/{config.get('architecture', 'unknown')}"
+                return self._record_digest(tag, digest, platform, attempt)
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            if not req.keep_image:
+                with contextlib.suppress(OcirelError):
+                    self.backend.remove(self.local_image, self.build_env)
 
     def _prepare(self, repo: Reference) -> set[str]:
         self.registry = self.registry_factory()
@@ -301,9 +351,11 @@ class Publisher:
             )
 
     def _record(self, tag: str, image: OciImage, attempts: int) -> PublishResult:
+        return self._record_digest(tag, image.manifest.digest, image.platform, attempts)
+
+    def _record_digest(self, tag: str, digest: str, platform: str, attempts: int) -> PublishResult:
         req = self.request
-        digest = image.manifest.digest
-        platforms = {image.platform: digest}
+        platforms = {platform: digest}
         entry = lockfile.LockEntry(
             name=req.name,
             repository=req.repository.name,

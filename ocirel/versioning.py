@@ -45,7 +45,8 @@ _NUMBER = r"(0|[1-9][0-9]{0,17})"
 class Scheme(Protocol):
     """What every version scheme offers."""
 
-    name: SchemeName
+    @property
+    def name(self) -> SchemeName: ...
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
         """The sortable version of ``tag``, or None when ``tag`` is not of this scheme."""
@@ -156,7 +157,7 @@ def make_scheme(
     if name == "semver":
         if bump not in BUMPS:
             raise VersionError(f"unknown bump {bump!r}; choose one of {', '.join(BUMPS)}")
-        return SemverScheme(prefix=prefix or "", bump=bump)  # type: ignore[arg-type]
+        return SemverScheme(prefix=prefix or "", bump=bump)
     if name == "calver":
         return CalverScheme(today=today or _dt.datetime.now(_dt.UTC).date(), prefix=prefix or "")
     raise VersionError(f"unknown version scheme {name!r}; choose one of {', '.join(SCHEMES)}")

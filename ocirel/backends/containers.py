@@ -98,6 +98,9 @@ class ContainersBackend:
             )
         return digest
 
+    def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
+        raise NotImplementedError("buildah and podman export a layout; ocirel uploads it")
+
     def remove(self, image: str, env: BuildEnv) -> None:
         runner.run(self.remove_argv(image, env), check=False, timeout=120)
 

@@ -1,0 +1,3 @@
+"""``ocirel doctor`` (registered on ``cli.app``)."""
+
+from __future__ import annotations

@@ -1,0 +1,70 @@
+"""Integration helpers: run the real ``ocirel`` CLI as a subprocess, isolated.
+
+Each run gets its own HOME and XDG directories (so no credentials leak in from the
+machine), no ``OCIREL_*`` variables unless a test passes them, and the working
+directory the test chooses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "TESTCONTAINERS_RYUK_DISABLED", "BUSYBOX")
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def explain(self) -> str:
+        return f"$ {' '.join(self.argv)}\nexit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+OcirelRunner = Callable[..., Run]
+
+
+@pytest.fixture
+def ocirel_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    return home
+
+
+@pytest.fixture
+def ocirel(ocirel_home: Path) -> OcirelRunner:
+    """``ocirel("publish", "--image", repo, str(ctx), cwd=ctx, env={...})`` → :class:`Run`."""
+
+    def run(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+            timeout: float = 300) -> Run:  # fmt: skip
+        base = {k: os.environ[k] for k in _KEEP if k in os.environ}
+        base.update(HOME=str(ocirel_home), XDG_CONFIG_HOME=str(ocirel_home / ".config"))
+        # rootless builders keep their storage under XDG_DATA_HOME / the real home
+        for key in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+            if key in os.environ:
+                base[key] = os.environ[key]
+        if os.geteuid() != 0 and "XDG_DATA_HOME" not in base:
+            base["XDG_DATA_HOME"] = str(Path.home() / ".local" / "share")
+        base.update(env or {})
+        argv = [sys.executable, "-m", "ocirel", *args]
+        proc = subprocess.run(
+            argv, cwd=cwd, env=base, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        return Run(argv, proc.returncode, proc.stdout, proc.stderr)
+
+    return run

@@ -1,0 +1,203 @@
+"""``ocirel publish`` end to end: real buildah, real distribution registry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import OcirelRunner
+from tests.support.images import FAILING_RUN
+from tests.support.registry import RegistryServer
+
+pytestmark = pytest.mark.builder
+
+
+@pytest.fixture(autouse=True)
+def _buildah(require_engine: Callable[[str], None]) -> None:
+    require_engine("buildah")
+
+
+def publish(ocirel: OcirelRunner, repo: str, context: Path, *extra: str, **kw: object) -> dict:
+    run = ocirel("publish", "--image", repo, "--backend", "buildah", "--json", *extra,
+                 str(context), cwd=context, **kw)  # fmt: skip
+    assert run.returncode == 0, run.explain()
+    return run.json
+
+
+def test_publish_twice_gives_two_tags_and_the_first_is_untouched(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context("RUN echo one > /version.txt")
+    repo = f"{registry.host}/{unique_repo}"
+    first = publish(ocirel, repo, context)
+    assert first["tag"] == "v1"
+    with registry.client() as client:
+        assert client.manifest_digest(unique_repo, "v1") == first["digest"]
+
+    (context / "Containerfile").write_text(
+        (context / "Containerfile").read_text() + "RUN echo two > /version.txt\n"
+    )
+    second = publish(ocirel, repo, context)
+    assert second["tag"] == "v2"
+    assert second["digest"] != first["digest"]
+    assert second["reference"] == f"{repo}:v2@{second['digest']}"
+
+    lock = json.loads((context / "ocirel.lock.json").read_text())
+    entry = lock["images"][unique_repo.rsplit("/", 1)[-1]]
+    with registry.client() as client:
+        assert client.manifest_digest(unique_repo, "v2") == entry["digest"] == second["digest"]
+        assert client.manifest_digest(unique_repo, "v1") == first["digest"]  # never touched
+        assert sorted(client.tags(unique_repo)) == ["v1", "v2"]
+    assert entry["tag"] == "v2"
+    assert entry["platforms"] == {"linux/amd64": second["digest"]}
+
+
+def test_pushed_image_carries_oci_labels(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context(unique=True)
+    result = publish(ocirel, f"{registry.host}/{unique_repo}", context)
+    with registry.client() as client:
+        manifest = client.manifest(unique_repo, result["digest"]).json()
+        config = client.request(
+            "GET", f"/v2/{unique_repo}/blobs/{manifest['config']['digest']}", repo=unique_repo
+        ).json()
+    labels = config["config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == result["tag"]
+
+
+def test_foreign_tags_do_not_break_versioning(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    with registry.client() as client:
+        seeded = client.push_random_image(unique_repo, "v3")
+        client.tag_manifest(unique_repo, seeded, "latest")
+        client.tag_manifest(unique_repo, seeded, "sha256-" + "ab" * 32 + ".sig")
+        client.tag_manifest(unique_repo, seeded, "feature-x")
+    result = publish(ocirel, f"{registry.host}/{unique_repo}", build_context(unique=True))
+    assert result["tag"] == "v4"
+    with registry.client() as client:
+        assert client.manifest_digest(unique_repo, "latest") == seeded  # untouched
+
+
+def test_failing_run_step_pushes_nothing_and_keeps_the_lockfile(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context(FAILING_RUN)
+    lockfile = context / "ocirel.lock.json"
+    before = (
+        '{\n  "images": {},\n  "schema": 1\n}\n'
+    )
+    lockfile.write_text(before)
+    run = ocirel("publish", "--image", f"{registry.host}/{unique_repo}", str(context), cwd=context)
+    assert run.returncode != 0, run.explain()
+    assert "build failed" in run.stderr, run.explain()
+    assert lockfile.read_text() == before
+    with registry.client() as client:
+        assert client.tags(unique_repo) == []
+
+
+def test_explicit_tag_must_be_new_and_not_floating(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context(unique=True)
+    repo = f"{registry.host}/{unique_repo}"
+    floating = ocirel("publish", "--image", repo, "--tag", "latest", str(context), cwd=context)
+    assert floating.returncode != 0 and "floating" in floating.stderr, floating.explain()
+    result = publish(ocirel, repo, context, "--tag", "2024-rc1")
+    assert result["tag"] == "2024-rc1"
+    again = ocirel("publish", "--image", repo, "--tag", "2024-rc1", str(context), cwd=context)
+    assert again.returncode != 0 and "already exists" in again.stderr, again.explain()
+    with registry.client() as client:
+        assert client.manifest_digest(unique_repo, "2024-rc1") == result["digest"]
+
+
+def test_dry_run_builds_and_pushes_nothing(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context(unique=True)
+    run = ocirel("publish", "--image", f"{registry.host}/{unique_repo}", "--dry-run", "--json",
+                 str(context), cwd=context)  # fmt: skip
+    assert run.returncode == 0, run.explain()
+    plan = run.json
+    assert plan["dry_run"] is True and plan["tag"] == "v1" and plan["digest"] is None
+    assert any(step.startswith("buildah") and " build " in step for step in plan["plan"])
+    assert not (context / "ocirel.lock.json").exists()
+    with registry.client() as client:
+        assert client.tags(unique_repo) == []
+
+
+def test_tls_private_ca_with_basic_auth_from_docker_config(
+    ocirel: OcirelRunner, tls_basic_registry: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path], tmp_path: Path,
+) -> None:  # fmt: skip
+    server = tls_basic_registry
+    assert server.ca_file is not None and server.password is not None
+    docker_dir = tmp_path / "docker"
+    server.docker_config(docker_dir)
+    context = build_context(unique=True)
+    repo = f"{server.host}/{unique_repo}"
+    env = {"DOCKER_CONFIG": str(docker_dir)}
+
+    no_ca = ocirel("publish", "--image", repo, str(context), cwd=context, env=env)
+    assert no_ca.returncode != 0, no_ca.explain()
+    assert "--ca-file" in no_ca.stderr, no_ca.explain()
+
+    result = publish(ocirel, repo, context, "--ca-file", str(server.ca_file), env=env)
+    assert result["tag"] == "v1"
+    with server.client() as client:
+        assert client.manifest_digest(unique_repo, "v1") == result["digest"]
+    assert server.password not in json.dumps(result)
+    assert server.password not in (context / "ocirel.lock.json").read_text()
+
+
+def test_basic_auth_from_environment_variables(
+    ocirel: OcirelRunner, tls_basic_registry: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path],
+) -> None:  # fmt: skip
+    server = tls_basic_registry
+    assert server.username and server.password and server.ca_file
+    context = build_context(unique=True)
+    env = {"OCIREL_USERNAME": server.username, "OCIREL_PASSWORD": server.password,
+           "OCIREL_CA_FILE": str(server.ca_file)}  # fmt: skip
+    run = ocirel("publish", "--image", f"{server.host}/{unique_repo}", str(context), cwd=context, env=env)
+    assert run.returncode == 0, run.explain()
+    assert server.password not in run.stdout + run.stderr
+
+    bad = dict(env, OCIREL_PASSWORD="wrong-password")
+    denied = ocirel("publish", "--image", f"{server.host}/{unique_repo}", str(context), cwd=context, env=bad)
+    assert denied.returncode != 0, denied.explain()
+    assert "401" in denied.stderr or "credentials" in denied.stderr, denied.explain()
+
+
+def test_token_auth_with_containers_auth_json(
+    ocirel: OcirelRunner, token_registry: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path], tmp_path: Path,
+) -> None:  # fmt: skip
+    server = token_registry
+    assert server.token_server is not None
+    authfile = server.containers_auth(tmp_path / "auth")
+    context = build_context(unique=True)
+    server.token_server.clear()
+    result = publish(ocirel, f"{server.host}/{unique_repo}", context,
+                     env={"REGISTRY_AUTH_FILE": str(authfile)})  # fmt: skip
+    assert result["tag"] == "v1"
+    with server.client() as client:
+        assert client.manifest_digest(unique_repo, "v1") == result["digest"]
+    scopes = [scope for req in server.token_server.recorded() for scope in req.scopes]
+    assert f"repository:{unique_repo}:pull,push" in scopes
+    assert all(req.authenticated for req in server.token_server.recorded() if req.scopes)
+
+
+def test_token_auth_without_credentials_is_refused_cleanly(
+    ocirel: OcirelRunner, token_registry: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path],
+) -> None:  # fmt: skip
+    context = build_context(unique=True)
+    run = ocirel("publish", "--image", f"{token_registry.host}/{unique_repo}", str(context), cwd=context)
+    assert run.returncode != 0, run.explain()
+    assert "Traceback" not in run.stderr
+    assert "hint:" in run.stderr, run.explain()

@@ -16,7 +16,9 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -251,52 +253,108 @@ def publish(
     max_attempts: Annotated[
         int | None, typer.Option("--max-attempts", help="tags to try when other publishers race us")
     ] = None,
+    no_reproducible: Annotated[
+        bool, typer.Option("--no-reproducible", help="build with wall-clock timestamps")
+    ] = False,
+    always_new_version: Annotated[
+        bool, typer.Option("--always-new-version", help="push a new version even if nothing changed")
+    ] = False,
+    cache_repo: Annotated[
+        str | None, typer.Option("--cache-repo", help="registry repository for the builder's layer cache")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not reuse cached layers")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="build, then say whether a new version would be pushed and why")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the next tag and the commands; build nothing")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build CONTEXT, push it under the next unique version tag, record the digest."""
-    from ocirel import hostinfo, lockfile, reference, runner  # noqa: PLC0415
+    """Build CONTEXT, push it under the next unique version tag, record the digest.
+
+    Nothing is pushed when the build has the same content as the latest version:
+    the lockfile then points at that version (--always-new-version to push anyway).
+    """
+    from ocirel import lockfile, reference  # noqa: PLC0415
     from ocirel.backends import select_backend  # noqa: PLC0415
-    from ocirel.backends.base import BuildEnv, parse_build_args  # noqa: PLC0415
+    from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
-    from ocirel.gitinfo import source_info  # noqa: PLC0415
+    from ocirel.gitinfo import source_date_epoch, source_info  # noqa: PLC0415
     from ocirel.release import Publisher, PublishRequest  # noqa: PLC0415
 
     config = load_settings(
         scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, backend=backend,
         insecure=insecure, ca_file=ca_file, keep_image=keep_image, max_attempts=max_attempts,
+        cache_repo=cache_repo,
     )  # fmt: skip
     if not image:
         raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
     repo = reference.parse_repository(image)
+    cache = reference.parse_repository(config.cache_repo) if config.cache_repo else None
     entry_name = lockfile.validate_name(name or repo.last_component)
     if tag is not None:
         reference.validate_tag(tag)
     chosen, why = select_backend(config.backend)
     if config.backend == "auto":
         err(f"backend: {why}")
-    storage = hostinfo.choose_storage(
-        config.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
-        kernel=hostinfo.kernel_version(), overlay_available=hostinfo.overlay_in_kernel(),
-        fuse_overlayfs=runner.which("fuse-overlayfs"),
-    )  # fmt: skip
-    env = BuildEnv(isolation=config.isolation or "chroot", storage=storage)
+    timestamp = None
+    if config.reproducible and not no_reproducible:
+        timestamp, origin = source_date_epoch(context, os.environ)
+        if timestamp is not None and getattr(chosen, "reproducible", True) is False:
+            err(f"note: {chosen.name} cannot build reproducibly; timestamps are the wall clock")
+        elif timestamp is None:
+            err(f"note: not reproducible ({origin}); set SOURCE_DATE_EPOCH to fix the timestamps")
     request = PublishRequest(
         context=context, repository=repo, name=entry_name, lockfile=config.lockfile,
         scheme=scheme_from(config), containerfile=file, build_args=parse_build_args(build_arg or []),
         target=target, explicit_tag=tag, floating=floating_from(config),
         max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
         build_timeout=config.build_timeout, push_timeout=config.push_timeout,
-        keep_image=config.keep_image, dry_run=dry_run,
+        keep_image=config.keep_image, dry_run=dry_run, explain=explain, timestamp=timestamp,
+        always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
+        no_cache=no_cache,
     )  # fmt: skip
-    result = Publisher(
-        request, chosen, env,
-        registry_factory=lambda: make_registry(config, repo),
-        source_factory=lambda: source_info(context),
-        say=lambda message: err(f"ocirel: {message}"),
-    ).run()  # fmt: skip
+    with build_env_for(config, repo, cache) as env:
+        result = Publisher(
+            request, chosen, env,
+            registry_factory=lambda: make_registry(config, repo),
+            source_factory=lambda: source_info(context),
+            say=lambda message: err(f"ocirel: {message}"),
+        ).run()  # fmt: skip
+    render_publish(result, as_json)
+
+
+@contextmanager
+def build_env_for(config: Settings, repo: Reference, cache: Reference | None) -> Iterator[Any]:
+    """How the builder runs: isolation, storage, and — only when the builder must talk
+    to a registry itself (the layer cache) — credentials in a private 0600 authfile."""
+    from ocirel import auth, hostinfo, runner  # noqa: PLC0415
+    from ocirel.backends.base import BuildEnv  # noqa: PLC0415
+    from ocirel.transport import is_loopback  # noqa: PLC0415
+
+    storage = hostinfo.choose_storage(
+        config.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
+        kernel=hostinfo.kernel_version(), overlay_available=hostinfo.overlay_in_kernel(),
+        fuse_overlayfs=runner.which("fuse-overlayfs"),
+    )  # fmt: skip
+    env = BuildEnv(isolation=config.isolation or "chroot", storage=storage)
+    if cache is None:
+        yield env
+        return
+    insecure = cache.registry in config.insecure_registries or (
+        config.insecure and cache.registry == repo.registry
+    )
+    tls_verify = not (insecure or is_loopback(cache.hostname))
+    creds = auth.find_credentials(cache.registry, cache.repository, env_registry=repo.registry)
+    if creds is None:
+        yield replace(env, tls_verify=tls_verify)
+        return
+    with auth.private_authfile({cache.registry: creds}) as authfile:
+        yield replace(env, tls_verify=tls_verify, authfile=authfile)
+
+
+def render_publish(result: Any, as_json: bool) -> None:
     if as_json:
         out_json(result.to_json())
     elif result.dry_run:
@@ -304,8 +362,13 @@ def publish(
         out("plan:")
         for step in result.plan:
             out(f"  {step}")
+    elif result.explain_only:
+        verdict = "no new version: reuse" if result.unchanged else "a new version would be pushed"
+        out(f"{verdict}{' ' + result.tag if result.unchanged else ''}")
+        for reason in result.explanation:
+            out(f"  {reason}")
     else:
-        out(f"published {result.reference}")
+        out(("unchanged, reusing " if result.unchanged else "published ") + result.reference)
         out(f"  tag       {result.tag}")
         out(f"  digest    {result.digest}")
         out(f"  lockfile  {result.lockfile} (entry {result.name!r})")

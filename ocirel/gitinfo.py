@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ocirel import runner
-from ocirel.errors import OcirelError
+from ocirel.errors import ConfigError, OcirelError
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,26 @@ def source_info(context: Path) -> SourceInfo:
         url=public_url(remote.stdout) if remote.ok else None,
         commit_time=int(commit_time) if commit_time.isdigit() else None,
     )
+
+
+def source_date_epoch(context: Path, env: Mapping[str, str]) -> tuple[int | None, str]:
+    """The build timestamp for reproducible builds, and where it came from.
+
+    ``SOURCE_DATE_EPOCH`` from the environment, else the time of the last git commit
+    touching ``context``'s repository, else None (builds use the wall clock).
+    """
+    value = env.get("SOURCE_DATE_EPOCH")
+    if value is not None:
+        if not value.strip().isdigit():
+            raise ConfigError(f"SOURCE_DATE_EPOCH must be a whole number of seconds, got {value!r}")
+        return int(value), "SOURCE_DATE_EPOCH"
+    if runner.which("git") is None:
+        return None, "no git"
+    try:
+        log = runner.run(["git", "-C", str(context), "log", "-1", "--format=%ct"], check=False, timeout=30)
+    except OcirelError:
+        return None, "git failed"
+    text = log.stdout.strip()
+    if log.ok and text.isdigit():
+        return int(text), "last git commit"
+    return None, "not a git checkout"

@@ -44,7 +44,8 @@ from ocirel import lockfile
 from ocirel.backends.base import Backend, BuildEnv, BuildSpec
 from ocirel.errors import DigestMismatchError, OcirelError, RegistryError, TagConflictError
 from ocirel.gitinfo import SourceInfo
-from ocirel.image import Manifest, OciImage, read_layout, stamp_labels
+from ocirel.compare import differences, platform_of
+from ocirel.image import INDEX_TYPES, Manifest, OciImage, read_layout, stamp_labels
 from ocirel.reference import Reference
 from ocirel.runner import display
 from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floating
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # the registry client imports requests: loaded in the backgro
 LABEL_VERSION = "org.opencontainers.image.version"
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_SOURCE = "org.opencontainers.image.source"
+LABEL_CREATED = "org.opencontainers.image.created"
 IMMUTABLE_CODES = frozenset({"TAG_INVALID", "MANIFEST_TAG_IMMUTABLE", "TAG_IMMUTABLE"})
 
 Say = Callable[[str], None]
@@ -82,6 +84,22 @@ class PublishRequest:
     push_timeout: float = 1800.0
     keep_image: bool = False
     dry_run: bool = False
+    explain: bool = False
+    timestamp: int | None = None
+    always_new_version: bool = False
+    cache_repo: str | None = None
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether this build becomes a new version, and why."""
+
+    new_version: bool
+    reasons: tuple[str, ...]
+    previous_tag: str | None = None
+    previous_digest: str | None = None
+    previous_platform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,9 @@ class PublishResult:
     dry_run: bool = False
     plan: tuple[str, ...] = ()
     lockfile: str = ""
+    unchanged: bool = False
+    explanation: tuple[str, ...] = ()
+    explain_only: bool = False
 
     @property
     def reference(self) -> str:
@@ -114,9 +135,13 @@ class PublishResult:
             "attempts": self.attempts,
             "lockfile": self.lockfile,
             "dry_run": self.dry_run,
+            "unchanged": self.unchanged,
+            "explanation": list(self.explanation),
         }
         if self.dry_run:
             data["plan"] = list(self.plan)
+        if self.explain_only:
+            data["explain"] = True
         return data
 
 
@@ -127,6 +152,12 @@ def next_tag(registry: Registry, repo: Reference, scheme: Scheme) -> tuple[str, 
     """The next version of ``repo`` under ``scheme``, and the tags it was computed from."""
     tags = registry.list_tags(repo)
     return scheme.next_tag(tags), tags
+
+
+def latest_version(tags: Iterable[str], scheme: Scheme) -> str | None:
+    """The highest tag of ``scheme`` among ``tags``, or None."""
+    versions = [(v, t) for t in tags if (v := scheme.parse(t)) is not None]
+    return max(versions)[1] if versions else None
 
 
 def first_candidate(
@@ -141,8 +172,18 @@ def first_candidate(
     return candidate
 
 
-def build_labels(tag: str, source: SourceInfo) -> tuple[tuple[str, str], ...]:
+def rfc3339(epoch: int) -> str:
+    import datetime as _dt  # noqa: PLC0415
+
+    return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_labels(
+    tag: str, source: SourceInfo, created: str | None = None
+) -> tuple[tuple[str, str], ...]:
     labels = [(LABEL_VERSION, tag)]
+    if created:
+        labels.append((LABEL_CREATED, created))
     if source.revision:
         labels.append((LABEL_REVISION, source.revision))
     if source.url:
@@ -199,6 +240,7 @@ class Publisher:
         repo = self.request.repository
         self.local_image = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
         self._cleanup: _Background | None = None
+        self._built = False
 
     def run(self) -> PublishResult:
         req = self.request
@@ -208,19 +250,41 @@ class Publisher:
             self.source = self.source_factory()
             existing = self.registry.list_tags(repo)
             return self._plan(first_candidate(req.scheme, existing, req.explicit_tag, req.floating))
-        if not self.backend.exports_layout:
-            return self._run_builder_push()
+        try:
+            if not self.backend.exports_layout:
+                return self._run_builder_push()
+            return self._run_layout()
+        finally:
+            if self._cleanup is not None:
+                with contextlib.suppress(OcirelError):
+                    self._cleanup.result()
+            elif self._built and not req.keep_image:
+                with contextlib.suppress(OcirelError):
+                    self.backend.remove(self.local_image, self.build_env)
+
+    def _run_layout(self) -> PublishResult:
+        req, repo = self.request, self.request.repository
         self.say(f"building {req.context} with {self.backend.name}; listing tags of {repo.name} meanwhile")
         # registry client (and its imports), tag list, push token and git facts: all
         # in the background while the builder works
         background = _Background(lambda: self._prepare(repo))
         workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
         try:
-            image = self._build_and_export(workdir / "layout")
+            self._build(self._spec())
             tags: set[str] = background.result()
+            image: OciImage | None = None
+            local_config = self.backend.image_config(self.local_image, self.build_env)
+            if local_config is None:  # the builder cannot show its config: export first
+                image = self._export(workdir / "layout")
+                local_config = image.config
+            decision = self._decide(tags, local_config)
+            if req.explain or not decision.new_version:
+                return self._settle_without_push(decision)
+            if image is None:
+                image = self._export(workdir / "layout")
             tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
             for attempt in range(1, req.max_attempts + 1):
-                stamped = stamp_labels(image, dict(build_labels(tag, self.source)))
+                stamped = stamp_labels(image, dict(self._labels(tag, image.config)))
                 self.say(f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
                          + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else ""))
                 self.registry.push_image(repo, stamped)
@@ -228,19 +292,12 @@ class Publisher:
                 try:
                     self._claim(repo, tag, stamped.manifest)
                 except TagConflictError as exc:
-                    if req.explicit_tag is not None or attempt == req.max_attempts:
-                        raise
-                    self.say(f"{exc}; trying the next version")
-                    tags |= set(self.registry.list_tags(repo)) | {tag}
-                    tag = req.scheme.next_tag(tags)
+                    tag = self._next_after_conflict(exc, tag, tags, attempt)
                     continue
-                return self._record(tag, stamped, attempt)
+                return self._record(tag, stamped.manifest.digest, stamped.platform, attempt, decision)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-            if self._cleanup is not None:
-                with contextlib.suppress(OcirelError):
-                    self._cleanup.result()
 
     def _run_builder_push(self) -> PublishResult:
         """Builders that push by themselves (docker): labels go in at build time, so the
@@ -250,44 +307,104 @@ class Publisher:
         self.say(f"listing tags of {repo.name}")
         tags = self._prepare(repo)
         tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
-        try:
-            for attempt in range(1, req.max_attempts + 1):
-                spec = replace(self._spec(), labels=build_labels(tag, self.source))
-                self.say(f"building {req.context} with {self.backend.name} for {repo.name}:{tag}")
-                self.backend.build(spec, self.build_env, timeout=req.build_timeout)
-                ref = repo.with_tag(tag)
-                try:
-                    if self.registry.exists(ref):
-                        raise TagConflictError(f"tag {tag} already exists in {repo.name}")
-                    start = self.clock()
-                    reported = self.backend.push(self.local_image, str(ref), self.build_env,
-                                                 timeout=req.push_timeout)  # fmt: skip
-                    took = self.clock() - start
-                    digest = self.registry.resolve(ref).digest
-                    if reported is not None and reported != digest:
-                        raise TagConflictError(
-                            f"{self.backend.name} pushed {reported[:19]}… but {tag} resolves to "
-                            f"{digest[:19]}…: another publisher raced us"
-                        )
-                    self.sleep(max(req.settle_seconds, took))
-                    self._verify(ref, digest)
-                except TagConflictError as exc:
-                    if req.explicit_tag is not None or attempt == req.max_attempts:
-                        raise
-                    self.say(f"{exc}; trying the next version")
-                    tags |= set(self.registry.list_tags(repo)) | {tag}
-                    tag = req.scheme.next_tag(tags)
-                    continue
-                manifest = self.registry.get_manifest(repo.with_digest(digest))
-                config_digest = manifest.document.get("config", {}).get("digest", "")
-                config = json.loads(self.registry.get_blob(repo, config_digest)) if config_digest else {}
-                platform = f"{config.get('os', 'linux')}/{config.get('architecture', 'unknown')}"
-                return self._record_digest(tag, digest, platform, attempt)
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            if not req.keep_image:
-                with contextlib.suppress(OcirelError):
-                    self.backend.remove(self.local_image, self.build_env)
+        for attempt in range(1, req.max_attempts + 1):
+            created = rfc3339(req.timestamp) if req.timestamp is not None else None
+            spec = replace(self._spec(), labels=build_labels(tag, self.source, created))
+            self.say(f"building {req.context} with {self.backend.name} for {repo.name}:{tag}")
+            self._build(spec)
+            if attempt == 1:
+                local_config = self.backend.image_config(self.local_image, self.build_env)
+                decision = (
+                    self._decide(tags, local_config) if local_config is not None
+                    else Decision(True, ("the builder cannot show the image's layers; comparison skipped",))
+                )  # fmt: skip
+                if req.explain or not decision.new_version:
+                    return self._settle_without_push(decision)
+            ref = repo.with_tag(tag)
+            try:
+                digest = self._push_and_verify(ref)
+            except TagConflictError as exc:
+                tag = self._next_after_conflict(exc, tag, tags, attempt)
+                continue
+            config = self._remote_config(repo, digest)
+            return self._record(tag, digest, platform_of(config), attempt, decision)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _push_and_verify(self, ref: Reference) -> str:
+        req = self.request
+        if self.registry.exists(ref):
+            raise TagConflictError(f"tag {ref.tag} already exists in {ref.name}")
+        start = self.clock()
+        reported = self.backend.push(self.local_image, str(ref), self.build_env, timeout=req.push_timeout)
+        took = self.clock() - start
+        digest = self.registry.resolve(ref).digest
+        if reported is not None and reported != digest:
+            raise TagConflictError(
+                f"{self.backend.name} pushed {reported[:19]}… but {ref.tag} resolves to "
+                f"{digest[:19]}…: another publisher raced us"
+            )
+        self.sleep(max(req.settle_seconds, took))
+        self._verify(ref, digest)
+        return digest
+
+    def _next_after_conflict(self, exc: TagConflictError, tag: str, tags: set[str], attempt: int) -> str:
+        req = self.request
+        if req.explicit_tag is not None or attempt == req.max_attempts:
+            raise exc
+        self.say(f"{exc}; trying the next version")
+        tags |= set(self.registry.list_tags(req.repository)) | {tag}
+        return req.scheme.next_tag(tags)
+
+    # ---------------------------------------------------------- unchanged content
+
+    def _decide(self, tags: set[str], local_config: dict[str, Any]) -> Decision:
+        req = self.request
+        if req.explicit_tag is not None:
+            return Decision(True, (f"--tag {req.explicit_tag} was given",))
+        if req.always_new_version:
+            return Decision(True, ("--always-new-version was given",))
+        previous = latest_version(tags, req.scheme)
+        if previous is None:
+            return Decision(True, (f"no earlier {req.scheme.name} version in {req.repository.name}",))
+        ref = req.repository.with_tag(previous)
+        manifest = self.registry.get_manifest(ref)
+        if manifest.media_type in INDEX_TYPES:
+            return Decision(True, (f"{previous} is a multi-platform index; comparison skipped",))
+        config = self._remote_config(req.repository, manifest.digest, manifest)
+        reasons = differences(local_config, config)
+        if reasons:
+            return Decision(True, (f"the build differs from {previous}:", *reasons), previous)
+        return Decision(
+            False,
+            (f"the build has the same layers and configuration as {previous} "
+             f"({manifest.digest}); reusing it",),
+            previous, manifest.digest, platform_of(config),
+        )  # fmt: skip
+
+    def _remote_config(self, repo: Reference, digest: str, manifest: Manifest | None = None) -> dict[str, Any]:
+        manifest = manifest or self.registry.get_manifest(repo.with_digest(digest))
+        config_digest = manifest.document.get("config", {}).get("digest", "")
+        if not config_digest:
+            return {}
+        data = json.loads(self.registry.get_blob(repo, config_digest))
+        return data if isinstance(data, dict) else {}
+
+    def _settle_without_push(self, decision: Decision) -> PublishResult:
+        """``--explain``, or unchanged content: nothing is pushed."""
+        req = self.request
+        if req.explain:
+            tag = decision.previous_tag if not decision.new_version else None
+            return PublishResult(
+                name=req.name, repository=req.repository.name, tag=tag or "", digest=decision.previous_digest,
+                backend=self.backend.name, unchanged=not decision.new_version,
+                explanation=decision.reasons, explain_only=True, lockfile=str(req.lockfile),
+            )  # fmt: skip
+        assert decision.previous_tag and decision.previous_digest
+        self.say(decision.reasons[0])
+        return self._record(
+            decision.previous_tag, decision.previous_digest, decision.previous_platform or "",
+            0, decision,
+        )  # fmt: skip
 
     def _prepare(self, repo: Reference) -> set[str]:
         self.registry = self.registry_factory()
@@ -305,11 +422,22 @@ class Publisher:
             containerfile=req.containerfile,
             build_args=req.build_args,
             target=req.target,
+            layers=not req.no_cache,
+            timestamp=req.timestamp,
+            cache_repo=req.cache_repo,
         )
 
-    def _build_and_export(self, layout: Path) -> OciImage:
+    def _labels(self, tag: str, config: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         req = self.request
-        self.backend.build(self._spec(), self.build_env, timeout=req.build_timeout)
+        created = rfc3339(req.timestamp) if req.timestamp is not None else config.get("created")
+        return build_labels(tag, self.source, created if isinstance(created, str) else None)
+
+    def _build(self, spec: BuildSpec) -> None:
+        self._built = True
+        self.backend.build(spec, self.build_env, timeout=self.request.build_timeout)
+
+    def _export(self, layout: Path) -> OciImage:
+        req = self.request
         digest = self.backend.export(self.local_image, layout, self.build_env, timeout=req.push_timeout)
         image = read_layout(layout)
         if image.manifest.digest != digest:
@@ -350,10 +478,9 @@ class Publisher:
                 f"pushed ({digest[:19]}…): another publisher raced us"
             )
 
-    def _record(self, tag: str, image: OciImage, attempts: int) -> PublishResult:
-        return self._record_digest(tag, image.manifest.digest, image.platform, attempts)
-
-    def _record_digest(self, tag: str, digest: str, platform: str, attempts: int) -> PublishResult:
+    def _record(
+        self, tag: str, digest: str, platform: str, attempts: int, decision: Decision
+    ) -> PublishResult:
         req = self.request
         platforms = {platform: digest}
         entry = lockfile.LockEntry(
@@ -369,17 +496,21 @@ class Publisher:
             name=req.name, repository=req.repository.name, tag=tag, digest=digest,
             backend=self.backend.name, platforms=platforms, attempts=attempts,
             source=self.source, lockfile=str(req.lockfile),
+            unchanged=not decision.new_version, explanation=decision.reasons,
         )  # fmt: skip
 
     def _plan(self, tag: str) -> PublishResult:
         req = self.request
         layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout"
-        labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, self.source))
+        created = rfc3339(req.timestamp) if req.timestamp is not None else None
+        labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, self.source, created))
         steps = (
             display(self.backend.build_argv(self._spec(), self.build_env)),
             display(self.backend.export_argv(
                 self.local_image, layout, layout.with_name("layout.digest"), self.build_env
             )),
+            "compare with the latest version (layer diff-ids and configuration); "
+            "if equal, reuse it and stop here",
             f"stamp labels into the image config: {labels}",
             f"upload blobs and manifest to {req.repository.name}@<digest> (ocirel, by digest)",
             f"claim tag {tag}: HEAD must be 404, then PUT, verify, settle, verify",

@@ -56,6 +56,8 @@ class Settings:
     isolation: str | None = None
     storage_driver: str | None = None
     keep_image: bool = False
+    reproducible: bool = True
+    cache_repo: str | None = None
     # where the values came from, for `ocirel doctor` and --debug
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 

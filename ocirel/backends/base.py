@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ocirel.errors import ConfigError
 from ocirel.hostinfo import StorageChoice
@@ -62,6 +62,11 @@ class Backend(Protocol):
     def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
         """Builders that push by themselves (``exports_layout = False``, i.e. docker):
         push ``image`` as ``target``; return the digest the push reported, if any."""
+        ...
+
+    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+        """The local image's OCI config (with ``rootfs.diff_ids``), or None when the
+        builder cannot show it cheaply; used to compare content before any push."""
         ...
 
     def remove(self, image: str, env: BuildEnv) -> None: ...

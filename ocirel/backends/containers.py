@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
@@ -100,6 +101,9 @@ class ContainersBackend:
 
     def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
         raise NotImplementedError("buildah and podman export a layout; ocirel uploads it")
+
+    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+        return None
 
     def remove(self, image: str, env: BuildEnv) -> None:
         runner.run(self.remove_argv(image, env), check=False, timeout=120)

@@ -1,0 +1,138 @@
+"""Reproducible builds, no new version for unchanged content, the registry layer cache."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import OcirelRunner, Run
+from tests.support.registry import RegistryServer
+
+pytestmark = pytest.mark.builder
+
+EPOCH = "1700000000"
+
+
+def private_storage(directory: Path) -> dict[str, str]:
+    """Environment that gives the builder its own, empty image storage."""
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{directory / "graph"}"\nrunroot = "{directory / "run"}"\n'
+    )
+    return {"CONTAINERS_STORAGE_CONF": str(conf)}
+
+
+def publish(ocirel: OcirelRunner, repo: str, context: Path, *extra: str,
+            env: dict[str, str] | None = None) -> Run:  # fmt: skip
+    return ocirel("publish", "--image", repo, "--json", *extra, str(context), cwd=context,
+                  env={"SOURCE_DATE_EPOCH": EPOCH, **(env or {})})  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["buildah", "podman"])
+def test_same_context_twice_gives_the_same_digest(
+    backend: str, ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path], tmp_path: Path, require_engine: Callable[[str], None],
+) -> None:  # fmt: skip
+    require_engine(backend)
+    context = build_context("RUN echo built > /built.txt && mkdir -p /app && echo x > /app/x")
+    first = publish(ocirel, f"{registry.host}/{unique_repo}-a", context, "--backend", backend,
+                    env=private_storage(tmp_path / "storage-a"))  # fmt: skip
+    assert first.returncode == 0, first.explain()
+    # another storage, another moment: the same digest
+    second = publish(ocirel, f"{registry.host}/{unique_repo}-b", context, "--backend", backend,
+                     env=private_storage(tmp_path / "storage-b"))  # fmt: skip
+    assert second.returncode == 0, second.explain()
+    assert first.json["tag"] == second.json["tag"] == "v1"
+    assert first.json["digest"] == second.json["digest"]
+
+
+def test_created_label_comes_from_source_date_epoch(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context(unique=True)
+    run = publish(ocirel, f"{registry.host}/{unique_repo}", context)
+    assert run.returncode == 0, run.explain()
+    with registry.client() as client:
+        manifest = client.manifest(unique_repo, run.json["digest"]).json()
+        config = client.request(
+            "GET", f"/v2/{unique_repo}/blobs/{manifest['config']['digest']}", repo=unique_repo
+        ).json()
+    assert config["config"]["Labels"]["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    assert config["created"].startswith("2023-11-14T22:13:20")
+
+
+def test_unchanged_content_is_not_a_new_version(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context(unique=True)
+    repo = f"{registry.host}/{unique_repo}"
+    first = publish(ocirel, repo, context)
+    assert first.returncode == 0, first.explain()
+    lockfile = context / "ocirel.lock.json"
+    before = lockfile.read_bytes()
+
+    again = publish(ocirel, repo, context)
+    assert again.returncode == 0, again.explain()
+    assert again.json["unchanged"] is True
+    assert again.json["tag"] == "v1" and again.json["digest"] == first.json["digest"]
+    assert lockfile.read_bytes() == before
+    with registry.client() as client:
+        assert client.tags(unique_repo) == ["v1"]
+
+    forced = publish(ocirel, repo, context, "--always-new-version")
+    assert forced.returncode == 0, forced.explain()
+    assert forced.json["tag"] == "v2" and forced.json["unchanged"] is False
+
+
+def test_a_changed_file_is_a_new_version_and_explain_says_why(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    context = build_context("COPY app.txt /app.txt", files={"app.txt": b"one\n"})
+    repo = f"{registry.host}/{unique_repo}"
+    assert publish(ocirel, repo, context).returncode == 0
+
+    explain = ocirel("publish", "--image", repo, "--explain", str(context), cwd=context,
+                     env={"SOURCE_DATE_EPOCH": EPOCH})  # fmt: skip
+    assert explain.returncode == 0, explain.explain()
+    assert "no new version" in explain.stdout and "v1" in explain.stdout
+
+    (context / "app.txt").write_text("two\n")
+    explain = ocirel("publish", "--image", repo, "--explain", str(context), cwd=context,
+                     env={"SOURCE_DATE_EPOCH": EPOCH})  # fmt: skip
+    assert explain.returncode == 0, explain.explain()
+    assert "a new version would be pushed" in explain.stdout
+    assert "differs" in explain.stdout
+    with registry.client() as client:
+        assert client.tags(unique_repo) == ["v1"]  # --explain pushes nothing
+
+    changed = publish(ocirel, repo, context)
+    assert changed.returncode == 0, changed.explain()
+    assert changed.json["tag"] == "v2" and changed.json["unchanged"] is False
+
+
+def test_cache_repo_lets_a_fresh_machine_skip_an_expensive_step(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path], tmp_path: Path,
+) -> None:  # fmt: skip
+    # The step records when it ran: a cache hit reuses the layer, so the stamp is the
+    # first build's, and the builder says it pulled the cache.
+    context = build_context("RUN sleep 2 && date +%s%N > /ran-at")
+    repo = f"{registry.host}/{unique_repo}"
+    cache = f"{registry.host}/{unique_repo}-cache"
+    first = publish(ocirel, repo, context, "--cache-repo", cache,
+                    env=private_storage(tmp_path / "machine-1"))  # fmt: skip
+    assert first.returncode == 0, first.explain()
+    second = publish(ocirel, repo, context, "--cache-repo", cache, "--always-new-version",
+                     env=private_storage(tmp_path / "machine-2"))  # fmt: skip
+    assert second.returncode == 0, second.explain()
+    assert "Cache pulled from remote" in second.stderr, second.explain()
+    with registry.client() as client:
+        layers = [
+            json.loads(client.manifest(unique_repo, run.json["digest"]).content)["layers"]
+            for run in (first, second)
+        ]
+    assert layers[0] == layers[1]  # the expensive step's layer was reused, not rebuilt

@@ -37,7 +37,9 @@ def public_url(remote: str) -> str | None:
     parts = urlsplit(remote)
     if parts.scheme not in ("https", "http", "ssh", "git") or not parts.hostname:
         return None
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    # an ssh or git port says nothing about where the web page is
+    keep_port = parts.scheme in ("http", "https") and parts.port
+    host = parts.hostname + (f":{parts.port}" if keep_port else "")
     path = re.sub(r"\.git/?$", "", parts.path)
     scheme = "https" if parts.scheme in ("ssh", "git") else parts.scheme
     return urlunsplit((scheme, host, path, "", ""))

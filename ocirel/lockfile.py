@@ -93,6 +93,9 @@ class LockEntry:
             raise LockfileError(f"{where}: entry {name!r} is not an object")
         try:
             validate_name(name)
+        except LockfileError as exc:
+            raise LockfileError(f"{where}: {exc}") from None
+        try:
             repo = reference.parse(_str(data, "repository", where, name))
             if repo.tag or repo.digest:
                 raise InvalidReferenceError("repository must not carry a tag or digest")
@@ -237,7 +240,10 @@ def write_atomic(target: Path, text: str) -> None:
         mode = 0o666 & ~umask
     directory = target.parent
     data = text.encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise LockfileError(f"cannot write {target}: {_reason(exc)}; the old file is unchanged") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -250,10 +256,13 @@ def write_atomic(target: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError):
-            reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
-            raise LockfileError(f"cannot write {target}: {reason}; the old file is unchanged") from None
+            raise LockfileError(f"cannot write {target}: {_reason(exc)}; the old file is unchanged") from None
         raise
     _fsync_dir(directory)
+
+
+def _reason(exc: OSError) -> str:
+    return "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
 
 
 def _fsync_dir(directory: Path) -> None:

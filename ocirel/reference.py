@@ -117,6 +117,13 @@ def validate_tag(tag: str) -> str:
 def validate_digest(digest: str) -> str:
     if _DIGEST_RE.fullmatch(digest):
         return digest
+    algorithm, _, hexpart = digest.partition(":")
+    want = {"sha256": 64, "sha512": 128}.get(algorithm)
+    if want is not None and len(hexpart) != want:
+        raise InvalidReferenceError(
+            f"malformed digest {_shorten(digest)!r}: {algorithm} takes exactly {want} hex "
+            f"digits, this has {len(hexpart)}"
+        )
     if _ANY_DIGEST_RE.fullmatch(digest):
         raise InvalidReferenceError(
             f"unsupported digest {_shorten(digest)!r}: only lower-case sha256 and sha512 "

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from ocirel.errors import BackendNotFoundError, CommandError, CommandTimeoutError
@@ -73,6 +74,7 @@ def run(
     stream: bool = False,
     check: bool = True,
     install_hint: str | None = None,
+    leaves_first_grace: float = 0.0,
 ) -> Result:
     """Run ``argv``; return its :class:`Result`.
 
@@ -80,6 +82,10 @@ def run(
     (builder progress) and keeps only the last lines; otherwise both are captured.
     ``check=True`` raises :class:`CommandError` on a non-zero exit.
     ``stdin_data`` is written to the program's stdin (secrets go here, never in argv).
+    ``leaves_first_grace`` > 0: when the program must be stopped (timeout, Ctrl-C,
+    SIGTERM), first end the *leaf* processes of its group (a builder's ``RUN`` step) and
+    give the program that long to notice, clean up and exit by itself, before the group
+    gets SIGTERM (see :func:`_kill_group`).
     """
     argv = tuple(argv)
     program = argv[0]
@@ -108,15 +114,16 @@ def run(
     try:
         stdout, stderr = _communicate(proc, stdin_data, stream, out_tail, timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        _kill_group(proc, leaves_first_grace)
+        partial = "".join(out_tail) if stream else _leftover_output(proc)
         raise CommandTimeoutError(
             f"{program} did not finish within {timeout:g} s and was stopped",
             argv=[display(argv)],
             returncode=None,
-            stderr_tail=redact("".join(out_tail)),
+            stderr_tail=tail(partial),
         ) from None
     except BaseException:
-        _kill_group(proc)
+        _kill_group(proc, leaves_first_grace)
         raise
     result = Result(argv, proc.returncode, stdout, stderr)
     if check and not result.ok:
@@ -127,6 +134,15 @@ def run(
             stderr_tail=tail(result.stderr or result.stdout),
         )
     return result
+
+
+def _leftover_output(proc: subprocess.Popen[str]) -> str:
+    """What a killed, captured process printed before it died."""
+    try:
+        stdout, stderr = proc.communicate(timeout=5)
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        return ""
+    return (stderr or "") + (stdout or "")
 
 
 def tail(text: str, lines: int = TAIL_LINES) -> str:
@@ -171,27 +187,87 @@ def _pump(source: IO[str], out_tail: collections.deque[str]) -> None:
             sys.stderr.flush()
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the whole process group, then SIGKILL whatever is left after a grace."""
+def _kill_group(proc: subprocess.Popen[str], leaves_first_grace: float = 0.0) -> None:
+    """End the program and everything in its process group.
+
+    1. With ``leaves_first_grace``: SIGTERM the group's leaf processes (the command of a
+       builder's ``RUN`` step) and wait up to that long for the leader to exit on its
+       own. A builder that sees its step fail removes its working containers; podman
+       killed outright by SIGTERM leaves them behind in the shared storage.
+    2. SIGTERM the whole group; after a grace period, SIGKILL whatever is left.
+
+    A second Ctrl-C / SIGTERM / SIGHUP while this runs does not abort it (that would
+    leave the group running): it skips the waiting and goes straight to SIGKILL.
+    """
     try:
         pgid = os.getpgid(proc.pid)
     except ProcessLookupError:
         pgid = proc.pid
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
-        try:
-            proc.wait(timeout=wait)
-            if not _group_alive(pgid):
+    with _signals_hurry() as hurry:
+        if leaves_first_grace > 0:
+            leaves = group_leaves(pgid, proc.pid)
+            for pid in leaves:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGTERM)
+            if leaves and _wait_group(proc, pgid, leaves_first_grace, hurry):
                 return
-        except subprocess.TimeoutExpired:
+        for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL if hurry.is_set() else sig)
+            if _wait_group(proc, pgid, wait, hurry):
+                return
+
+
+def _wait_group(
+    proc: subprocess.Popen[str], pgid: int, seconds: float, hurry: threading.Event
+) -> bool:
+    """Wait until the leader is reaped and the group is empty (True), the time is up or
+    a further signal asks to hurry (False)."""
+    end = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None and not _group_alive(pgid):
+            return True
+        if hurry.is_set() or time.monotonic() >= end:
+            return False
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _signals_hurry() -> collections.abc.Iterator[threading.Event]:
+    """While stopping a group: Ctrl-C, SIGTERM and SIGHUP set an event instead of raising."""
+    hurry = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield hurry
+        return
+
+    def handler(_signum: int, _frame: object) -> None:
+        hurry.set()
+
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in watched}
+    try:
+        yield hurry
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def group_leaves(pgid: int, leader: int, proc_root: Path = Path("/proc")) -> list[int]:
+    """Live members of process group ``pgid``, other than ``leader``, without children
+    in the group: the innermost commands."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir(proc_root):
+        if not entry.name.isdigit():
             continue
-        # the leader is gone but children may linger: give them the same grace
-        end = time.monotonic() + wait
-        while _group_alive(pgid) and time.monotonic() < end:
-            time.sleep(0.05)
-        if not _group_alive(pgid):
-            return
+        try:
+            stat = Path(entry.path, "stat").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) >= 3 and fields[0] != "Z" and fields[2] == str(pgid):
+            parents[int(entry.name)] = int(fields[1])
+    has_child = set(parents.values())
+    return sorted(pid for pid in parents if pid != leader and pid not in has_child)
 
 
 def _group_alive(pgid: int) -> bool:

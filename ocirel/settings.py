@@ -19,6 +19,7 @@ Credentials are not settings: see :mod:`ocirel.auth` (``OCIREL_USERNAME`` and
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -82,11 +83,11 @@ def _coerce(name: str, value: Any, origin: str, base: Path | None) -> Any:
                 return False
             raise ValueError(f"expected a boolean, got {value!r}")
         if kind in ("int", "float"):
-            if isinstance(value, bool):
-                raise ValueError(f"expected a number, got {value!r}")
+            if isinstance(value, bool) or (kind == "int" and isinstance(value, float)):
+                raise ValueError(f"expected a {'whole ' if kind == 'int' else ''}number, got {value!r}")
             number = int(value) if kind == "int" else float(value)
-            if number < 0:
-                raise ValueError("must not be negative")
+            if not math.isfinite(number) or number < 0:
+                raise ValueError(f"must be a finite number, not negative; got {value!r}")
             return number
         if kind.startswith("tuple"):
             items = value.split(",") if isinstance(value, str) else value
@@ -116,7 +117,10 @@ def _read_file_config(cwd: Path) -> tuple[dict[str, Any], str, Path | None]:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{candidate} is not valid TOML: {exc}") from None
         if table:
-            data = data.get("tool", {}).get("ocirel")
+            tool = data.get("tool", {})
+            if not isinstance(tool, dict):
+                raise ConfigError(f"{candidate}: [tool] must be a table")
+            data = tool.get("ocirel")
             if data is None:
                 continue
         if not isinstance(data, dict):

@@ -43,7 +43,7 @@ HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "OCIREL_STORAGE_DRIVER=vfs",
         ),
         (
-            r"mounting \"?/proc.*operation not permitted",
+            r"mounting \"?/?proc\"?.*operation not permitted",
             "the OCI runtime cannot mount /proc here: use chroot isolation (OCIREL_ISOLATION=chroot)",
         ),
         (

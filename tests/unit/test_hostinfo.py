@@ -1,0 +1,325 @@
+"""Host facts that decide how to build: storage driver, subids, containers, kernel."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import pytest
+
+from ocirel import hostinfo
+from ocirel.hostinfo import StorageChoice, choose_storage
+
+FUSE = "/usr/bin/fuse-overlayfs"
+SYSTEM_CONF = (Path("/etc/containers/storage.conf"), Path("/usr/share/containers/storage.conf"))
+
+
+@pytest.fixture(autouse=True)
+def no_system_storage_conf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the host's own /etc and /usr/share storage.conf out of these tests."""
+    real = hostinfo.storage_conf_paths
+
+    def user_paths_only(env: dict[str, str], rootless: bool) -> list[Path]:
+        return [p for p in real(env, rootless) if p not in SYSTEM_CONF]
+
+    monkeypatch.setattr(hostinfo, "storage_conf_paths", user_paths_only)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def write_storage_conf(path: Path, body: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+# -- choose_storage --------------------------------------------------------------------
+
+# (case, setting, extra env, rootless, kernel, overlay in kernel, fuse-overlayfs,
+#  expected driver, expected options, words in the reason)
+STORAGE_TABLE = [
+    ("setting-wins", "vfs", {"STORAGE_DRIVER": "btrfs"}, True, (6, 1), True, FUSE,
+     "vfs", (), "setting"),
+    ("setting-wins-over-old-kernel", "overlay", {}, True, (4, 19), False, None,
+     "overlay", (), "setting"),
+    ("storage-driver-env", None, {"STORAGE_DRIVER": "btrfs"}, True, (6, 1), True, None,
+     None, (), "STORAGE_DRIVER"),
+    ("storage-driver-env-root", None, {"STORAGE_DRIVER": "vfs"}, False, (6, 1), True, None,
+     None, (), "STORAGE_DRIVER"),
+    ("rootless-new-kernel", None, {}, True, (5, 13), True, None,
+     "overlay", (), "native rootless overlay"),
+    ("rootless-newer-kernel", None, {}, True, (6, 18), True, FUSE,
+     "overlay", (), "native rootless overlay"),
+    ("rootless-old-kernel-fuse", None, {}, True, (5, 12), True, FUSE,
+     "overlay", (f"overlay.mount_program={FUSE}",), "fuse-overlayfs"),
+    ("rootless-ancient-kernel-fuse", None, {}, True, (4, 19), True, "/opt/bin/fuse-overlayfs",
+     "overlay", ("overlay.mount_program=/opt/bin/fuse-overlayfs",), "fuse-overlayfs"),
+    ("rootless-old-kernel-no-fuse", None, {}, True, (5, 12), True, None,
+     "vfs", (), "vfs"),
+    ("rootless-ancient-kernel-no-fuse", None, {}, True, (3, 10), True, None,
+     "vfs", (), "vfs"),
+    ("root", None, {}, False, (6, 1), True, None,
+     "overlay", (), "overlay"),
+    ("root-old-kernel", None, {}, False, (4, 19), True, None,
+     "overlay", (), "overlay"),
+    ("no-overlay-root", None, {}, False, (6, 1), False, None,
+     "vfs", (), "no overlay"),
+    ("no-overlay-rootless", None, {}, True, (6, 1), False, None,
+     "vfs", (), "no overlay"),
+    ("no-overlay-rootless-fuse", None, {}, True, (4, 19), False, FUSE,
+     "vfs", (), "no overlay"),
+    ("empty-setting-is-unset", "", {}, False, (6, 1), True, None,
+     "overlay", (), "overlay"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("setting", "extra_env", "rootless", "kernel", "overlay", "fuse", "driver", "options",
+     "reason"),
+    [row[1:] for row in STORAGE_TABLE],
+    ids=[row[0] for row in STORAGE_TABLE],
+)  # fmt: skip
+def test_choose_storage(
+    home: Path,
+    setting: str | None,
+    extra_env: dict[str, str],
+    rootless: bool,
+    kernel: tuple[int, int],
+    overlay: bool,
+    fuse: str | None,
+    driver: str | None,
+    options: tuple[str, ...],
+    reason: str,
+) -> None:
+    env = {"HOME": str(home), **extra_env}
+    choice = choose_storage(
+        setting, env, rootless=rootless, kernel=kernel, overlay_available=overlay,
+        fuse_overlayfs=fuse,
+    )  # fmt: skip
+    assert (choice.driver, choice.options) == (driver, options)
+    assert reason in choice.reason
+
+
+@pytest.mark.parametrize(
+    ("conf_location", "rootless"),
+    [("xdg", True), ("home", True), ("containers_storage_conf", True),
+     ("containers_storage_conf", False)],
+)  # fmt: skip
+def test_storage_conf_driver_is_left_to_the_builder(
+    tmp_path: Path, home: Path, conf_location: str, rootless: bool
+) -> None:
+    env = {"HOME": str(home)}
+    if conf_location == "xdg":
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+        conf = tmp_path / "xdg" / "containers" / "storage.conf"
+    elif conf_location == "home":
+        conf = home / ".config" / "containers" / "storage.conf"
+    else:
+        conf = tmp_path / "custom-storage.conf"
+        env["CONTAINERS_STORAGE_CONF"] = str(conf)
+    write_storage_conf(conf, '[storage]\ndriver = "vfs"\nrunroot = "/run/x"\n')
+    # whatever the kernel would allow, the user's configuration wins
+    choice = choose_storage(
+        None, env, rootless=rootless, kernel=(6, 1), overlay_available=True, fuse_overlayfs=FUSE
+    )
+    assert choice == StorageChoice(None, f"configured in {conf} (vfs)")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '[storage]\ndriver = ""\n',
+        '[storage]\n# driver = "vfs"\n',
+        '[storage]\nrunroot = "/run/x"\n',
+        "",
+    ],
+)
+def test_storage_conf_without_a_driver_is_ignored(tmp_path: Path, home: Path, body: str) -> None:
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    write_storage_conf(tmp_path / "xdg" / "containers" / "storage.conf", body)
+    choice = choose_storage(
+        None, env, rootless=True, kernel=(6, 1), overlay_available=True, fuse_overlayfs=None
+    )
+    assert choice.driver == "overlay"
+
+
+def test_root_ignores_the_users_storage_conf(tmp_path: Path, home: Path) -> None:
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    write_storage_conf(tmp_path / "xdg" / "containers" / "storage.conf", 'driver = "vfs"\n')
+    choice = choose_storage(
+        None, env, rootless=False, kernel=(6, 1), overlay_available=True, fuse_overlayfs=None
+    )
+    assert choice.driver == "overlay"
+
+
+def test_configured_driver_prefers_containers_storage_conf(tmp_path: Path, home: Path) -> None:
+    custom = write_storage_conf(tmp_path / "custom.conf", 'driver = "btrfs"\n')
+    write_storage_conf(tmp_path / "xdg" / "containers" / "storage.conf", 'driver = "vfs"\n')
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "CONTAINERS_STORAGE_CONF": str(custom),
+    }
+    assert hostinfo.configured_driver(env, rootless=True) == ("btrfs", str(custom))
+    assert hostinfo.configured_driver({**env, "STORAGE_DRIVER": "zfs"}, rootless=True) == (
+        "zfs",
+        "STORAGE_DRIVER",
+    )
+
+
+# -- storage_conf_paths (the real function, not the fixture's filter) --------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "rootless", "expected"),
+    [
+        ({"HOME": "/home/u"}, False, list(SYSTEM_CONF)),
+        ({"HOME": "/home/u"}, True, [Path("/home/u/.config/containers/storage.conf"),
+                                     *SYSTEM_CONF]),
+        ({"HOME": "/home/u", "XDG_CONFIG_HOME": "/x"}, True,
+         [Path("/x/containers/storage.conf"), *SYSTEM_CONF]),
+        ({"HOME": "/home/u", "XDG_CONFIG_HOME": "", "CONTAINERS_STORAGE_CONF": "/c.conf"}, True,
+         [Path("/c.conf"), Path("/home/u/.config/containers/storage.conf"), *SYSTEM_CONF]),
+        ({"CONTAINERS_STORAGE_CONF": "/c.conf"}, False, [Path("/c.conf"), *SYSTEM_CONF]),
+    ],
+)  # fmt: skip
+def test_storage_conf_paths(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], rootless: bool, expected: list[Path]
+) -> None:
+    monkeypatch.undo()  # the autouse filter is not wanted here
+    assert hostinfo.storage_conf_paths(env, rootless) == expected
+
+
+# -- subid_ranges ----------------------------------------------------------------------
+
+SUBUID = """\
+alice:100000:65536
+bob:165536:65536
+alice:300000:1000
+1234:400000:500
+carol:abc:65536
+alice:500000
+alice:1:2:3
+
+  alice:600000:10  
+# alice:700000:10
+"""  # noqa: W291 - the padded line is on purpose
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("alice", [(100000, 65536), (300000, 1000), (400000, 500), (600000, 10)]),
+        ("bob", [(165536, 65536), (400000, 500)]),
+        ("carol", [(400000, 500)]),  # only its malformed line, plus the uid line
+        ("dave", [(400000, 500)]),
+    ],
+)
+def test_subid_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user: str, expected: list[tuple[int, int]]
+) -> None:
+    subuid = tmp_path / "subuid"
+    subuid.write_text(SUBUID, encoding="utf-8")
+    monkeypatch.setattr(os, "getuid", lambda: 1234)  # lines may name the numeric uid
+    assert hostinfo.subid_ranges(user, subuid) == expected
+
+
+def test_subid_ranges_missing_file(tmp_path: Path) -> None:
+    assert hostinfo.subid_ranges("alice", tmp_path / "nope") == []
+
+
+# -- in_container ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, False),
+        ({".dockerenv": ""}, True),
+        ({"run/.containerenv": 'engine="podman-4.3.1"\n'}, True),
+        ({"proc/1/cgroup": "0::/init.scope\n"}, False),
+        ({"proc/1/cgroup": "0::/\n"}, False),
+        ({"proc/1/cgroup": "12:pids:/docker/0123abcd\n11:memory:/docker/0123abcd\n"}, True),
+        ({"proc/1/cgroup": "0::/kubepods/besteffort/pod1234/0123abcd\n"}, True),
+        ({"proc/1/cgroup": "0::/kubepods.slice/kubepods-burstable.slice/"
+                           "kubepods-burstable-pod1.slice/cri-containerd-0123.scope\n"}, True),
+        ({"proc/1/cgroup": "0::/machine.slice/libpod-0123abcd.scope/container\n"}, True),
+        ({"proc/1/cgroup": "0::/system.slice/docker-0123abcd.scope\n"}, True),
+        ({"proc/1/cgroup": "0::/lxc/ct100\n"}, True),
+        ({"proc/1/cgroup": "0::/containerd/x\n"}, True),
+        ({"proc/1/cgroup": "1:name=systemd:/user.slice/user-1000.slice/session-2.scope\n"},
+         False),
+        ({"proc/1/cgroup": "0::/system.slice/dockerd.service\n"}, False),
+    ],
+)  # fmt: skip
+def test_in_container(tmp_path: Path, files: dict[str, str], expected: bool) -> None:
+    for name, content in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    assert hostinfo.in_container(tmp_path) is expected
+
+
+# -- kernel, overlay, namespaces -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("release", "expected"),
+    [
+        ("6.1.0-18-amd64", (6, 1)),
+        ("5.15.0-1051-azure", (5, 15)),
+        ("5.13.0", (5, 13)),
+        ("4.19.0-26-cloud-amd64", (4, 19)),
+        ("6.18.44-fc-v669", (6, 18)),
+        ("3.10.0-1160.el7.x86_64", (3, 10)),
+        ("10.0", (10, 0)),
+        ("6", (0, 0)),
+        ("garbage", (0, 0)),
+        ("v6.1", (0, 0)),
+    ],
+)
+def test_kernel_version(release: str, expected: tuple[int, int]) -> None:
+    assert hostinfo.kernel_version(release) == expected
+
+
+def test_kernel_version_defaults_to_this_host() -> None:
+    assert hostinfo.kernel_version() == hostinfo.kernel_version(platform.release())
+    assert hostinfo.kernel_version() > (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("nodev\tsysfs\nnodev\toverlay\n\text4\n", True),
+        ("nodev\tsysfs\n\text4\n", False),
+        (None, False),
+    ],
+)
+def test_overlay_in_kernel(tmp_path: Path, content: str | None, expected: bool) -> None:
+    if content is not None:
+        (tmp_path / "proc").mkdir()
+        (tmp_path / "proc" / "filesystems").write_text(content, encoding="utf-8")
+    assert hostinfo.overlay_in_kernel(tmp_path) is expected
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"), [("15000\n", 15000), ("0\n", 0), ("many\n", None), (None, None)]
+)
+def test_max_user_namespaces(tmp_path: Path, content: str | None, expected: int | None) -> None:
+    if content is not None:
+        path = tmp_path / "proc" / "sys" / "user" / "max_user_namespaces"
+        path.parent.mkdir(parents=True)
+        path.write_text(content, encoding="utf-8")
+    assert hostinfo.max_user_namespaces(tmp_path) == expected
+
+
+@pytest.mark.parametrize(("euid", "rootless"), [(0, False), (1000, True)])
+def test_is_rootless(monkeypatch: pytest.MonkeyPatch, euid: int, rootless: bool) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    assert hostinfo.is_rootless() is rootless

@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OCIREL = [sys.executable, "-m", "ocirel"]
@@ -31,8 +32,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def registry() -> Iterator[str]:
-    """A plain-http distribution registry on loopback; yields ``127.0.0.1:PORT``."""
+def registry(*, with_data_dir: bool = False) -> Iterator[Any]:
+    """A plain-http distribution registry on loopback; yields ``127.0.0.1:PORT``
+    (and its storage directory, with ``with_data_dir``)."""
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         sys.exit("bench: needs the distribution registry (apt-get install docker-registry)")
@@ -54,7 +56,8 @@ def registry() -> Iterator[str]:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
                 break
             time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        host = f"127.0.0.1:{port}"
+        yield (host, workdir / "data") if with_data_dir else host
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -238,9 +238,13 @@ class Publisher:
 
     def __post_init__(self) -> None:
         repo = self.request.repository
-        self.local_image = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
+        # The build is referred to by the image ID it returns. Named only when the user
+        # keeps it (or when the builder must have a name, e.g. to push by itself).
+        self.local_name = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
+        self.local_image = self.local_name
         self._cleanup: _Background | None = None
         self._built = False
+        self._previous: tuple[str, Manifest, dict[str, Any]] | None = None
 
     def run(self) -> PublishResult:
         req = self.request
@@ -258,9 +262,8 @@ class Publisher:
             if self._cleanup is not None:
                 with contextlib.suppress(OcirelError):
                     self._cleanup.result()
-            elif self._built and not req.keep_image:
-                with contextlib.suppress(OcirelError):
-                    self.backend.remove(self.local_image, self.build_env)
+            elif self._built:
+                self._remove_local_image()
 
     def _run_layout(self) -> PublishResult:
         req, repo = self.request, self.request.repository
@@ -268,6 +271,8 @@ class Publisher:
         # registry client (and its imports), tag list, push token and git facts: all
         # in the background while the builder works
         background = _Background(lambda: self._prepare(repo))
+        if req.explicit_tag is not None:  # a taken or floating --tag fails before building
+            first_candidate(req.scheme, background.result(), req.explicit_tag, req.floating)
         workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
         try:
             self._build(self._spec())
@@ -277,7 +282,7 @@ class Publisher:
             if local_config is None:  # the builder cannot show its config: export first
                 image = self._export(workdir / "layout")
                 local_config = image.config
-            decision = self._decide(tags, local_config)
+            decision = self._decide(local_config)
             if req.explain or not decision.new_version:
                 return self._settle_without_push(decision)
             if image is None:
@@ -315,7 +320,7 @@ class Publisher:
             if attempt == 1:
                 local_config = self.backend.image_config(self.local_image, self.build_env)
                 decision = (
-                    self._decide(tags, local_config) if local_config is not None
+                    self._decide(local_config) if local_config is not None
                     else Decision(True, ("the builder cannot show the image's layers; comparison skipped",))
                 )  # fmt: skip
                 if req.explain or not decision.new_version:
@@ -357,20 +362,17 @@ class Publisher:
 
     # ---------------------------------------------------------- unchanged content
 
-    def _decide(self, tags: set[str], local_config: dict[str, Any]) -> Decision:
+    def _decide(self, local_config: dict[str, Any]) -> Decision:
         req = self.request
         if req.explicit_tag is not None:
             return Decision(True, (f"--tag {req.explicit_tag} was given",))
         if req.always_new_version:
             return Decision(True, ("--always-new-version was given",))
-        previous = latest_version(tags, req.scheme)
-        if previous is None:
+        if self._previous is None:
             return Decision(True, (f"no earlier {req.scheme.name} version in {req.repository.name}",))
-        ref = req.repository.with_tag(previous)
-        manifest = self.registry.get_manifest(ref)
+        previous, manifest, config = self._previous
         if manifest.media_type in INDEX_TYPES:
             return Decision(True, (f"{previous} is a multi-platform index; comparison skipped",))
-        config = self._remote_config(req.repository, manifest.digest, manifest)
         reasons = differences(local_config, config)
         if reasons:
             return Decision(True, (f"the build differs from {previous}:", *reasons), previous)
@@ -412,13 +414,27 @@ class Publisher:
         tags = set(self.registry.list_tags(repo))
         with contextlib.suppress(OcirelError):
             self.registry.warm_up(repo, push=True)  # the push token, cached for later
+        self._previous = self._fetch_previous(tags)
         return tags
+
+    def _fetch_previous(self, tags: set[str]) -> tuple[str, Manifest, dict[str, Any]] | None:
+        """The latest version's manifest and config, fetched while the builder works."""
+        req = self.request
+        if req.explicit_tag is not None or req.always_new_version:
+            return None
+        previous = latest_version(tags, req.scheme)
+        if previous is None:
+            return None
+        manifest = self.registry.get_manifest(req.repository.with_tag(previous))
+        if manifest.media_type in INDEX_TYPES:
+            return (previous, manifest, {})
+        return (previous, manifest, self._remote_config(req.repository, manifest.digest, manifest))
 
     def _spec(self) -> BuildSpec:
         req = self.request
         return BuildSpec(
             context=req.context,
-            image=self.local_image,
+            image=self.local_name if req.keep_image or not self.backend.exports_layout else None,
             containerfile=req.containerfile,
             build_args=req.build_args,
             target=req.target,
@@ -434,7 +450,8 @@ class Publisher:
 
     def _build(self, spec: BuildSpec) -> None:
         self._built = True
-        self.backend.build(spec, self.build_env, timeout=self.request.build_timeout)
+        image_id = self.backend.build(spec, self.build_env, timeout=self.request.build_timeout)
+        self.local_image = image_id or self.local_name
 
     def _export(self, layout: Path) -> OciImage:
         req = self.request
@@ -447,11 +464,21 @@ class Publisher:
             )
         return image
 
+    def _needs_removal(self) -> bool:
+        """An unnamed image is the next build's layer cache and stays; a name given for
+        this run only (or an image built with --no-cache) goes."""
+        req = self.request
+        return not req.keep_image and (self.local_image == self.local_name or req.no_cache)
+
+    def _remove_local_image(self) -> None:
+        if self._needs_removal():
+            with contextlib.suppress(OcirelError):
+                self.backend.remove(self.local_image, self.build_env)
+
     def _remove_local_image_in_background(self) -> None:
         """The registry holds the image now: drop the local copy while the tag settles."""
-        if self.request.keep_image or self._cleanup is not None:
-            return
-        self._cleanup = _Background(lambda: self.backend.remove(self.local_image, self.build_env))
+        if self._cleanup is None:
+            self._cleanup = _Background(self._remove_local_image)
 
     def _claim(self, repo: Reference, tag: str, manifest: Manifest) -> None:
         ref = repo.with_tag(tag)

@@ -19,10 +19,15 @@ CONTAINERFILE_NAMES = ("Containerfile", "Dockerfile")
 
 @dataclass(frozen=True)
 class BuildSpec:
-    """The inputs of one build. ``image`` is the unique local name for this run."""
+    """The inputs of one build.
+
+    ``image`` is a unique local name for this run, or None: then the image stays
+    unnamed and is known only by the ID the build returns, so it doubles as the
+    layer cache of the next build and no other job can ever retag it.
+    """
 
     context: Path
-    image: str
+    image: str | None
     containerfile: Path | None = None
     build_args: tuple[tuple[str, str], ...] = ()
     target: str | None = None
@@ -55,7 +60,9 @@ class Backend(Protocol):
 
     def export_argv(self, image: str, layout: Path, digestfile: Path, env: BuildEnv) -> list[str]: ...
 
-    def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> None: ...
+    def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
+        """Build; return the image ID when the builder reports one (else use ``spec.image``)."""
+        ...
 
     def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str: ...
 
@@ -72,6 +79,11 @@ class Backend(Protocol):
     def remove(self, image: str, env: BuildEnv) -> None: ...
 
     def version(self) -> str | None: ...
+
+    def problem(self) -> str | None:
+        """Why this builder cannot be used here (not installed, no reachable daemon),
+        or None when it can. Used by ``--backend auto`` and ``ocirel doctor``."""
+        ...
 
 
 def find_containerfile(context: Path, given: Path | None) -> Path:

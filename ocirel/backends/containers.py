@@ -7,6 +7,8 @@ local OCI layout, which ocirel then uploads itself (see release.py for why).
 from __future__ import annotations
 
 import contextlib
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ class ContainersBackend:
     program = "containers"
     exports_layout = True
     install_hint = "install it (Debian/Ubuntu: apt-get install buildah podman)"
+    #: on Ctrl-C/SIGTERM/timeout, end the RUN step first and give the builder this long
+    #: to clean up by itself (0: SIGTERM the whole group at once; buildah cleans up then)
+    leaves_first_grace = 0.0
 
     # --------------------------------------------------------------- argv
 
@@ -37,7 +42,9 @@ class ContainersBackend:
         containerfile = find_containerfile(spec.context, spec.containerfile)
         argv = [self.program, *self.global_args(env), "build", "--isolation", env.isolation]
         argv += ["--layers"] if spec.layers else ["--layers", "--no-cache"]
-        argv += ["--file", str(containerfile), "--tag", spec.image]
+        argv += ["--file", str(containerfile)]
+        if spec.image:
+            argv += ["--tag", spec.image]
         for key, value in spec.labels:
             argv += ["--label", f"{key}={value}"]
         for key, value in spec.build_args:
@@ -68,12 +75,27 @@ class ContainersBackend:
 
     # ---------------------------------------------------------------- run
 
-    def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> None:
-        argv = self.build_argv(spec, env)
-        try:
-            runner.run(argv, timeout=timeout, stream=True, install_hint=self.install_hint)
-        except CommandError as exc:
-            raise with_hint(exc, f"{self.program} build failed") from None
+    def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
+        """Build and return the image ID (from ``--iidfile``, never from the log)."""
+        with tempfile.TemporaryDirectory(prefix="ocirel-iid-") as scratch:
+            iidfile = Path(scratch) / "iid"
+            argv = self.build_argv(spec, env)
+            argv[-1:-1] = ["--iidfile", str(iidfile)]
+            try:
+                runner.run(argv, timeout=timeout, stream=True, install_hint=self.install_hint,
+                           leaves_first_grace=self.leaves_first_grace)  # fmt: skip
+            except CommandError as exc:
+                raise with_hint(exc, f"{self.program} build failed") from None
+            try:
+                image_id = iidfile.read_text(encoding="utf-8").strip()
+            except OSError:
+                image_id = ""
+        if not re.fullmatch(r"(sha256:)?[0-9a-f]{64}", image_id):
+            raise CommandError(
+                f"{self.program} build exited 0 but wrote no image ID; not trusting it",
+                argv=[runner.display(argv)], returncode=0,
+            )  # fmt: skip
+        return image_id
 
     def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
         """Write ``image`` into the OCI layout ``layout``; return the manifest digest.
@@ -108,10 +130,18 @@ class ContainersBackend:
     def remove(self, image: str, env: BuildEnv) -> None:
         runner.run(self.remove_argv(image, env), check=False, timeout=120)
 
+    def problem(self) -> str | None:
+        """Daemonless: installed means usable (rootless trouble shows up in ``ocirel doctor``)."""
+        if runner.which(self.program) is None:
+            return f"{self.program} is not installed (not on PATH)"
+        return None
+
     def version(self) -> str | None:
         try:
             result = runner.run([self.program, "--version"], timeout=20, check=False)
         except BackendNotFoundError:
             return None
-        return result.stdout.strip().split()[-1] if result.ok and result.stdout.strip() else None
+        # "buildah version 1.28.2 (image-spec 1.1.0-rc2, …)", "podman version 4.3.1"
+        match = re.search(r"version\s+(\S+)", result.stdout) if result.ok else None
+        return match.group(1) if match else None
 

@@ -201,3 +201,34 @@ def test_token_auth_without_credentials_is_refused_cleanly(
     assert run.returncode != 0, run.explain()
     assert "Traceback" not in run.stderr
     assert "hint:" in run.stderr, run.explain()
+
+
+def _local_names(prefix: str) -> list[str]:
+    import subprocess
+
+    listing = subprocess.run(
+        ["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line for line in listing.stdout.splitlines() if line.startswith(prefix)]
+
+
+def test_no_named_local_image_is_left_behind_unless_kept(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+) -> None:
+    name = unique_repo.rsplit("/", 1)[-1]
+    prefix = f"localhost/ocirel-build/{name}:"
+    repo = f"{registry.host}/{unique_repo}"
+    context = build_context(unique=True)
+    publish(ocirel, repo, context)
+    failing = build_context(FAILING_RUN)
+    assert ocirel("publish", "--image", repo, str(failing), cwd=failing).returncode != 0
+    assert _local_names(prefix) == []
+
+    kept = publish(ocirel, repo, build_context(unique=True), "--keep-image")
+    names = _local_names(prefix)
+    assert len(names) == 1, names
+    import subprocess
+
+    subprocess.run(["buildah", "rmi", names[0]], check=True, capture_output=True)
+    assert kept["tag"] == "v2"

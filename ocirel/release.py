@@ -249,6 +249,8 @@ class Publisher:
     def run(self) -> PublishResult:
         req = self.request
         repo = req.repository
+        # A lockfile that cannot be updated must stop us before anything is pushed.
+        lockfile.load(req.lockfile)
         if req.dry_run:
             self.registry = self.registry_factory()
             self.source = self.source_factory()

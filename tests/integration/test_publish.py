@@ -232,3 +232,23 @@ def test_no_named_local_image_is_left_behind_unless_kept(
 
     subprocess.run(["buildah", "rmi", names[0]], check=True, capture_output=True)
     assert kept["tag"] == "v2"
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"images": {}, "schema": 99}\n', '{"images": {"app": {"repos', "not json at all\n"],
+    ids=["unknown-schema", "truncated", "garbage"],
+)
+def test_bad_lockfile_stops_before_anything_is_built_or_pushed(
+    content: str, ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path],
+) -> None:  # fmt: skip
+    context = build_context(unique=True)
+    lockfile = context / "ocirel.lock.json"
+    lockfile.write_text(content)
+    run = ocirel("publish", "--image", f"{registry.host}/{unique_repo}", str(context), cwd=context)
+    assert run.returncode == 1, run.explain()
+    assert "ocirel.lock.json" in run.stderr and "STEP" not in run.stderr, run.explain()
+    assert lockfile.read_text() == content
+    with registry.client() as client:
+        assert client.tags(unique_repo) == []

@@ -3,13 +3,16 @@
 * ``list_tags``: ``GET /v2/<name>/tags/list`` following ``Link: <…>; rel="next"``
   (relative or absolute), refusing a page on another host, a loop, or more than
   ``MAX_PAGES`` pages; a registry that rejects ``n`` is asked again with a smaller
-  page size, then without ``n``. ``404 NAME_UNKNOWN`` means "no tags yet"; any other
-  failure raises — a version is never computed from a partial list.
+  page size, then without ``n``. ``404 NAME_UNKNOWN`` on the first page means "no
+  tags yet"; any other failure (a 404 on a later page, a body without ``tags``)
+  raises — a version is never computed from a partial list.
 * ``resolve``: ``HEAD`` the manifest with all four manifest media types accepted and
   read ``Docker-Content-Digest``; when it is missing or malformed, ``GET`` the
   manifest and hash the exact bytes.
 * ``get_manifest``: the bytes, checked against the digest the registry claims and
-  against the ``mediaType`` inside the document.
+  against the ``mediaType`` inside the document. Both refuse a manifest of a type
+  that was not asked for (a platform's manifest when only index types were).
+* Digests given to blob and manifest operations are validated before a URL is built.
 * ``push_image``: upload the blobs of an :class:`~ocirel.image.OciImage` (skipping
   blobs the registry has) and put its manifest **by digest** — no tag is touched;
   ``put_tag`` then points a tag at it. Uploads are restarted from the first byte
@@ -29,11 +32,12 @@ from urllib.parse import urljoin, urlsplit
 
 from ocirel.errors import (
     DigestMismatchError,
+    RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
 )
 from ocirel.image import Manifest, OciImage, sha256_digest
-from ocirel.reference import Reference, is_valid_digest
+from ocirel.reference import Reference, is_valid_digest, validate_digest
 from ocirel.transport import (
     MANIFEST_MAX_BODY,
     Reply,
@@ -112,6 +116,11 @@ class Registry:
             )  # fmt: skip
             if reply.status == 400 and page_size and url is None:
                 raise _PageSizeRejectedError
+            if reply.status == 404 and url is not None:  # not "no tags": earlier pages had some
+                raise RegistryError(
+                    f"listing tags of {repo.name}: a later page answered 404; "
+                    "refusing a partial list"
+                )
             raise_for_status(reply, what=f"listing tags of {repo.name}")
             for tag in _tags_from(reply, repo):
                 count += 1
@@ -119,7 +128,7 @@ class Registry:
             if count > MAX_TAGS:
                 raise RegistryError(f"{repo.name} lists more than {MAX_TAGS} tags; refusing")
             next_link = parse_link_next(reply.header("Link"))
-            if not next_link:
+            if next_link is None:  # "<>" is a Link to this very page: a loop, not the end
                 return
             target = urljoin(reply.url, next_link)
             if urlsplit(target).netloc != origin or urlsplit(target).scheme != urlsplit(base).scheme:
@@ -151,6 +160,7 @@ class Registry:
             digest = reply.header("Docker-Content-Digest") or ""
             media_type = _media_type(reply.header("Content-Type"))
             if is_valid_digest(digest) and media_type in MANIFEST_TYPES:
+                _check_accepted(ref, media_type, accept)
                 if ref.digest and digest != ref.digest:
                     raise DigestMismatchError(
                         f"{ref} resolved to another digest ({digest}); the registry is inconsistent"
@@ -206,10 +216,12 @@ class Registry:
         media_type = body_type if isinstance(body_type, str) else header_type
         if media_type not in MANIFEST_TYPES:
             raise RegistryError(f"the manifest of {ref} has an unsupported media type {media_type!r}")
+        _check_accepted(ref, media_type, accept)
         return Manifest(digest, media_type, reply.body)
 
     def get_blob(self, repo: Reference, digest: str, *, max_size: int = MANIFEST_MAX_BODY) -> bytes:
         """A small blob (an image config), verified against its digest."""
+        validate_digest(digest)
         reply = self.transport.request(
             "GET", repo.registry, f"/v2/{repo.repository}/blobs/{digest}",
             scope=_pull(repo), max_body=max_size,
@@ -220,6 +232,7 @@ class Registry:
         return reply.body
 
     def delete_manifest(self, repo: Reference, digest: str) -> None:
+        validate_digest(digest)
         reply = self.transport.request(
             "DELETE", repo.registry, f"/v2/{repo.repository}/manifests/{digest}", scope=_push(repo)
         )
@@ -228,6 +241,7 @@ class Registry:
     # --------------------------------------------------------------- upload
 
     def blob_exists(self, repo: Reference, digest: str) -> bool:
+        validate_digest(digest)
         reply = self.transport.request(
             "HEAD", repo.registry, f"/v2/{repo.repository}/blobs/{digest}", scope=_push(repo)
         )
@@ -238,6 +252,7 @@ class Registry:
 
     def upload_blob(self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int) -> None:
         """Monolithic upload (POST, then PUT with the whole body), restarted on failure."""
+        validate_digest(digest)
         last: RegistryError | None = None
         for attempt in range(UPLOAD_ATTEMPTS):
             if attempt:
@@ -273,6 +288,11 @@ class Registry:
         )  # fmt: skip
         if reply.status in (429, 500, 502, 503, 504):
             raise_for_status(reply, what=f"uploading {digest[:19]}")
+        if reply.status == 401:  # the transport dropped the rejected token: restart with a new one
+            raise RegistryAuthError(
+                f"{repo.registry} refused the upload of {digest[:19]} (401); it will be restarted",
+                status=401, method="PUT", url=reply.url.split("?", 1)[0], temporary=True,
+            )  # fmt: skip
         raise_for_status(reply, what=f"uploading {digest[:19]} to {repo.name}", ok=(201,))
 
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
@@ -321,11 +341,24 @@ def _media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
+def _check_accepted(ref: Reference, media_type: str, accept: str) -> None:
+    """A registry may answer with another manifest type than asked (a platform's
+    manifest for an index): never take its digest for the one asked for."""
+    accepted = {_media_type(item) for item in accept.split(",")}
+    if media_type not in accepted:
+        raise RegistryError(
+            f"{ref}: the registry answered with a {media_type} instead of "
+            f"{' or '.join(sorted(accepted))}; refusing to take its digest"
+        )
+
+
 def _tags_from(reply: Reply, repo: Reference) -> list[str]:
     data = reply.json()
     if not isinstance(data, dict):
         raise RegistryError(f"the tag list of {repo.name} is not a JSON object")
-    tags = data.get("tags")
+    if "tags" not in data:  # a body without "tags" is not a tag list (a proxy's "{}")
+        raise RegistryError(f"the tag list of {repo.name} is malformed (no 'tags' member)")
+    tags = data["tags"]
     if tags is None:  # distribution answers null for a repository without tags
         return []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):

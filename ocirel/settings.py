@@ -120,9 +120,10 @@ def _read_file_config(cwd: Path) -> tuple[dict[str, Any], str, Path | None]:
             tool = data.get("tool", {})
             if not isinstance(tool, dict):
                 raise ConfigError(f"{candidate}: [tool] must be a table")
-            data = tool.get("ocirel")
-            if data is None:
+            table_data = tool.get("ocirel")
+            if table_data is None:
                 continue
+            data = table_data
         if not isinstance(data, dict):
             raise ConfigError(f"{candidate}: [{table}] must be a table")
         return data, str(candidate), candidate.parent

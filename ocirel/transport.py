@@ -35,6 +35,7 @@ import email.utils
 import ipaddress
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -45,6 +46,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 import requests.adapters
 import requests.utils
+import urllib3.exceptions
 
 from ocirel import __version__
 from ocirel.auth import Credentials
@@ -237,16 +239,24 @@ class Transport:
             if registry in self._schemes:
                 return
             host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
-            try:
-                reply = self._raw_once("GET", f"https://{host}/v2/", registry, None, None, None, None)
-                scheme = "https"
-            except _Retryable as exc:
-                if not (exc.plain_http and self._plain_http_allowed(registry)):
-                    raise exc.error from None
-                scheme = "http"
-                reply = self._send_with_retries("GET", f"http://{host}/v2/", registry)
-            except RegistryError:
-                raise
+            ping = f"https://{host}/v2/"
+            attempt = 0
+            while True:
+                try:
+                    reply = self._raw_once("GET", ping, registry, None, None, None, None)
+                    scheme = "https"
+                    break
+                except _Retryable as exc:
+                    if exc.plain_http:
+                        if not self._plain_http_allowed(registry):
+                            raise exc.error from None
+                        scheme = "http"
+                        reply = self._send_with_retries("GET", f"http://{host}/v2/", registry)
+                        break
+                    if attempt >= self.retry.retries:  # refused, reset, DNS: bounded retries
+                        raise exc.error from None
+                    self._backoff(attempt, None)
+                    attempt += 1
             self._schemes[registry] = scheme
             self._challenges[registry] = (
                 parse_www_authenticate(reply.header("WWW-Authenticate") or "")
@@ -346,7 +356,12 @@ class Transport:
             )  # fmt: skip
         if reply.status != 200:
             raise_for_status(reply, what="token request")
-        data = reply.json()
+        try:
+            data = reply.json()
+        except RegistryError:  # never echo it: a token service's body holds secrets
+            raise RegistryAuthError(
+                f"the token service at {_display_url(realm)} answered with a body that is not JSON"
+            ) from None
         value = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(value, str) or not value:
             raise RegistryAuthError(f"the token service at {_display_url(realm)} returned no token")
@@ -420,9 +435,13 @@ class Transport:
         auth: str | None,
         max_body: int,
     ) -> Reply:
-        origin = urlsplit(url).netloc
+        # Credentials belong to the registry's own scheme://host:port. Any other place — a
+        # redirect target, an upload Location on blob storage — gets none.
+        base = urlsplit(self._base(registry))
+        origin = (base.scheme, base.netloc)
         for _hop in range(MAX_REDIRECTS + 1):
-            same_host = urlsplit(url).netloc == origin
+            parts = urlsplit(url)
+            same_host = (parts.scheme, parts.netloc) == origin
             reply = self._raw_once(
                 method, url, registry if same_host else None, headers, body, content_length,
                 auth if same_host else None, max_body=max_body,
@@ -591,6 +610,12 @@ def _read_capped(
                 )  # fmt: skip
             chunks.append(chunk)
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
+            # requests reports a body that stalls as a ConnectionError: a timeout, not retried
+            raise RegistryError(
+                f"{method} {_display_url(url)}: the body stalled for more than {read_timeout:g} s",
+                status=response.status_code, method=method, url=_display_url(url), temporary=True,
+            ) from None  # fmt: skip
         raise _Retryable(
             RegistryError(
                 f"{method} {_display_url(url)}: the connection broke while reading the body "
@@ -605,7 +630,10 @@ def _read_capped(
         ) from None  # fmt: skip
     body = b"".join(chunks)
     expected = response.headers.get("Content-Length")
-    if expected and expected.isdigit() and int(expected) != len(body) and method != "HEAD":
+    # with a Content-Encoding (gzip), Content-Length counts the encoded bytes, not these
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    cut_short = bool(expected and expected.isdigit() and int(expected) != len(body))
+    if cut_short and method != "HEAD" and encoding in ("", "identity"):
         raise _Retryable(
             RegistryError(
                 f"{method} {_display_url(url)}: body cut short ({len(body)} of {expected} bytes)",
@@ -629,16 +657,31 @@ def is_loopback(host: str) -> bool:
 
 def is_forbidden_host(host: str) -> bool:
     """Link-local and cloud metadata addresses: never a registry, realm or redirect."""
-    host = host.strip("[]").lower()
+    host = host.strip("[]").lower().rstrip(".")
     if host in _METADATA_HOSTS:
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = _ip_address(host)
+    if address is None:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:169.254.169.254
     if address.is_link_local:
         return True
     return address in ipaddress.ip_network("fd00:ec2::/64")
+
+
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    # The legacy forms the resolver still accepts: 2852039166, 0xa9fea9fe, 169.254.43518
+    if not re.fullmatch(r"[0-9a-fx.]+", host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
 
 
 def _environ_proxies(url: str) -> dict[str, str]:
@@ -648,7 +691,9 @@ def _environ_proxies(url: str) -> dict[str, str]:
 def _basic(username: str, password: str) -> str:
     import base64  # noqa: PLC0415
 
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    register_secret(encoded)  # a server may echo the bare header value back
+    return "Basic " + encoded
 
 
 def _scope_repository(scope: str | None) -> str:
@@ -716,7 +761,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):  # not str.isdigit(): "²" is a digit to it
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -733,7 +778,7 @@ def parse_warnings(value: str) -> list[str]:
     return found or [value.strip()]
 
 
-_LINK_RE = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+_LINK_RE = re.compile(r'<([^<>]*)>\s*((?:;\s*[^;,]+)*)')  # [^<>]: linear on '<<<…'
 
 
 def parse_link_next(value: str | None) -> str | None:
@@ -741,8 +786,9 @@ def parse_link_next(value: str | None) -> str | None:
     if not value:
         return None
     for match in _LINK_RE.finditer(value):
-        params = match.group(2)
-        if re.search(r';\s*rel\s*=\s*"?([^";]*\s)?next(\s[^";]*)?"?', params, re.IGNORECASE):
+        rel = re.search(r';\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))', match.group(2), re.IGNORECASE)
+        # rel holds space-separated relation types: "next" must be one of them, not a prefix
+        if rel and "next" in (rel.group(1) or rel.group(2) or "").lower().split():
             return match.group(1).strip()
     return None
 

@@ -11,6 +11,12 @@ Schemes:
   applied to the highest release version (pre-releases and build metadata are
   ignored). The first version is the bump applied to ``0.0.0``.
 * ``calver``: ``YYYY.MM.DD`` of today (UTC); ``YYYY.MM.DD.N`` when that date is taken.
+  A tag dated up to one day after today (another runner's clock is ahead) is
+  respected: the next tag continues that date, so versions never sort backwards.
+  Dates further ahead are not taken for clock skew and are ignored.
+
+Numbers of more than 18 digits are not versions (they are ignored like any foreign
+tag); a next version that would need one is a :class:`VersionError`.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ FLOATING_TAGS = frozenset(
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{0,32}")
 _NUMBER = r"(0|[1-9][0-9]{0,17})"
+_MAX_NUMBER = 10**18 - 1  # larger numbers are not versions of the scheme (foreign tags)
+CLOCK_SKEW_DAYS = 1
 
 
 class Scheme(Protocol):
@@ -80,7 +88,7 @@ class CounterScheme:
 
     def next_tag(self, existing: Iterable[str]) -> str:
         highest = max((v[0] for v in map(self.parse, existing) if v is not None), default=0)
-        return f"{self.prefix}{highest + 1}"
+        return f"{self.prefix}{_bounded(highest + 1)}"
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class SemverScheme:
             minor, patch = minor + 1, 0
         else:
             patch += 1
-        return f"{self.prefix}{major}.{minor}.{patch}"
+        return f"{self.prefix}{_bounded(major)}.{_bounded(minor)}.{_bounded(patch)}"
 
 
 @dataclass(frozen=True)
@@ -136,12 +144,25 @@ class CalverScheme:
         return (int(year), int(month), int(day), int(serial or 0))
 
     def next_tag(self, existing: Iterable[str]) -> str:
-        base = f"{self.prefix}{self.today:%Y.%m.%d}"
-        day = (self.today.year, self.today.month, self.today.day)
-        serials = [v[3] for v in map(self.parse, existing) if v is not None and v[:3] == day]
+        horizon = self.today + _dt.timedelta(days=CLOCK_SKEW_DAYS)
+        limit = (horizon.year, horizon.month, horizon.day)
+        versions = [v for v in map(self.parse, existing) if v is not None and v[:3] <= limit]
+        today = (self.today.year, self.today.month, self.today.day)
+        day = max([today, *(v[:3] for v in versions)])  # never sort below a newer tag
+        base = f"{self.prefix}{day[0]:04d}.{day[1]:02d}.{day[2]:02d}"
+        serials = [v[3] for v in versions if v[:3] == day]
         if not serials:
             return base
         return f"{base}.{max(serials) + 1}"
+
+
+def _bounded(number: int) -> int:
+    if number > _MAX_NUMBER:
+        raise VersionError(
+            "the next version number would have more than 18 digits; start a new scheme "
+            "or prefix (--prefix)"
+        )
+    return number
 
 
 def make_scheme(

@@ -176,7 +176,9 @@ def test_semver_parse(tag: str, parsed: tuple[int, ...] | None) -> None:
         (dt.date(2026, 1, 5), ["2026.01.05.2"], "2026.01.05.3"),
         # other dates are ignored, whatever their suffix
         (dt.date(2026, 1, 5), ["2026.01.04", "2026.01.04.7", "2025.01.05"], "2026.01.05"),
-        (dt.date(2026, 1, 5), ["2026.01.06", "2027.01.05.3"], "2026.01.05"),
+        (dt.date(2026, 1, 5), ["2027.01.05.3", "2026.01.08"], "2026.01.05"),  # far ahead: foreign
+        # a tag from tomorrow is clock skew between runners: continue it, never sort below
+        (dt.date(2026, 1, 5), ["2026.01.06", "2027.01.05.3"], "2026.01.06.1"),
         # not this scheme: unpadded, .0 suffix, leading zero suffix, foreign
         (dt.date(2026, 1, 5), ["2026.1.5", "2026.01.5", "26.01.05"], "2026.01.05"),
         (dt.date(2026, 1, 5), ["2026.01.05.0", "2026.01.05.01"], "2026.01.05"),

@@ -48,8 +48,9 @@ def registry(*, with_data_dir: bool = False) -> Iterator[Any]:
     )
     proc = subprocess.Popen(
         [binary, "serve", str(workdir / "config.yml")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             with contextlib.suppress(OSError):
@@ -95,8 +96,10 @@ def report(title: str, results: dict[str, list[float]]) -> dict[str, float]:
     medians = {name: statistics.median(values) for name, values in results.items()}
     print(f"\n{title}")
     for name, values in results.items():
-        print(f"  {name:<28} median {medians[name] * 1000:8.1f} ms  "
-              f"(min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f}, n={len(values)})")  # fmt: skip
+        print(
+            f"  {name:<28} median {medians[name] * 1000:8.1f} ms  "
+            f"(min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f}, n={len(values)})"
+        )
     return medians
 
 

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, busybox_context, env_without_noise, registry, report, timed  # noqa: E402
+from _common import OCIREL, alternate, busybox_context, env_without_noise, registry, report, timed
 
 BODY = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
 
@@ -43,11 +43,24 @@ def main() -> None:
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     grew: list[int] = []
     with registry(with_data_dir=True) as (host, data_dir):
+
         def publish(repo: str, nonce: str) -> float:
-            return timed([*OCIREL, "publish", "--image", f"{host}/{repo}", "--lockfile",
-                          str(work / f"{repo.replace('/', '-')}.lock.json"),
-                          "--build-arg", f"NONCE={nonce}", str(context)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+            return timed(
+                [
+                    *OCIREL,
+                    "publish",
+                    "--image",
+                    f"{host}/{repo}",
+                    "--lockfile",
+                    str(work / f"{repo.replace('/', '-')}.lock.json"),
+                    "--build-arg",
+                    f"NONCE={nonce}",
+                    str(context),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
 
         def first(index: int) -> float:
             return publish(f"bench/noop{index}", f"n{index}")
@@ -60,28 +73,60 @@ def main() -> None:
 
         def baseline(index: int) -> float:
             image = f"localhost/bench-noop-raw:{index}"
-            seconds = timed(["buildah", "build", "--quiet", "--no-cache", "--isolation", "chroot",
-                             "--build-arg", f"NONCE=raw{index}", "-t", image, str(context)],
-                            stdout=subprocess.DEVNULL)  # fmt: skip
-            seconds += timed(["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile",
-                              str(work / "digest"), image, f"docker://{host}/bench/raw:r{index}"])  # fmt: skip
+            seconds = timed(
+                [
+                    "buildah",
+                    "build",
+                    "--quiet",
+                    "--no-cache",
+                    "--isolation",
+                    "chroot",
+                    "--build-arg",
+                    f"NONCE=raw{index}",
+                    "-t",
+                    image,
+                    str(context),
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            seconds += timed(
+                [
+                    "buildah",
+                    "push",
+                    "--quiet",
+                    "--tls-verify=false",
+                    "--digestfile",
+                    str(work / "digest"),
+                    image,
+                    f"docker://{host}/bench/raw:r{index}",
+                ]
+            )
             subprocess.run(["buildah", "rmi", image], check=False, capture_output=True)
             return seconds
 
         first(1000)
         unchanged(1000)
         grew.clear()
-        results = alternate(args.runs, {
-            "first publish": first, "unchanged re-publish": unchanged, "old script (--no-cache)": baseline,
-        })  # fmt: skip
+        results = alternate(
+            args.runs,
+            {
+                "first publish": first,
+                "unchanged re-publish": unchanged,
+                "old script (--no-cache)": baseline,
+            },
+        )
     medians = report("unchanged re-publish (20 MB layer app)", results)
     to_first = medians["unchanged re-publish"] / medians["first publish"]
     to_old = medians["unchanged re-publish"] / medians["old script (--no-cache)"]
-    print(f"\nratio unchanged/first publish = {to_first:.3f}  "
-          f"(target <= 0.30: {'met' if to_first <= 0.30 else 'NOT met'})")  # fmt: skip
+    print(
+        f"\nratio unchanged/first publish = {to_first:.3f}  "
+        f"(target <= 0.30: {'met' if to_first <= 0.30 else 'NOT met'})"
+    )
     print(f"ratio unchanged/old script    = {to_old:.3f}")
-    print(f"blobs written by unchanged re-publishes: {sum(grew)} "
-          f"({'no bytes pushed' if sum(grew) == 0 else 'PUSHED SOMETHING'})")  # fmt: skip
+    print(
+        f"blobs written by unchanged re-publishes: {sum(grew)} "
+        f"({'no bytes pushed' if sum(grew) == 0 else 'PUSHED SOMETHING'})"
+    )
 
 
 if __name__ == "__main__":

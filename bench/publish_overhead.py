@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, busybox_context, env_without_noise, registry, report, timed  # noqa: E402
+from _common import OCIREL, alternate, busybox_context, env_without_noise, registry, report, timed
 
 BODY = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
 BUILDAH = ["buildah", "build", "--quiet", "--layers", "--isolation", "chroot"]
@@ -33,20 +33,45 @@ def main() -> None:
     context = busybox_context(work / "ctx", BODY)
     env = env_without_noise()
     with registry() as host:
+
         def raw(index: int) -> float:
             image = f"localhost/bench-raw:{index}"
-            seconds = timed([*BUILDAH, "--build-arg", f"NONCE=raw-{index}", "-t", image, str(context)],
-                            stdout=subprocess.DEVNULL)  # fmt: skip
-            seconds += timed(["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile",
-                              str(work / "digest"), image, f"docker://{host}/bench/raw:r{index}"])  # fmt: skip
+            seconds = timed(
+                [*BUILDAH, "--build-arg", f"NONCE=raw-{index}", "-t", image, str(context)],
+                stdout=subprocess.DEVNULL,
+            )
+            seconds += timed(
+                [
+                    "buildah",
+                    "push",
+                    "--quiet",
+                    "--tls-verify=false",
+                    "--digestfile",
+                    str(work / "digest"),
+                    image,
+                    f"docker://{host}/bench/raw:r{index}",
+                ]
+            )
             subprocess.run(["buildah", "rmi", image], check=False, capture_output=True)
             return seconds
 
         def ocirel(index: int) -> float:
-            return timed([*OCIREL, "publish", "--image", f"{host}/bench/ocirel",
-                          "--lockfile", str(work / "ocirel.lock.json"),
-                          "--build-arg", f"NONCE=ocirel-{index}", str(context)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+            return timed(
+                [
+                    *OCIREL,
+                    "publish",
+                    "--image",
+                    f"{host}/bench/ocirel",
+                    "--lockfile",
+                    str(work / "ocirel.lock.json"),
+                    "--build-arg",
+                    f"NONCE=ocirel-{index}",
+                    str(context),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
 
         # one warm-up of each, not counted (page cache, base layers in storage)
         raw(1000)
@@ -54,7 +79,9 @@ def main() -> None:
         results = alternate(args.runs, {"raw buildah build+push": raw, "ocirel publish": ocirel})
     medians = report("publish overhead (20 MB fresh layer per run)", results)
     ratio = medians["ocirel publish"] / medians["raw buildah build+push"]
-    print(f"\nratio ocirel/raw = {ratio:.3f}  (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})")
+    print(
+        f"\nratio ocirel/raw = {ratio:.3f}  (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, report, timed  # noqa: E402
+from _common import OCIREL, alternate, report, timed
 
 TARGET_MS = 150.0
 
@@ -24,18 +24,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    results = alternate(args.runs, {
-        "python -c pass": lambda _: timed([sys.executable, "-c", "pass"], **quiet),
-        "ocirel --version": lambda _: timed([*OCIREL, "--version"], **quiet),
-        "ocirel next --help": lambda _: timed([*OCIREL, "next", "--help"], **quiet),
-    })  # fmt: skip
+    results = alternate(
+        args.runs,
+        {
+            "python -c pass": lambda _: timed([sys.executable, "-c", "pass"], **quiet),
+            "ocirel --version": lambda _: timed([*OCIREL, "--version"], **quiet),
+            "ocirel next --help": lambda _: timed([*OCIREL, "next", "--help"], **quiet),
+        },
+    )
     medians = report("start-up", results)
     base = medians["python -c pass"]
     for name in ("ocirel --version", "ocirel next --help"):
         ms = medians[name] * 1000
         verdict = "met" if ms <= TARGET_MS else "NOT met"
-        print(f"{name:<20} {ms:6.1f} ms = {medians[name] / base:.2f} x bare python  "
-              f"(target <= {TARGET_MS:.0f} ms: {verdict})")  # fmt: skip
+        print(
+            f"{name:<20} {ms:6.1f} ms = {medians[name] / base:.2f} x bare python  "
+            f"(target <= {TARGET_MS:.0f} ms: {verdict})"
+        )
 
 
 if __name__ == "__main__":

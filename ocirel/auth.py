@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocirel import runner
-from ocirel.errors import ConfigError, OcirelError, RegistryAuthError
+from ocirel.errors import ConfigError, RegistryAuthError
 from ocirel.redact import register_secret
 
 HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
@@ -89,7 +89,9 @@ def _normalize_key(key: str) -> str:
     if "://" in key:  # legacy docker keys: scheme and /v1/ path are noise
         key = key.split("://", 1)[1].split("/", 1)[0]
     key = key.rstrip("/")
-    return "docker.io" + key[len("index.docker.io") :] if key.startswith("index.docker.io/") else key
+    return (
+        "docker.io" + key[len("index.docker.io") :] if key.startswith("index.docker.io/") else key
+    )
 
 
 def _match_key(keys: list[str], registry: str, repository: str) -> str | None:
@@ -125,7 +127,9 @@ def _decode_entry(entry: object, where: str) -> Credentials | None:
     return None
 
 
-def run_helper(helper: str, server: str, env: Mapping[str, str] | None = None) -> Credentials | None:
+def run_helper(
+    helper: str, server: str, env: Mapping[str, str] | None = None
+) -> Credentials | None:
     """Ask ``docker-credential-<helper>`` for ``server``; None when it has nothing."""
     program = f"docker-credential-{helper}"
     result = runner.run(
@@ -160,7 +164,9 @@ def _helper_server(registry: str) -> str:
     return "https://index.docker.io/v1/" if registry == "docker.io" else registry
 
 
-def _from_file(path: Path, registry: str, repository: str, env: Mapping[str, str]) -> Credentials | None:
+def _from_file(
+    path: Path, registry: str, repository: str, env: Mapping[str, str]
+) -> Credentials | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -245,5 +251,3 @@ def private_authfile(creds_by_registry: Mapping[str, Credentials]) -> Iterator[P
         yield path
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-
-

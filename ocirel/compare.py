@@ -70,7 +70,9 @@ def differences(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
     else:
         for index, (a, b) in enumerate(zip(old_layers, new_layers, strict=True), start=1):
             if a != b:
-                reasons.append(f"layer {index} of {len(new_layers)} differs ({a[:19]}… → {b[:19]}…)")
+                reasons.append(
+                    f"layer {index} of {len(new_layers)} differs ({a[:19]}… → {b[:19]}…)"
+                )
     new_config, old_config = runtime_config(new), runtime_config(old)
     for key in sorted(set(new_config) | set(old_config)):
         if new_config.get(key) != old_config.get(key):

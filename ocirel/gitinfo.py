@@ -56,7 +56,9 @@ def source_info(context: Path) -> SourceInfo:
             return SourceInfo()
         revision, _, commit_time = log.stdout.strip().partition(" ")
         status = runner.run([*base, "status", "--porcelain", "--", "."], check=False, timeout=60)
-        remote = runner.run([*base, "config", "--get", "remote.origin.url"], check=False, timeout=30)
+        remote = runner.run(
+            [*base, "config", "--get", "remote.origin.url"], check=False, timeout=30
+        )
     except OcirelError:
         return SourceInfo()
     return SourceInfo(
@@ -81,7 +83,9 @@ def source_date_epoch(context: Path, env: Mapping[str, str]) -> tuple[int | None
     if runner.which("git") is None:
         return None, "no git"
     try:
-        log = runner.run(["git", "-C", str(context), "log", "-1", "--format=%ct"], check=False, timeout=30)
+        log = runner.run(
+            ["git", "-C", str(context), "log", "-1", "--format=%ct"], check=False, timeout=30
+        )
     except OcirelError:
         return None, "git failed"
     text = log.stdout.strip()

@@ -21,6 +21,9 @@ class StorageChoice:
     driver: str | None  # None: leave it to the builder's own configuration
     reason: str
     options: tuple[str, ...] = ()
+    #: the user asked for ``driver`` (ocirel's ``storage_driver`` setting); an adapter
+    #: that cannot honour it must fail instead of silently using another driver
+    explicit: bool = False
 
 
 def is_rootless() -> bool:
@@ -55,7 +58,9 @@ def storage_conf_paths(env: Mapping[str, str], rootless: bool) -> list[Path]:
     if env.get("CONTAINERS_STORAGE_CONF"):
         paths.append(Path(env["CONTAINERS_STORAGE_CONF"]))
     if rootless:
-        config_home = Path(env.get("XDG_CONFIG_HOME") or Path(env.get("HOME", "~")).expanduser() / ".config")
+        config_home = Path(
+            env.get("XDG_CONFIG_HOME") or Path(env.get("HOME", "~")).expanduser() / ".config"
+        )
         paths.append(config_home / "containers" / "storage.conf")
     paths += [Path("/etc/containers/storage.conf"), Path("/usr/share/containers/storage.conf")]
     return paths
@@ -76,7 +81,7 @@ def configured_driver(env: Mapping[str, str], rootless: bool) -> tuple[str, str]
     return None
 
 
-def choose_storage(
+def choose_storage(  # noqa: PLR0911 - a decision table reads best as early returns
     setting: str | None,
     env: Mapping[str, str],
     *,
@@ -87,7 +92,7 @@ def choose_storage(
 ) -> StorageChoice:
     """What to pass as ``--storage-driver``: the user's choice, else overlay, else vfs."""
     if setting:
-        return StorageChoice(setting, "set by ocirel's storage_driver setting")
+        return StorageChoice(setting, "set by ocirel's storage_driver setting", explicit=True)
     configured = configured_driver(env, rootless)
     if configured:
         return StorageChoice(None, f"configured in {configured[1]} ({configured[0]})")
@@ -103,7 +108,9 @@ def choose_storage(
             "rootless overlay through fuse-overlayfs",
             (f"overlay.mount_program={fuse_overlayfs}",),
         )
-    return StorageChoice("vfs", "rootless overlay needs kernel 5.13+ or fuse-overlayfs (slow vfs used)")
+    return StorageChoice(
+        "vfs", "rootless overlay needs kernel 5.13+ or fuse-overlayfs (slow vfs used)"
+    )
 
 
 def subid_ranges(user: str, path: Path) -> list[tuple[int, int]]:
@@ -116,7 +123,12 @@ def subid_ranges(user: str, path: Path) -> list[tuple[int, int]]:
     uid = str(os.getuid())
     for line in lines:
         parts = line.strip().split(":")
-        if len(parts) == 3 and parts[0] in (user, uid) and parts[1].isdigit() and parts[2].isdigit():
+        if (
+            len(parts) == 3
+            and parts[0] in (user, uid)
+            and parts[1].isdigit()
+            and parts[2].isdigit()
+        ):
             ranges.append((int(parts[1]), int(parts[2])))
     return ranges
 

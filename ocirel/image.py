@@ -26,9 +26,11 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 INDEX_TYPES = frozenset(
-    {"application/vnd.oci.image.index.v1+json",
-     "application/vnd.docker.distribution.manifest.list.v2+json"}
-)  # fmt: skip
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
 
 
 def sha256_digest(data: bytes) -> str:
@@ -79,8 +81,10 @@ class OciImage:
     @property
     def blobs(self) -> tuple[tuple[str, int], ...]:
         """(digest, size) of the config and every layer, config first."""
-        return ((self.config_digest, len(self.config_bytes)),
-                *((layer.digest, layer.size) for layer in self.layers))  # fmt: skip
+        return (
+            (self.config_digest, len(self.config_bytes)),
+            *((layer.digest, layer.size) for layer in self.layers),
+        )
 
     def open_blob(self, digest: str) -> IO[bytes]:
         if digest == self.config_digest:
@@ -165,5 +169,7 @@ def read_layout(root: Path) -> OciImage:
         raise DigestMismatchError(f"the image config in {root} does not hash to its digest")
     for layer in layers:
         if not layer.path.is_file() or layer.path.stat().st_size != layer.size:
-            raise DigestMismatchError(f"layer {layer.digest} in {root} is missing or has the wrong size")
+            raise DigestMismatchError(
+                f"layer {layer.digest} in {root} is missing or has the wrong size"
+            )
     return OciImage(Manifest(digest, media_type, body), config_bytes, layers)

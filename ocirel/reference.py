@@ -167,9 +167,13 @@ def parse(text: str) -> Reference:
     return _build(text, registry, path, tag, digest)
 
 
-def _build(original: str, registry: str, path: str, tag: str | None, digest: str | None) -> Reference:
+def _build(
+    original: str, registry: str, path: str, tag: str | None, digest: str | None
+) -> Reference:
     if not _DOMAIN_RE.fullmatch(registry):
-        raise InvalidReferenceError(f"invalid registry host {_shorten(registry)!r} in {_shorten(original)!r}")
+        raise InvalidReferenceError(
+            f"invalid registry host {_shorten(registry)!r} in {_shorten(original)!r}"
+        )
     _, port = split_host_port(registry)
     if port is not None and not 0 < port < 65536:
         raise InvalidReferenceError(f"invalid port in {_shorten(original)!r}")
@@ -178,7 +182,9 @@ def _build(original: str, registry: str, path: str, tag: str | None, digest: str
         if path and "/" not in path:
             path = f"library/{path}"
     if not path:
-        raise InvalidReferenceError(f"invalid image reference {_shorten(original)!r}: no repository path")
+        raise InvalidReferenceError(
+            f"invalid image reference {_shorten(original)!r}: no repository path"
+        )
     for component in path.split("/"):
         if not _PATH_COMPONENT_RE.fullmatch(component):
             raise InvalidReferenceError(_component_message(component, original))
@@ -196,7 +202,10 @@ def _component_message(component: str, original: str) -> str:
         why = "empty path component"
     else:
         why = "path components are lower-case letters and digits separated by '.', '_', '__' or '-'"
-    return f"invalid repository path component {_shorten(component)!r} in {_shorten(original)!r}: {why}"
+    return (
+        f"invalid repository path component {_shorten(component)!r} in "
+        f"{_shorten(original)!r}: {why}"
+    )
 
 
 def parse_repository(text: str) -> Reference:

@@ -97,8 +97,11 @@ class Registry:
                 raise RegistryNotFoundError(
                     f"{exc} — the registry did not say the repository is unknown "
                     "(no NAME_UNKNOWN), so ocirel will not assume it is empty",
-                    status=exc.status, method=exc.method, url=exc.url, codes=exc.codes,
-                ) from None  # fmt: skip
+                    status=exc.status,
+                    method=exc.method,
+                    url=exc.url,
+                    codes=exc.codes,
+                ) from None
         raise RegistryError(f"{repo.registry} rejected every page size for the tag list")
 
     def _iter_tags(self, repo: Reference, page_size: int | None) -> Iterator[str]:
@@ -111,9 +114,13 @@ class Registry:
         count = 0
         for _page in range(MAX_PAGES):
             reply = self.transport.request(
-                "GET", repo.registry, path, scope=_pull(repo), url=url,
+                "GET",
+                repo.registry,
+                path,
+                scope=_pull(repo),
+                url=url,
                 params=params if url is None else None,
-            )  # fmt: skip
+            )
             if reply.status == 400 and page_size and url is None:
                 raise _PageSizeRejectedError
             if reply.status == 404 and url is not None:  # not "no tags": earlier pages had some
@@ -131,7 +138,10 @@ class Registry:
             if next_link is None:  # "<>" is a Link to this very page: a loop, not the end
                 return
             target = urljoin(reply.url, next_link)
-            if urlsplit(target).netloc != origin or urlsplit(target).scheme != urlsplit(base).scheme:
+            if (
+                urlsplit(target).netloc != origin
+                or urlsplit(target).scheme != urlsplit(base).scheme
+            ):
                 raise RegistryError(
                     f"{repo.registry} sent a tag-list Link to another host "
                     f"({urlsplit(target).netloc}); refusing to follow it",
@@ -145,7 +155,8 @@ class Registry:
             seen.add(target)
             url = target
         raise RegistryError(
-            f"{repo.name}: the tag list did not end after {MAX_PAGES} pages; refusing a partial list"
+            f"{repo.name}: the tag list did not end after {MAX_PAGES} pages; "
+            "refusing a partial list"
         )
 
     # ------------------------------------------------------------ manifests
@@ -153,9 +164,12 @@ class Registry:
     def resolve(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> ManifestInfo:
         """The digest and media type ``ref`` (tag or digest) points to."""
         reply = self.transport.request(
-            "HEAD", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
-            scope=_pull(ref), headers={"Accept": accept},
-        )  # fmt: skip
+            "HEAD",
+            ref.registry,
+            f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_pull(ref),
+            headers={"Accept": accept},
+        )
         if reply.status == 200:
             digest = reply.header("Docker-Content-Digest") or ""
             media_type = _media_type(reply.header("Content-Type"))
@@ -166,7 +180,9 @@ class Registry:
                         f"{ref} resolved to another digest ({digest}); the registry is inconsistent"
                     )
                 size = reply.header("Content-Length")
-                return ManifestInfo(digest, media_type, int(size) if size and size.isdigit() else None)
+                return ManifestInfo(
+                    digest, media_type, int(size) if size and size.isdigit() else None
+                )
         elif reply.status not in (405, 501):  # some registries refuse HEAD; GET instead
             raise_for_status(reply, what=f"resolving {ref}")
         manifest = self.get_manifest(ref, accept=accept)
@@ -175,9 +191,12 @@ class Registry:
     def exists(self, ref: Reference) -> bool:
         """Whether the manifest (tag or digest) exists: ``HEAD`` → 200 or 404."""
         reply = self.transport.request(
-            "HEAD", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
-            scope=_pull(ref), headers={"Accept": ACCEPT_ALL},
-        )  # fmt: skip
+            "HEAD",
+            ref.registry,
+            f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_pull(ref),
+            headers={"Accept": ACCEPT_ALL},
+        )
         if reply.status == 404:
             return False
         raise_for_status(reply, what=f"checking {ref}")
@@ -186,9 +205,13 @@ class Registry:
     def get_manifest(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> Manifest:
         """The exact manifest bytes, their sha256 digest and media type (all checked)."""
         reply = self.transport.request(
-            "GET", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
-            scope=_pull(ref), headers={"Accept": accept}, max_body=MANIFEST_MAX_BODY,
-        )  # fmt: skip
+            "GET",
+            ref.registry,
+            f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_pull(ref),
+            headers={"Accept": accept},
+            max_body=MANIFEST_MAX_BODY,
+        )
         raise_for_status(reply, what=f"fetching the manifest of {ref}")
         digest = sha256_digest(reply.body)
         if ref.digest and ref.digest != digest:
@@ -196,7 +219,12 @@ class Registry:
                 f"the manifest of {ref} hashes to {digest}, not to the digest asked for"
             )
         claimed = reply.header("Docker-Content-Digest")
-        if claimed and is_valid_digest(claimed) and claimed.startswith("sha256:") and claimed != digest:
+        if (
+            claimed
+            and is_valid_digest(claimed)
+            and claimed.startswith("sha256:")
+            and claimed != digest
+        ):
             raise DigestMismatchError(
                 f"{ref}: the registry says {claimed} but the manifest bytes hash to {digest}"
             )
@@ -215,7 +243,9 @@ class Registry:
             )
         media_type = body_type if isinstance(body_type, str) else header_type
         if media_type not in MANIFEST_TYPES:
-            raise RegistryError(f"the manifest of {ref} has an unsupported media type {media_type!r}")
+            raise RegistryError(
+                f"the manifest of {ref} has an unsupported media type {media_type!r}"
+            )
         _check_accepted(ref, media_type, accept)
         return Manifest(digest, media_type, reply.body)
 
@@ -223,9 +253,12 @@ class Registry:
         """A small blob (an image config), verified against its digest."""
         validate_digest(digest)
         reply = self.transport.request(
-            "GET", repo.registry, f"/v2/{repo.repository}/blobs/{digest}",
-            scope=_pull(repo), max_body=max_size,
-        )  # fmt: skip
+            "GET",
+            repo.registry,
+            f"/v2/{repo.repository}/blobs/{digest}",
+            scope=_pull(repo),
+            max_body=max_size,
+        )
         raise_for_status(reply, what=f"fetching blob {digest[:19]} of {repo.name}")
         if sha256_digest(reply.body) != digest:
             raise DigestMismatchError(f"blob {digest} of {repo.name} does not hash to its digest")
@@ -250,31 +283,42 @@ class Registry:
         raise_for_status(reply, what=f"checking blob {digest[:19]}")
         return True
 
-    def upload_blob(self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int) -> None:
+    def upload_blob(
+        self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
+    ) -> None:
         """Monolithic upload (POST, then PUT with the whole body), restarted on failure."""
         validate_digest(digest)
         last: RegistryError | None = None
         for attempt in range(UPLOAD_ATTEMPTS):
             if attempt:
-                self.transport._backoff(attempt - 1, None)  # noqa: SLF001 - shared backoff policy
+                self.transport.backoff(attempt - 1, None)
             try:
                 self._upload_once(repo, digest, opener, size)
-                return
             except RegistryError as exc:
                 if not exc.temporary:
                     raise
                 last = exc
+            else:
+                return
         assert last is not None
         raise RegistryError(
             f"uploading {digest[:19]} to {repo.name} failed {UPLOAD_ATTEMPTS} times: {last}",
-            status=last.status, method=last.method, url=last.url, temporary=True,
-        )  # fmt: skip
+            status=last.status,
+            method=last.method,
+            url=last.url,
+            temporary=True,
+        )
 
-    def _upload_once(self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int) -> None:
+    def _upload_once(
+        self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
+    ) -> None:
         start = self.transport.request(
-            "POST", repo.registry, f"/v2/{repo.repository}/blobs/uploads/", scope=_push(repo),
+            "POST",
+            repo.registry,
+            f"/v2/{repo.repository}/blobs/uploads/",
+            scope=_push(repo),
             headers={"Content-Length": "0"},
-        )  # fmt: skip
+        )
         raise_for_status(start, what=f"starting an upload to {repo.name}", ok=(202,))
         location = start.header("Location")
         if not location:
@@ -282,25 +326,37 @@ class Registry:
         upload_url = urljoin(start.url, location)
         upload_url += ("&" if "?" in upload_url else "?") + f"digest={digest}"
         reply = self.transport.request(
-            "PUT", repo.registry, "", url=upload_url, scope=_push(repo),
+            "PUT",
+            repo.registry,
+            "",
+            url=upload_url,
+            scope=_push(repo),
             headers={"Content-Type": "application/octet-stream"},
-            data=opener, content_length=size,
-        )  # fmt: skip
+            data=opener,
+            content_length=size,
+        )
         if reply.status in (429, 500, 502, 503, 504):
             raise_for_status(reply, what=f"uploading {digest[:19]}")
         if reply.status == 401:  # the transport dropped the rejected token: restart with a new one
             raise RegistryAuthError(
                 f"{repo.registry} refused the upload of {digest[:19]} (401); it will be restarted",
-                status=401, method="PUT", url=reply.url.split("?", 1)[0], temporary=True,
-            )  # fmt: skip
+                status=401,
+                method="PUT",
+                url=reply.url.split("?", 1)[0],
+                temporary=True,
+            )
         raise_for_status(reply, what=f"uploading {digest[:19]} to {repo.name}", ok=(201,))
 
     def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
         """PUT ``manifest`` at ``ref`` (tag or digest); return the digest the registry reports."""
         reply = self.transport.request(
-            "PUT", ref.registry, f"/v2/{ref.repository}/manifests/{ref.identifier}",
-            scope=_push(ref), headers={"Content-Type": manifest.media_type}, data=manifest.body,
-        )  # fmt: skip
+            "PUT",
+            ref.registry,
+            f"/v2/{ref.repository}/manifests/{ref.identifier}",
+            scope=_push(ref),
+            headers={"Content-Type": manifest.media_type},
+            data=manifest.body,
+        )
         raise_for_status(reply, what=f"putting the manifest {ref}", ok=(201, 200))
         reported = reply.header("Docker-Content-Digest")
         if reported and is_valid_digest(reported) and reported != manifest.digest:
@@ -362,7 +418,9 @@ def _tags_from(reply: Reply, repo: Reference) -> list[str]:
     if tags is None:  # distribution answers null for a repository without tags
         return []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise RegistryError(f"the tag list of {repo.name} is malformed ('tags' is not a list of strings)")
+        raise RegistryError(
+            f"the tag list of {repo.name} is malformed ('tags' is not a list of strings)"
+        )
     return tags
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,40 +70,63 @@ _FIELD_TYPES: dict[str, str] = {
 }
 
 
+def _to_bool(value: Any, _kind: str, _base: Path | None) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _BOOL_TRUE:
+        return True
+    if text in _BOOL_FALSE:
+        return False
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _to_number(value: Any, kind: str, _base: Path | None) -> float:
+    whole = kind == "int"
+    if isinstance(value, bool) or (whole and isinstance(value, float)):
+        raise ValueError(f"expected a {'whole ' if whole else ''}number, got {value!r}")
+    number = int(value) if whole else float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"must be a finite number, not negative; got {value!r}")
+    return number
+
+
+def _to_tuple(value: Any, _kind: str, _base: Path | None) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected a list of strings")
+    return tuple(i.strip() for i in items if i.strip())
+
+
+def _to_path(value: Any, kind: str, base: Path | None) -> Path | None:
+    if value is None or value == "":
+        return None if "None" in kind else Path()
+    path = Path(str(value)).expanduser()
+    return base / path if base is not None and not path.is_absolute() else path
+
+
+def _to_str(value: Any, _kind: str, _base: Path | None) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _coercer(kind: str) -> Callable[[Any, str, Path | None], Any]:
+    if kind == "bool":
+        return _to_bool
+    if kind in ("int", "float"):
+        return _to_number
+    if kind.startswith("tuple"):
+        return _to_tuple
+    if "Path" in kind:
+        return _to_path
+    return _to_str
+
+
 def _coerce(name: str, value: Any, origin: str, base: Path | None) -> Any:
     kind = _FIELD_TYPES[name]
     try:
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _BOOL_TRUE:
-                return True
-            if text in _BOOL_FALSE:
-                return False
-            raise ValueError(f"expected a boolean, got {value!r}")
-        if kind in ("int", "float"):
-            if isinstance(value, bool) or (kind == "int" and isinstance(value, float)):
-                raise ValueError(f"expected a {'whole ' if kind == 'int' else ''}number, got {value!r}")
-            number = int(value) if kind == "int" else float(value)
-            if not math.isfinite(number) or number < 0:
-                raise ValueError(f"must be a finite number, not negative; got {value!r}")
-            return number
-        if kind.startswith("tuple"):
-            items = value.split(",") if isinstance(value, str) else value
-            if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-                raise ValueError("expected a list of strings")
-            return tuple(i.strip() for i in items if i.strip())
-        if "Path" in kind:
-            if value is None or value == "":
-                return None if "None" in kind else Path(".")
-            path = Path(os.path.expanduser(str(value)))
-            return base / path if base is not None and not path.is_absolute() else path
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {value!r}")
-        return value
+        return _coercer(kind)(value, kind, base)
     except ValueError as exc:
         raise ConfigError(f"invalid value for {name} from {origin}: {exc}") from None
 

@@ -64,7 +64,12 @@ DEFAULT_MAX_BODY = 16 * 1024 * 1024
 MANIFEST_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_TOKEN_LIFETIME = 60.0
 _METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
-_PLAIN_HTTP_MARKERS = ("wrong version number", "record layer failure", "http request", "packet length")
+_PLAIN_HTTP_MARKERS = (
+    "wrong version number",
+    "record layer failure",
+    "http request",
+    "packet length",
+)
 
 CredentialLookup = Callable[[str, str], Credentials | None]
 BodyFactory = Callable[[], IO[bytes]]
@@ -110,7 +115,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_wait: float = 30.0
     sleep: Callable[[float], None] = time.sleep
-    jitter: Callable[[float, float], float] = random.uniform  # noqa: S311 - not crypto
+    jitter: Callable[[float, float], float] = random.uniform
 
 
 @dataclass
@@ -123,7 +128,7 @@ class _Token:
 class Transport:
     """One session for one ocirel command. Thread-safe for concurrent requests."""
 
-    credentials: CredentialLookup = lambda registry, repository: None  # noqa: E731
+    credentials: CredentialLookup = lambda registry, repository: None
     insecure_registries: Collection[str] = ()
     ca_file: str | None = None
     connect_timeout: float = 10.0
@@ -182,11 +187,14 @@ class Transport:
         while True:
             auth = self._authorization(registry, scope)
             try:
-                reply = self._send(method, target, registry, headers, data, content_length, auth, max_body)
+                reply = self._send(
+                    method, target, registry=registry, headers=headers, data=data,
+                    content_length=content_length, auth=auth, max_body=max_body,
+                )  # fmt: skip
             except _Retryable as exc:
                 if not replayable or attempt >= self.retry.retries:
                     raise exc.error from None
-                self._backoff(attempt, None)
+                self.backoff(attempt, None)
                 attempt += 1
                 continue
             if reply.status == 401 and not refreshed:
@@ -197,7 +205,7 @@ class Transport:
                     continue
                 return reply
             if reply.status in RETRYABLE_STATUS and replayable and attempt < self.retry.retries:
-                self._backoff(attempt, reply.header("Retry-After"))
+                self.backoff(attempt, reply.header("Retry-After"))
                 attempt += 1
                 continue
             return reply
@@ -243,7 +251,7 @@ class Transport:
             attempt = 0
             while True:
                 try:
-                    reply = self._raw_once("GET", ping, registry, None, None, None, None)
+                    reply = self._raw_once("GET", ping, registry=registry)
                     scheme = "https"
                     break
                 except _Retryable as exc:
@@ -255,7 +263,7 @@ class Transport:
                         break
                     if attempt >= self.retry.retries:  # refused, reset, DNS: bounded retries
                         raise exc.error from None
-                    self._backoff(attempt, None)
+                    self.backoff(attempt, None)
                     attempt += 1
             self._schemes[registry] = scheme
             self._challenges[registry] = (
@@ -268,15 +276,15 @@ class Transport:
         attempt = 0
         while True:
             try:
-                reply = self._raw_once(method, url, registry, None, None, None, None)
+                reply = self._raw_once(method, url, registry=registry)
             except _Retryable as exc:
                 if attempt >= self.retry.retries:
                     raise exc.error from None
-                self._backoff(attempt, None)
+                self.backoff(attempt, None)
                 attempt += 1
                 continue
             if reply.status in RETRYABLE_STATUS and attempt < self.retry.retries:
-                self._backoff(attempt, reply.header("Retry-After"))
+                self.backoff(attempt, reply.header("Retry-After"))
                 attempt += 1
                 continue
             return reply
@@ -297,7 +305,9 @@ class Transport:
             return "Bearer " + self._token(registry, challenge, scope)
         return None
 
-    def _learn_challenge(self, registry: str, reply: Reply, scope: str | None, stale: str | None) -> bool:
+    def _learn_challenge(
+        self, registry: str, reply: Reply, scope: str | None, stale: str | None
+    ) -> bool:
         """After a 401: remember the challenge; say whether a retry can help."""
         challenge = parse_www_authenticate(reply.header("WWW-Authenticate") or "")
         if challenge is None:
@@ -309,7 +319,9 @@ class Transport:
                     if "Bearer " + token.value == stale:
                         del self._tokens[key]
         if challenge.scheme == "basic":
-            return stale is None and self.credentials(registry, _scope_repository(scope)) is not None
+            return (
+                stale is None and self.credentials(registry, _scope_repository(scope)) is not None
+            )
         return challenge.scheme == "bearer"
 
     def _token(self, registry: str, challenge: Challenge, scope: str | None) -> str:
@@ -334,8 +346,12 @@ class Transport:
         method, body = "GET", None
         if creds and creds.identity_token:
             method = "POST"
-            form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
-                    "client_id": "ocirel", **params}  # fmt: skip
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "ocirel",
+                **params,
+            }
             body = urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             url = realm
@@ -350,10 +366,14 @@ class Transport:
                 f"the token service at {_display_url(realm)} refused "
                 + ("the credentials" if creds else "anonymous access")
                 + f" for {scope or 'this registry'} ({reply.status})",
-                status=reply.status, method=method, url=_display_url(realm),
-                hint=None if creds else f"log in to {registry} (podman login / docker login) "
+                status=reply.status,
+                method=method,
+                url=_display_url(realm),
+                hint=None
+                if creds
+                else f"log in to {registry} (podman login / docker login) "
                 "or set OCIREL_USERNAME and OCIREL_PASSWORD",
-            )  # fmt: skip
+            )
         if reply.status != 200:
             raise_for_status(reply, what="token request")
         try:
@@ -376,7 +396,9 @@ class Transport:
         parts = urlsplit(realm)
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https") or not host:
-            raise RegistryAuthError(f"{registry} names an invalid token realm {_display_url(realm)!r}")
+            raise RegistryAuthError(
+                f"{registry} names an invalid token realm {_display_url(realm)!r}"
+            )
         if parts.username or parts.password:
             raise RegistryAuthError(f"{registry} names a token realm with user-info; refusing it")
         if is_forbidden_host(host):
@@ -410,6 +432,7 @@ class Transport:
         self,
         method: str,
         url: str,
+        *,
         registry: str,
         headers: Mapping[str, str] | None,
         data: bytes | BodyFactory | None,
@@ -419,7 +442,10 @@ class Transport:
     ) -> Reply:
         body = data() if callable(data) else data
         try:
-            return self._follow(method, url, registry, headers, body, content_length, auth, max_body)
+            return self._follow(
+                method, url, registry=registry, headers=headers, body=body,
+                content_length=content_length, auth=auth, max_body=max_body,
+            )  # fmt: skip
         finally:
             if body is not None and not isinstance(body, bytes):
                 body.close()
@@ -428,6 +454,7 @@ class Transport:
         self,
         method: str,
         url: str,
+        *,
         registry: str,
         headers: Mapping[str, str] | None,
         body: bytes | IO[bytes] | None,
@@ -443,8 +470,9 @@ class Transport:
             parts = urlsplit(url)
             same_host = (parts.scheme, parts.netloc) == origin
             reply = self._raw_once(
-                method, url, registry if same_host else None, headers, body, content_length,
-                auth if same_host else None, max_body=max_body,
+                method, url, registry=registry if same_host else None, headers=headers,
+                body=body, content_length=content_length, auth=auth if same_host else None,
+                max_body=max_body,
             )  # fmt: skip
             if reply.status not in (301, 302, 303, 307, 308) or not reply.header("Location"):
                 return reply
@@ -454,15 +482,20 @@ class Transport:
             elif body is not None and not isinstance(body, bytes):
                 raise RegistryError(
                     f"{registry} redirected an upload ({reply.status}); it will be restarted",
-                    status=reply.status, method=method, url=_display_url(url), temporary=True,
-                )  # fmt: skip
+                    status=reply.status,
+                    method=method,
+                    url=_display_url(url),
+                    temporary=True,
+                )
         raise RegistryError(f"too many redirects from {registry} (more than {MAX_REDIRECTS})")
 
     def _redirect_target(self, current: str, location: str, registry: str) -> str:
         target = urljoin(current, location)
         old, new = urlsplit(current), urlsplit(target)
         if new.scheme not in ("http", "https"):
-            raise RegistryError(f"{registry} redirected to an unsupported URL scheme {new.scheme!r}")
+            raise RegistryError(
+                f"{registry} redirected to an unsupported URL scheme {new.scheme!r}"
+            )
         if old.scheme == "https" and new.scheme == "http":
             raise RegistryError(
                 f"{registry} redirected from https to plain http ({_display_url(target)}); refused"
@@ -480,11 +513,12 @@ class Transport:
         self,
         method: str,
         url: str,
-        registry: str | None,
-        headers: Mapping[str, str] | None,
-        body: bytes | IO[bytes] | None,
-        content_length: int | None,
-        auth: str | None,
+        *,
+        registry: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | IO[bytes] | None = None,
+        content_length: int | None = None,
+        auth: str | None = None,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> Reply:
         send_headers = dict(headers or {})
@@ -509,19 +543,30 @@ class Transport:
         except requests.exceptions.SSLError as exc:
             raise _classify_ssl(exc, method, url, registry) from None
         except requests.exceptions.Timeout as exc:
-            kind = "connecting to" if isinstance(exc, requests.exceptions.ConnectTimeout) else "waiting for"
+            kind = (
+                "connecting to"
+                if isinstance(exc, requests.exceptions.ConnectTimeout)
+                else "waiting for"
+            )
             raise RegistryError(
                 f"timed out {kind} {_display_url(url)} (connect {self.connect_timeout:g} s, "
                 f"read {self.read_timeout:g} s)",
-                method=method, url=_display_url(url), temporary=True,
+                method=method,
+                url=_display_url(url),
+                temporary=True,
                 hint="raise OCIREL_READ_TIMEOUT / OCIREL_CONNECT_TIMEOUT if the registry is slow",
-            ) from None  # fmt: skip
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            ) from None
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             raise _Retryable(
                 RegistryError(
                     f"cannot reach {_display_url(url)}: {_reason(exc)}",
-                    method=method, url=_display_url(url), temporary=True,
-                )  # fmt: skip
+                    method=method,
+                    url=_display_url(url),
+                    temporary=True,
+                )
             ) from None
         except requests.exceptions.RequestException as exc:
             raise RegistryError(f"{method} {_display_url(url)} failed: {_reason(exc)}") from None
@@ -533,24 +578,26 @@ class Transport:
         self._note_warnings(reply)
         return reply
 
-    def _send_simple(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Reply:
+    def _send_simple(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Reply:
         attempt = 0
         while True:
             try:
-                reply = self._raw_once(method, url, None, headers, body, None, None)
+                reply = self._raw_once(method, url, headers=headers, body=body)
             except _Retryable as exc:
                 if attempt >= self.retry.retries:
                     raise exc.error from None
-                self._backoff(attempt, None)
+                self.backoff(attempt, None)
                 attempt += 1
                 continue
             if reply.status in RETRYABLE_STATUS and attempt < self.retry.retries:
-                self._backoff(attempt, reply.header("Retry-After"))
+                self.backoff(attempt, reply.header("Retry-After"))
                 attempt += 1
                 continue
             return reply
 
-    def _backoff(self, attempt: int, retry_after: str | None) -> None:
+    def backoff(self, attempt: int, retry_after: str | None) -> None:
         wait = parse_retry_after(retry_after, now=time.time())
         if wait is None:
             ceiling = min(self.retry.max_wait, self.retry.base_delay * (2**attempt))
@@ -580,18 +627,20 @@ def _classify_ssl(exc: Exception, method: str, url: str, registry: str | None) -
     if any(marker in text for marker in _PLAIN_HTTP_MARKERS):
         error = RegistryError(
             f"{where} answers plain http, not TLS",
-            method=method, url=where,
+            method=method,
+            url=where,
             hint=f"if {registry or 'the registry'} is meant to be plain http, pass --insecure "
             "(or list it in insecure_registries)",
-        )  # fmt: skip
+        )
         return _Retryable(error, plain_http=True)
     if "certificate" in text or "verify failed" in text:
         return RegistryError(
             f"TLS verification failed for {where}: {_reason(exc)}",
-            method=method, url=where,
+            method=method,
+            url=where,
             hint="pass --ca-file PATH with the registry's CA certificate (OCIREL_CA_FILE); "
             "ocirel never falls back to plain http or skips verification by itself",
-        )  # fmt: skip
+        )
     return RegistryError(f"TLS error talking to {where}: {_reason(exc)}", method=method, url=where)
 
 
@@ -605,29 +654,41 @@ def _read_capped(
             size += len(chunk)
             if size > limit:
                 raise RegistryError(
-                    f"{method} {_display_url(url)}: response body larger than {limit} bytes; refused",
-                    status=response.status_code, method=method, url=_display_url(url),
-                )  # fmt: skip
+                    f"{method} {_display_url(url)}: response body larger than {limit} bytes; "
+                    "refused",
+                    status=response.status_code,
+                    method=method,
+                    url=_display_url(url),
+                )
             chunks.append(chunk)
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
             # requests reports a body that stalls as a ConnectionError: a timeout, not retried
             raise RegistryError(
                 f"{method} {_display_url(url)}: the body stalled for more than {read_timeout:g} s",
-                status=response.status_code, method=method, url=_display_url(url), temporary=True,
-            ) from None  # fmt: skip
+                status=response.status_code,
+                method=method,
+                url=_display_url(url),
+                temporary=True,
+            ) from None
         raise _Retryable(
             RegistryError(
                 f"{method} {_display_url(url)}: the connection broke while reading the body "
                 f"({_reason(exc)})",
-                status=response.status_code, method=method, url=_display_url(url), temporary=True,
-            )  # fmt: skip
+                status=response.status_code,
+                method=method,
+                url=_display_url(url),
+                temporary=True,
+            )
         ) from None
     except requests.exceptions.Timeout:
         raise RegistryError(
             f"{method} {_display_url(url)}: the body stalled for more than {read_timeout:g} s",
-            status=response.status_code, method=method, url=_display_url(url), temporary=True,
-        ) from None  # fmt: skip
+            status=response.status_code,
+            method=method,
+            url=_display_url(url),
+            temporary=True,
+        ) from None
     body = b"".join(chunks)
     expected = response.headers.get("Content-Length")
     # with a Content-Encoding (gzip), Content-Length counts the encoded bytes, not these
@@ -637,8 +698,11 @@ def _read_capped(
         raise _Retryable(
             RegistryError(
                 f"{method} {_display_url(url)}: body cut short ({len(body)} of {expected} bytes)",
-                status=response.status_code, method=method, url=_display_url(url), temporary=True,
-            )  # fmt: skip
+                status=response.status_code,
+                method=method,
+                url=_display_url(url),
+                temporary=True,
+            )
         )
     return body
 
@@ -714,9 +778,16 @@ def _display_url(url: str) -> str:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "Temporary failure in name resolution",
-                   "Connection reset", "Connection aborted", "Remote end closed", "certificate verify failed",
-                   "timed out"):  # fmt: skip
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "Connection reset",
+        "Connection aborted",
+        "Remote end closed",
+        "certificate verify failed",
+        "timed out",
+    ):
         if marker.lower() in text.lower():
             return marker.lower()
     return redact(text)[:200]
@@ -778,7 +849,7 @@ def parse_warnings(value: str) -> list[str]:
     return found or [value.strip()]
 
 
-_LINK_RE = re.compile(r'<([^<>]*)>\s*((?:;\s*[^;,]+)*)')  # [^<>]: linear on '<<<…'
+_LINK_RE = re.compile(r"<([^<>]*)>\s*((?:;\s*[^;,]+)*)")  # [^<>]: linear on '<<<…'
 
 
 def parse_link_next(value: str | None) -> str | None:
@@ -804,13 +875,18 @@ def raise_for_status(reply: Reply, *, what: str = "", ok: Collection[int] = (200
         detail = _snippet(reply.body) if reply.method != "HEAD" else "(no body)"
     message = f"{what + ': ' if what else ''}{where} → {reply.status} {detail}"
     kwargs: dict[str, Any] = {
-        "status": reply.status, "method": reply.method, "url": _display_url(reply.url),
+        "status": reply.status,
+        "method": reply.method,
+        "url": _display_url(reply.url),
         "codes": codes,
-    }  # fmt: skip
+    }
     if reply.status == 401:
-        raise RegistryAuthError(message, **kwargs,
-                                hint="check the credentials (podman login / docker login, or "
-                                "OCIREL_USERNAME and OCIREL_PASSWORD)")  # fmt: skip
+        raise RegistryAuthError(
+            message,
+            **kwargs,
+            hint="check the credentials (podman login / docker login, or "
+            "OCIREL_USERNAME and OCIREL_PASSWORD)",
+        )
     if reply.status == 403:
         raise RegistryAuthError(message, **kwargs, hint="the credentials lack permission for this")
     if reply.status == 404:

@@ -38,11 +38,30 @@ BUMPS: tuple[Bump, ...] = ("patch", "minor", "major")
 #: Tags that name a moving target. ocirel never publishes to them.
 FLOATING_TAGS = frozenset(
     {
-        "latest", "head", "canary", "stable", "edge", "main", "master", "trunk",
-        "dev", "develop", "development", "nightly", "next", "current", "release",
-        "prod", "production", "staging", "test", "unstable", "beta", "alpha",
+        "latest",
+        "head",
+        "canary",
+        "stable",
+        "edge",
+        "main",
+        "master",
+        "trunk",
+        "dev",
+        "develop",
+        "development",
+        "nightly",
+        "next",
+        "current",
+        "release",
+        "prod",
+        "production",
+        "staging",
+        "test",
+        "unstable",
+        "beta",
+        "alpha",
     }
-)  # fmt: skip
+)
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{0,32}")
 _NUMBER = r"(0|[1-9][0-9]{0,17})"
@@ -132,7 +151,9 @@ class CalverScheme:
         _check_prefix(self.prefix)
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
-        pattern = re.escape(self.prefix) + r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})(?:\.([1-9][0-9]{0,8}))?"
+        pattern = (
+            re.escape(self.prefix) + r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})(?:\.([1-9][0-9]{0,8}))?"
+        )
         match = re.fullmatch(pattern, tag)
         if not match:
             return None
@@ -188,7 +209,9 @@ def is_floating(tag: str, floating: Iterable[str] = FLOATING_TAGS) -> bool:
     return tag.lower() in {t.lower() for t in floating}
 
 
-def check_explicit_tag(tag: str, existing: Iterable[str], floating: Iterable[str] = FLOATING_TAGS) -> str:
+def check_explicit_tag(
+    tag: str, existing: Iterable[str], floating: Iterable[str] = FLOATING_TAGS
+) -> str:
     """Validate a tag given with ``--tag``: well-formed, not floating, not taken."""
     validate_tag(tag)
     if is_floating(tag, floating):

@@ -50,8 +50,12 @@ def ocirel_home(tmp_path: Path) -> Path:
 def ocirel(ocirel_home: Path) -> OcirelRunner:
     """``ocirel("publish", "--image", repo, str(ctx), cwd=ctx, env={...})`` → :class:`Run`."""
 
-    def run(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            timeout: float = 300) -> Run:  # fmt: skip
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 300,
+    ) -> Run:
         base = {k: os.environ[k] for k in _KEEP if k in os.environ}
         base.update(HOME=str(ocirel_home), XDG_CONFIG_HOME=str(ocirel_home / ".config"))
         # rootless builders keep their storage under XDG_DATA_HOME / the real home

@@ -21,14 +21,27 @@ def _buildah(require_engine: Callable[[str], None]) -> None:
 
 
 def publish(ocirel: OcirelRunner, repo: str, context: Path, *extra: str, **kw: object) -> dict:
-    run = ocirel("publish", "--image", repo, "--backend", "buildah", "--json", *extra,
-                 str(context), cwd=context, **kw)  # fmt: skip
+    run = ocirel(
+        "publish",
+        "--image",
+        repo,
+        "--backend",
+        "buildah",
+        "--json",
+        *extra,
+        str(context),
+        cwd=context,
+        **kw,
+    )
     assert run.returncode == 0, run.explain()
     return run.json
 
 
 def test_publish_twice_gives_two_tags_and_the_first_is_untouched(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context("RUN echo one > /version.txt")
     repo = f"{registry.host}/{unique_repo}"
@@ -56,7 +69,10 @@ def test_publish_twice_gives_two_tags_and_the_first_is_untouched(
 
 
 def test_pushed_image_carries_oci_labels(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context(unique=True)
     result = publish(ocirel, f"{registry.host}/{unique_repo}", context)
@@ -70,7 +86,10 @@ def test_pushed_image_carries_oci_labels(
 
 
 def test_foreign_tags_do_not_break_versioning(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     with registry.client() as client:
         seeded = client.push_random_image(unique_repo, "v3")
@@ -84,13 +103,14 @@ def test_foreign_tags_do_not_break_versioning(
 
 
 def test_failing_run_step_pushes_nothing_and_keeps_the_lockfile(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context(FAILING_RUN)
     lockfile = context / "ocirel.lock.json"
-    before = (
-        '{\n  "images": {},\n  "schema": 1\n}\n'
-    )
+    before = '{\n  "images": {},\n  "schema": 1\n}\n'
     lockfile.write_text(before)
     run = ocirel("publish", "--image", f"{registry.host}/{unique_repo}", str(context), cwd=context)
     assert run.returncode != 0, run.explain()
@@ -101,7 +121,10 @@ def test_failing_run_step_pushes_nothing_and_keeps_the_lockfile(
 
 
 def test_explicit_tag_must_be_new_and_not_floating(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context(unique=True)
     repo = f"{registry.host}/{unique_repo}"
@@ -116,14 +139,26 @@ def test_explicit_tag_must_be_new_and_not_floating(
 
 
 def test_dry_run_builds_and_pushes_nothing(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context(unique=True)
-    run = ocirel("publish", "--image", f"{registry.host}/{unique_repo}", "--dry-run", "--json",
-                 str(context), cwd=context)  # fmt: skip
+    run = ocirel(
+        "publish",
+        "--image",
+        f"{registry.host}/{unique_repo}",
+        "--dry-run",
+        "--json",
+        str(context),
+        cwd=context,
+    )
     assert run.returncode == 0, run.explain()
     plan = run.json
-    assert plan["dry_run"] is True and plan["tag"] == "v1" and plan["digest"] is None
+    assert plan["dry_run"] is True
+    assert plan["tag"] == "v1"
+    assert plan["digest"] is None
     assert any(step.startswith("buildah") and " build " in step for step in plan["plan"])
     assert not (context / "ocirel.lock.json").exists()
     with registry.client() as client:
@@ -131,11 +166,15 @@ def test_dry_run_builds_and_pushes_nothing(
 
 
 def test_tls_private_ca_with_basic_auth_from_docker_config(
-    ocirel: OcirelRunner, tls_basic_registry: RegistryServer, unique_repo: str,
-    build_context: Callable[..., Path], tmp_path: Path,
-) -> None:  # fmt: skip
+    ocirel: OcirelRunner,
+    tls_basic_registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     server = tls_basic_registry
-    assert server.ca_file is not None and server.password is not None
+    assert server.ca_file is not None
+    assert server.password is not None
     docker_dir = tmp_path / "docker"
     server.docker_config(docker_dir)
     context = build_context(unique=True)
@@ -155,35 +194,50 @@ def test_tls_private_ca_with_basic_auth_from_docker_config(
 
 
 def test_basic_auth_from_environment_variables(
-    ocirel: OcirelRunner, tls_basic_registry: RegistryServer, unique_repo: str,
+    ocirel: OcirelRunner,
+    tls_basic_registry: RegistryServer,
+    unique_repo: str,
     build_context: Callable[..., Path],
-) -> None:  # fmt: skip
+) -> None:
     server = tls_basic_registry
-    assert server.username and server.password and server.ca_file
+    assert server.username
+    assert server.password
+    assert server.ca_file
     context = build_context(unique=True)
-    env = {"OCIREL_USERNAME": server.username, "OCIREL_PASSWORD": server.password,
-           "OCIREL_CA_FILE": str(server.ca_file)}  # fmt: skip
-    run = ocirel("publish", "--image", f"{server.host}/{unique_repo}", str(context), cwd=context, env=env)
+    env = {
+        "OCIREL_USERNAME": server.username,
+        "OCIREL_PASSWORD": server.password,
+        "OCIREL_CA_FILE": str(server.ca_file),
+    }
+    run = ocirel(
+        "publish", "--image", f"{server.host}/{unique_repo}", str(context), cwd=context, env=env
+    )
     assert run.returncode == 0, run.explain()
     assert server.password not in run.stdout + run.stderr
 
     bad = dict(env, OCIREL_PASSWORD="wrong-password")
-    denied = ocirel("publish", "--image", f"{server.host}/{unique_repo}", str(context), cwd=context, env=bad)
+    denied = ocirel(
+        "publish", "--image", f"{server.host}/{unique_repo}", str(context), cwd=context, env=bad
+    )
     assert denied.returncode != 0, denied.explain()
     assert "401" in denied.stderr or "credentials" in denied.stderr, denied.explain()
 
 
 def test_token_auth_with_containers_auth_json(
-    ocirel: OcirelRunner, token_registry: RegistryServer, unique_repo: str,
-    build_context: Callable[..., Path], tmp_path: Path,
-) -> None:  # fmt: skip
+    ocirel: OcirelRunner,
+    token_registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     server = token_registry
     assert server.token_server is not None
     authfile = server.containers_auth(tmp_path / "auth")
     context = build_context(unique=True)
     server.token_server.clear()
-    result = publish(ocirel, f"{server.host}/{unique_repo}", context,
-                     env={"REGISTRY_AUTH_FILE": str(authfile)})  # fmt: skip
+    result = publish(
+        ocirel, f"{server.host}/{unique_repo}", context, env={"REGISTRY_AUTH_FILE": str(authfile)}
+    )
     assert result["tag"] == "v1"
     with server.client() as client:
         assert client.manifest_digest(unique_repo, "v1") == result["digest"]
@@ -193,11 +247,15 @@ def test_token_auth_with_containers_auth_json(
 
 
 def test_token_auth_without_credentials_is_refused_cleanly(
-    ocirel: OcirelRunner, token_registry: RegistryServer, unique_repo: str,
+    ocirel: OcirelRunner,
+    token_registry: RegistryServer,
+    unique_repo: str,
     build_context: Callable[..., Path],
-) -> None:  # fmt: skip
+) -> None:
     context = build_context(unique=True)
-    run = ocirel("publish", "--image", f"{token_registry.host}/{unique_repo}", str(context), cwd=context)
+    run = ocirel(
+        "publish", "--image", f"{token_registry.host}/{unique_repo}", str(context), cwd=context
+    )
     assert run.returncode != 0, run.explain()
     assert "Traceback" not in run.stderr
     assert "hint:" in run.stderr, run.explain()
@@ -208,13 +266,18 @@ def _local_names(prefix: str) -> list[str]:
 
     listing = subprocess.run(
         ["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [line for line in listing.stdout.splitlines() if line.startswith(prefix)]
 
 
 def test_no_named_local_image_is_left_behind_unless_kept(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     name = unique_repo.rsplit("/", 1)[-1]
     prefix = f"localhost/ocirel-build/{name}:"
@@ -240,9 +303,12 @@ def test_no_named_local_image_is_left_behind_unless_kept(
     ids=["unknown-schema", "truncated", "garbage"],
 )
 def test_bad_lockfile_stops_before_anything_is_built_or_pushed(
-    content: str, ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
+    content: str,
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
     build_context: Callable[..., Path],
-) -> None:  # fmt: skip
+) -> None:
     context = build_context(unique=True)
     lockfile = context / "ocirel.lock.json"
     lockfile.write_text(content)

@@ -30,14 +30,35 @@ def _buildah(require_engine: Callable[[str], None]) -> None:
     require_engine("buildah")
 
 
-def start_publish(repo: str, context: Path, lockfile: Path, *extra: str, home: Path) -> subprocess.Popen[str]:
+def start_publish(
+    repo: str, context: Path, lockfile: Path, *extra: str, home: Path
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCIREL_")}
     env.update(HOME=str(home), SOURCE_DATE_EPOCH="1700000000")
     return subprocess.Popen(
-        [sys.executable, "-m", "ocirel", "publish", "--image", repo, "--backend", "buildah",
-         "--json", "--max-attempts", "10", "--lockfile", str(lockfile), *extra, str(context)],
-        cwd=context, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ocirel",
+            "publish",
+            "--image",
+            repo,
+            "--backend",
+            "buildah",
+            "--json",
+            "--max-attempts",
+            "10",
+            "--lockfile",
+            str(lockfile),
+            *extra,
+            str(context),
+        ],
+        cwd=context,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
@@ -72,8 +93,14 @@ def test_r25_r28_parallel_publishers_never_share_a_tag(
         for i in range(PUBLISHERS)
     ]
     procs = [
-        start_publish(repo, ctx, tmp_path / f"lock-{i}.json", "--build-arg", f"WHO=publisher-{i}",
-                      home=tmp_path / f"home-{i}")  # fmt: skip
+        start_publish(
+            repo,
+            ctx,
+            tmp_path / f"lock-{i}.json",
+            "--build-arg",
+            f"WHO=publisher-{i}",
+            home=tmp_path / f"home-{i}",
+        )
         for i, ctx in enumerate(contexts)
     ]
     results = finish(procs)
@@ -108,8 +135,14 @@ def test_r34_several_images_published_in_parallel_into_one_lockfile(
 ) -> None:
     lockfile = tmp_path / "ocirel.lock.json"
     procs = [
-        start_publish(f"{registry.host}/{unique_repo}-{i}", build_context(unique=True), lockfile,
-                      "--name", f"app-{i}", home=tmp_path / f"home-{i}")  # fmt: skip
+        start_publish(
+            f"{registry.host}/{unique_repo}-{i}",
+            build_context(unique=True),
+            lockfile,
+            "--name",
+            f"app-{i}",
+            home=tmp_path / f"home-{i}",
+        )
         for i in range(PUBLISHERS)
     ]
     results = finish(procs)

@@ -26,32 +26,61 @@ def private_storage(directory: Path) -> dict[str, str]:
     return {"CONTAINERS_STORAGE_CONF": str(conf)}
 
 
-def publish(ocirel: OcirelRunner, repo: str, context: Path, *extra: str,
-            env: dict[str, str] | None = None) -> Run:  # fmt: skip
-    return ocirel("publish", "--image", repo, "--json", *extra, str(context), cwd=context,
-                  env={"SOURCE_DATE_EPOCH": EPOCH, **(env or {})})  # fmt: skip
+def publish(
+    ocirel: OcirelRunner, repo: str, context: Path, *extra: str, env: dict[str, str] | None = None
+) -> Run:
+    return ocirel(
+        "publish",
+        "--image",
+        repo,
+        "--json",
+        *extra,
+        str(context),
+        cwd=context,
+        env={"SOURCE_DATE_EPOCH": EPOCH, **(env or {})},
+    )
 
 
 @pytest.mark.parametrize("backend", ["buildah", "podman"])
 def test_same_context_twice_gives_the_same_digest(
-    backend: str, ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
-    build_context: Callable[..., Path], tmp_path: Path, require_engine: Callable[[str], None],
-) -> None:  # fmt: skip
+    backend: str,
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
+    tmp_path: Path,
+    require_engine: Callable[[str], None],
+) -> None:
     require_engine(backend)
     context = build_context("RUN echo built > /built.txt && mkdir -p /app && echo x > /app/x")
-    first = publish(ocirel, f"{registry.host}/{unique_repo}-a", context, "--backend", backend,
-                    env=private_storage(tmp_path / "storage-a"))  # fmt: skip
+    first = publish(
+        ocirel,
+        f"{registry.host}/{unique_repo}-a",
+        context,
+        "--backend",
+        backend,
+        env=private_storage(tmp_path / "storage-a"),
+    )
     assert first.returncode == 0, first.explain()
     # another storage, another moment: the same digest
-    second = publish(ocirel, f"{registry.host}/{unique_repo}-b", context, "--backend", backend,
-                     env=private_storage(tmp_path / "storage-b"))  # fmt: skip
+    second = publish(
+        ocirel,
+        f"{registry.host}/{unique_repo}-b",
+        context,
+        "--backend",
+        backend,
+        env=private_storage(tmp_path / "storage-b"),
+    )
     assert second.returncode == 0, second.explain()
     assert first.json["tag"] == second.json["tag"] == "v1"
     assert first.json["digest"] == second.json["digest"]
 
 
 def test_created_label_comes_from_source_date_epoch(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context(unique=True)
     run = publish(ocirel, f"{registry.host}/{unique_repo}", context)
@@ -66,7 +95,10 @@ def test_created_label_comes_from_source_date_epoch(
 
 
 def test_unchanged_content_is_not_a_new_version(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context(unique=True)
     repo = f"{registry.host}/{unique_repo}"
@@ -78,31 +110,51 @@ def test_unchanged_content_is_not_a_new_version(
     again = publish(ocirel, repo, context)
     assert again.returncode == 0, again.explain()
     assert again.json["unchanged"] is True
-    assert again.json["tag"] == "v1" and again.json["digest"] == first.json["digest"]
+    assert again.json["tag"] == "v1"
+    assert again.json["digest"] == first.json["digest"]
     assert lockfile.read_bytes() == before
     with registry.client() as client:
         assert client.tags(unique_repo) == ["v1"]
 
     forced = publish(ocirel, repo, context, "--always-new-version")
     assert forced.returncode == 0, forced.explain()
-    assert forced.json["tag"] == "v2" and forced.json["unchanged"] is False
+    assert forced.json["tag"] == "v2"
+    assert forced.json["unchanged"] is False
 
 
 def test_a_changed_file_is_a_new_version_and_explain_says_why(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, build_context: Callable[..., Path]
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
 ) -> None:
     context = build_context("COPY app.txt /app.txt", files={"app.txt": b"one\n"})
     repo = f"{registry.host}/{unique_repo}"
     assert publish(ocirel, repo, context).returncode == 0
 
-    explain = ocirel("publish", "--image", repo, "--explain", str(context), cwd=context,
-                     env={"SOURCE_DATE_EPOCH": EPOCH})  # fmt: skip
+    explain = ocirel(
+        "publish",
+        "--image",
+        repo,
+        "--explain",
+        str(context),
+        cwd=context,
+        env={"SOURCE_DATE_EPOCH": EPOCH},
+    )
     assert explain.returncode == 0, explain.explain()
-    assert "no new version" in explain.stdout and "v1" in explain.stdout
+    assert "no new version" in explain.stdout
+    assert "v1" in explain.stdout
 
     (context / "app.txt").write_text("two\n")
-    explain = ocirel("publish", "--image", repo, "--explain", str(context), cwd=context,
-                     env={"SOURCE_DATE_EPOCH": EPOCH})  # fmt: skip
+    explain = ocirel(
+        "publish",
+        "--image",
+        repo,
+        "--explain",
+        str(context),
+        cwd=context,
+        env={"SOURCE_DATE_EPOCH": EPOCH},
+    )
     assert explain.returncode == 0, explain.explain()
     assert "a new version would be pushed" in explain.stdout
     assert "differs" in explain.stdout
@@ -111,23 +163,35 @@ def test_a_changed_file_is_a_new_version_and_explain_says_why(
 
     changed = publish(ocirel, repo, context)
     assert changed.returncode == 0, changed.explain()
-    assert changed.json["tag"] == "v2" and changed.json["unchanged"] is False
+    assert changed.json["tag"] == "v2"
+    assert changed.json["unchanged"] is False
 
 
 def test_cache_repo_lets_a_fresh_machine_skip_an_expensive_step(
-    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
-    build_context: Callable[..., Path], tmp_path: Path,
-) -> None:  # fmt: skip
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
     # The step records when it ran: a cache hit reuses the layer, so the stamp is the
     # first build's, and the builder says it pulled the cache.
     context = build_context("RUN sleep 2 && date +%s%N > /ran-at")
     repo = f"{registry.host}/{unique_repo}"
     cache = f"{registry.host}/{unique_repo}-cache"
-    first = publish(ocirel, repo, context, "--cache-repo", cache,
-                    env=private_storage(tmp_path / "machine-1"))  # fmt: skip
+    first = publish(
+        ocirel, repo, context, "--cache-repo", cache, env=private_storage(tmp_path / "machine-1")
+    )
     assert first.returncode == 0, first.explain()
-    second = publish(ocirel, repo, context, "--cache-repo", cache, "--always-new-version",
-                     env=private_storage(tmp_path / "machine-2"))  # fmt: skip
+    second = publish(
+        ocirel,
+        repo,
+        context,
+        "--cache-repo",
+        cache,
+        "--always-new-version",
+        env=private_storage(tmp_path / "machine-2"),
+    )
     assert second.returncode == 0, second.explain()
     assert "Cache pulled from remote" in second.stderr, second.explain()
     with registry.client() as client:

@@ -1,3 +1,428 @@
-"""Deploy-side commands: pin, lint, lock export, verify (registered on ``cli.app``)."""
+"""Deploy-side commands: pin, lint, lock export, verify (registered on ``cli.app``).
+
+Like every command, these turn options into settings, make one use-case call
+(:mod:`ocirel.pinning`, :mod:`ocirel.lint`, :mod:`ocirel.exports`,
+:mod:`ocirel.verify`) and render the result. Output convention: stdout carries what
+a script consumes — the ``--json`` object, a ``--diff`` patch, lint findings, an
+export, the verify table — and stderr carries progress and summaries.
+
+Exit codes beyond the shared ones (0 ok, 1 error, 2 bad configuration, 3 internal
+error, 130 interrupted):
+
+* ``pin --check`` — 1 when pinning would change a file;
+* ``lint`` — 1 when any finding is an error (warnings alone exit 0);
+* ``verify`` — 1 when an entry is drifted or missing, else 5 when an entry could
+  not be checked (:data:`EXIT_UNCHECKED`).
+"""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ocirel.cli import (
+    CaFileOpt,
+    InsecureOpt,
+    JsonOpt,
+    app,
+    err,
+    floating_from,
+    handle_errors,
+    load_settings,
+    make_registry,
+    out,
+    out_json,
+)
+
+if TYPE_CHECKING:
+    from ocirel.lockfile import Lockfile
+    from ocirel.manifests import Change, Skipped
+    from ocirel.pinning import PinPlan
+    from ocirel.registry import Registry
+    from ocirel.settings import Settings
+    from ocirel.verify import EntryCheck
+
+#: ``pin --check``: a file would change. ``verify``: an entry drifted or is missing.
+EXIT_FINDINGS = 1
+#: ``verify``: nothing definite is wrong, but some entry could not be checked.
+EXIT_UNCHECKED = 5
+
+PathsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="PATH...", help="YAML files, or directories searched recursively for *.yaml/*.yml"
+    ),
+]
+LockfileOpt = Annotated[
+    Path | None,
+    typer.Option("--lockfile", help="lockfile path (default ./ocirel.lock.json)", dir_okay=False),
+]
+
+lock_app = typer.Typer(
+    name="lock", help="Work with the lockfile (ocirel.lock.json).", no_args_is_help=True
+)
+app.add_typer(lock_app, name="lock")
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _write(text: str) -> None:
+    """Write ``text`` to stdout exactly (it carries its own newlines)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _load_lock(path: Path, *, required: bool) -> Lockfile:
+    from ocirel import lockfile  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    if required and not path.exists():
+        raise ConfigError(
+            f"no lockfile at {path}",
+            hint="publish an image first (ocirel publish), or name the file with --lockfile",
+        )
+    return lockfile.load(path)
+
+
+def _registry_for(
+    config: Settings, repositories: Sequence[str], *, insecure_flag: bool
+) -> Registry:
+    """One registry client for a command that talks to the lockfile's registries.
+
+    ``--insecure`` applies to the registries named in the lockfile (the project's
+    own); any other registry must be listed in ``insecure_registries``. Credentials
+    from ``OCIREL_USERNAME``/``OCIREL_PASSWORD`` apply when the lockfile names one
+    registry (or to ``OCIREL_REGISTRY``).
+    """
+    from ocirel import reference  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    refs = [reference.parse(repository) for repository in repositories]
+    hosts = sorted({ref.registry for ref in refs})
+    if insecure_flag and not hosts:
+        raise ConfigError(
+            "--insecure applies to the registries in the lockfile, and it names none",
+            hint="list the registry in OCIREL_INSECURE_REGISTRIES or insecure_registries "
+            "in ocirel.toml",
+        )
+    if len(hosts) == 1:
+        return make_registry(config, refs[0])
+    if config.insecure:
+        config = replace(config, insecure_registries=(*config.insecure_registries, *hosts))
+    return make_registry(config, None)
+
+
+# --------------------------------------------------------------------------- pin
+
+
+@app.command()
+@handle_errors
+def pin(
+    *,
+    paths: PathsArg,
+    lockfile_path: LockfileOpt = None,
+    resolve: Annotated[
+        bool,
+        typer.Option(
+            "--resolve",
+            help="also pin every other tag reference to the digest its tag has in the "
+            "registry now (each distinct reference looked up once, in parallel)",
+        ),
+    ] = False,
+    digest_only: Annotated[
+        bool,
+        typer.Option("--digest-only", help="write repo@sha256:… instead of repo:tag@sha256:…"),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="write nothing; list file:line and the reason for each reference that "
+            "would change, and exit 1 if any would",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="write nothing; print a unified diff of the changes on stdout "
+            "(exit 0; with --check, exit 1 on changes)",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Pin image references in manifests to digests from the lockfile (and the registry).
+
+    Rewrites Kubernetes workloads (any pod template, List, multi-document files,
+    custom resources), kustomization images: entries, Helm values image maps and
+    compose services to repo:tag@sha256:…, changing nothing else in the files.
+    References whose repository is in the lockfile get the locked tag and digest;
+    with --resolve every other tag reference gets the digest its tag points to in
+    the registry now (a reference that is already pinned is re-pinned if its tag
+    moved). Pinning twice changes nothing.
+
+    All or nothing: every file is parsed and every digest resolved before any file
+    is written; a YAML error or a reference that cannot be resolved names the file
+    and line, and no file is written.
+
+    Exit codes: 0 done (or nothing to change); 1 --check found changes, or an error;
+    2 bad options or configuration (e.g. no lockfile without --resolve).
+    """
+    from ocirel import pinning  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    if as_json and diff:
+        raise ConfigError("--json and --diff both print on stdout; choose one")
+    config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
+    lock = _load_lock(config.lockfile, required=not resolve)
+    if resolve:
+        registry = _registry_for(
+            config, [e.repository for e in lock.entries.values()], insecure_flag=insecure
+        )
+        plan = pinning.plan_pins(
+            paths, lock, digest_only=digest_only,
+            lookup=lambda ref: registry.resolve(ref).digest,
+            contact=registry.transport.base_url,
+        )  # fmt: skip
+    else:
+        plan = pinning.plan_pins(paths, lock, digest_only=digest_only)
+    dry = check or diff
+    written = [] if dry else pinning.apply_plan(plan)
+    _render_pin(plan, written, mode="check" if check else "diff" if diff else "write",
+                as_json=as_json, diff=diff)  # fmt: skip
+    if check and plan.changed:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _render_pin(
+    plan: PinPlan, written: list[Path], *, mode: str, as_json: bool, diff: bool
+) -> None:
+    from ocirel.manifests import unified_diff  # noqa: PLC0415
+
+    if as_json:
+        out_json(_pin_json(plan, written, mode))
+    elif diff:
+        _write("".join(unified_diff(result) for result in plan.changed))
+    if not as_json:
+        for change in plan.changes:
+            err(_change_line(change))
+    if plan.resolved:
+        err(f"resolved {len(plan.resolved)} distinct tag reference(s) through the registry")
+    err(_pin_summary(plan, written, mode))
+
+
+def _change_line(change: Change) -> str:
+    return f"{change.path}:{change.line}: {change.old}: {change.reason}"
+
+
+def _pin_summary(plan: PinPlan, written: list[Path], mode: str) -> str:
+    scanned = len(plan.results)
+    changes, files = len(plan.changes), len(plan.changed)
+    if not changes:
+        return f"nothing to pin: {scanned} file(s) scanned, no reference would change"
+    if mode == "write":
+        return f"pinned {changes} reference(s) in {len(written)} file(s) ({scanned} scanned)"
+    return f"{changes} reference(s) in {files} file(s) would be pinned ({scanned} scanned); " + (
+        "nothing was written"
+    )
+
+
+def _pin_json(plan: PinPlan, written: list[Path], mode: str) -> dict[str, Any]:
+    return {
+        "mode": mode,
+        "files": len(plan.results),
+        "changed_files": [result.path for result in plan.changed],
+        "written": [str(path) for path in written],
+        "changes": [_change_json(c) for c in plan.changes],
+        "resolved": {str(ref): digest for ref, digest in sorted(plan.resolved.items(), key=str)},
+        "skipped": [_skipped_json(s) for s in plan.skipped],
+    }
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {
+        "path": change.path, "line": change.line, "column": change.column,
+        "old": change.old, "new": change.new, "reason": change.reason,
+    }  # fmt: skip
+
+
+def _skipped_json(skipped: Skipped) -> dict[str, Any]:
+    return {
+        "path": skipped.path, "line": skipped.line, "column": skipped.column,
+        "text": skipped.text, "reason": skipped.reason, "templated": skipped.templated,
+    }  # fmt: skip
+
+
+# -------------------------------------------------------------------------- lint
+
+
+@app.command()
+@handle_errors
+def lint(
+    *,
+    paths: PathsArg,
+    floating: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--floating",
+            help="another tag to treat as floating (repeatable); added to the defaults "
+            "and to floating_tags from the configuration",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Flag image references that do not name exactly one image.
+
+    Findings, one per line on stdout: file:line:col: severity: message [rule].
+    Rules: unpinned (error) - no @sha256 digest; floating-tag (error, a warning when
+    a digest pins the reference anyway) - latest, no tag, head, canary, stable,
+    edge, main, master, dev, nightly and configured tags; pull-policy-always
+    (warning) - imagePullPolicy: Always used as a crutch; invalid-reference
+    (warning) - an image value that is not a reference (templated values are
+    skipped).
+
+    Exit codes: 0 no error-severity finding (warnings alone pass); 1 at least one
+    error finding, or a file that is not valid YAML; 2 bad options.
+    """
+    from ocirel import lint as linting  # noqa: PLC0415
+    from ocirel.manifests import collect_paths  # noqa: PLC0415
+    from ocirel.scanpool import scan_files  # noqa: PLC0415
+
+    tags = floating_from(load_settings()) | frozenset(floating or ())
+    manifests = scan_files(collect_paths(paths))
+    findings = linting.lint_manifests(manifests, floating=tags)
+    errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
+    warnings = len(findings) - errors
+    if as_json:
+        out_json({
+            "findings": [f.to_json() for f in findings], "errors": errors,
+            "warnings": warnings, "files": len(manifests),
+        })  # fmt: skip
+    else:
+        for finding in findings:
+            out(str(finding))
+    err(f"{errors} error(s), {warnings} warning(s) in {len(manifests)} file(s)")
+    if linting.has_errors(findings):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+# ------------------------------------------------------------------- lock export
+
+
+@lock_app.command("export")
+@handle_errors
+def lock_export(
+    *,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f",
+            help="json (name -> reference), env (APP_IMAGE=…), kustomize (images: block), "
+            "helm (values with repository/tag/digest) or images-lock (Carvel imgpkg)",
+        ),
+    ] = "json",
+    lockfile_path: LockfileOpt = None,
+) -> None:
+    """Print the lockfile in a format deployment tools read.
+
+    Output is deterministic: entries sorted by name, LF line endings, one trailing
+    newline. Exit codes: 0 printed; 2 unknown format or no lockfile; 1 a lockfile
+    that cannot be read.
+    """
+    from ocirel import exports  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    config = load_settings(lockfile=lockfile_path)
+    if fmt not in exports.FORMATS:  # before reading the lockfile: a typo is the first thing to fix
+        choices = ", ".join(exports.FORMATS)
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {choices}")
+    _write(exports.export(_load_lock(config.lockfile, required=True), fmt))
+
+
+# ------------------------------------------------------------------------ verify
+
+
+@app.command()
+@handle_errors
+def verify(
+    *,
+    lockfile_path: LockfileOpt = None,
+    as_json: JsonOpt = False,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Check that the registry still serves every image in the lockfile.
+
+    For each entry, in parallel: HEAD by digest (does it still exist?) and HEAD by
+    tag (does the tag still point to it?). Status per entry: ok; drifted (the tag
+    points elsewhere or is gone: the detail shows the new digest, the locked one is
+    in the reference); missing (the digest is gone; the detail says what became of
+    the tag); unreachable (network, TLS, auth or 5xx: could not check).
+
+    Exit codes: 0 every entry ok; 1 at least one entry drifted or missing - this
+    wins over unreachable entries, since something is definitely wrong and
+    retrying will not fix it; 5 nothing drifted or missing, but at least one entry
+    could not be checked (retry later, or fix access); 2 no lockfile or bad options.
+    """
+    from ocirel import verify as verifying  # noqa: PLC0415
+
+    config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
+    lock = _load_lock(config.lockfile, required=True)
+    checks: list[EntryCheck] = []
+    if lock.entries:
+        registry = _registry_for(
+            config, [e.repository for e in lock.entries.values()], insecure_flag=insecure
+        )
+        checks = verifying.verify_lock(
+            lock, digest_exists=registry.exists,
+            tag_digest=lambda ref: registry.resolve(ref).digest,
+            contact=registry.transport.base_url,
+        )  # fmt: skip
+    else:
+        err(f"warning: {config.lockfile} has no entries; nothing to verify")
+    counts = verifying.summarize(checks)
+    code = verify_exit_code(checks)
+    if as_json:
+        out_json({
+            "entries": [check.to_json() for check in checks],
+            "summary": {str(status): count for status, count in counts.items()},
+            "exit_code": code,
+        })  # fmt: skip
+    else:
+        for line in _table(checks):
+            out(line)
+    err(", ".join(f"{count} {status}" for status, count in counts.items()))
+    if code:
+        raise typer.Exit(code)
+
+
+def verify_exit_code(checks: Sequence[EntryCheck]) -> int:
+    """1 if anything drifted or is missing, else 5 if anything is unchecked, else 0."""
+    from ocirel.verify import Status  # noqa: PLC0415
+
+    statuses = {check.status for check in checks}
+    if statuses & {Status.DRIFTED, Status.MISSING}:
+        return EXIT_FINDINGS
+    if Status.UNREACHABLE in statuses:
+        return EXIT_UNCHECKED
+    return 0
+
+
+def _table(checks: Sequence[EntryCheck]) -> list[str]:
+    rows = [("NAME", "REFERENCE", "STATUS", "DETAIL")]
+    rows += [(c.entry.name, c.entry.reference, str(c.status), c.detail or "-") for c in checks]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in rows
+    ]

@@ -64,8 +64,9 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from ocirel import reference as refs
-from ocirel.errors import InvalidReferenceError, LockfileError, ManifestError
-from ocirel.lockfile import LockEntry, Lockfile, write_atomic
+from ocirel.errors import InvalidReferenceError, ManifestError
+from ocirel.filebatch import BatchWriteError, replace_all
+from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference
 
 Node = Any  # ruamel.yaml's node classes are untyped
@@ -877,24 +878,28 @@ def pin_files(
 
 
 def write_results(results: Iterable[PinResult]) -> list[Path]:
-    """Write every changed result atomically (temp file, fsync, ``os.replace``).
+    """Write every changed result: all of them or none, each atomically.
 
-    The file mode is kept and a symlink's target is written, so the link stays. A file
-    that changed since it was read is an error (another tool raced us).
+    Every new text is first staged in a fsynced temporary file next to its target;
+    only when all are staged are they renamed over the targets (see
+    :mod:`ocirel.filebatch`), so a full disk changes no file. The file mode is kept
+    and a symlink's target is written, so the link stays. A file that changed since
+    it was read is an error (another tool raced us), raised before anything is written.
     """
-    written: list[Path] = []
-    for result in results:
-        if not result.changed or result.file is None:
-            continue
-        target = Path(os.path.realpath(result.file))
+    pending = [
+        (result, Path(os.path.realpath(result.file)))
+        for result in results
+        if result.changed and result.file is not None
+    ]
+    for result, target in pending:
         if read_text(target) != result.original:
             raise ManifestError(f"{result.path} changed while ocirel was pinning it; run again")
-        try:
-            write_atomic(target, result.text)
-        except LockfileError as exc:
-            raise ManifestError(exc.message, hint=exc.hint) from None
-        written.append(result.file)
-    return written
+    try:
+        replace_all([(target, result.text) for result, target in pending])
+    except BatchWriteError as exc:
+        done = f"{len(exc.replaced)} file(s) were already written" if exc.replaced else None
+        raise ManifestError(f"{exc}; {done or 'no file was changed'}") from None
+    return [result.file for result, _ in pending if result.file is not None]
 
 
 def unified_diff(result: PinResult, *, context: int = 3) -> str:

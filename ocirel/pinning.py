@@ -1,0 +1,214 @@
+"""The ``ocirel pin`` use case: compute every pinned file, then write them all or none.
+
+:func:`plan_pins` scans the files (in parallel, :mod:`ocirel.scanpool`), decides for
+every image reference which digest to write and computes the new text of every file
+— it writes nothing. :func:`apply_plan` then writes the changed files through
+:func:`ocirel.manifests.write_results` (staged, all or none).
+
+Which digest a reference gets:
+
+1. the **lockfile** (:func:`ocirel.manifests.lock_resolver`): a reference whose
+   repository has an entry is pinned to the locked tag and digest, even if it
+   already carries another digest (the lockfile is what was released);
+2. with a registry ``lookup`` (``--resolve``), **the registry**: every other
+   reference with a tag (a missing tag means ``latest``, as in Kubernetes) is
+   resolved to the digest its tag points to now — including a reference already
+   pinned, so a tag that moved is re-pinned. References written as
+   ``repo@digest`` (no tag) have nothing to resolve and stay as they are.
+
+Each distinct ``repo:tag`` is looked up once, on a thread pool, starting as soon as
+the file that names it is scanned, so lookups overlap with parsing. A reference
+that cannot be resolved fails the whole run, naming it and every ``file:line`` it
+appears at; nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ocirel.errors import (
+    OcirelError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+)
+from ocirel.lockfile import Lockfile
+from ocirel.manifests import (
+    Change,
+    Manifest,
+    ManifestKind,
+    PinResult,
+    Resolver,
+    Skipped,
+    chain,
+    collect_paths,
+    lock_resolver,
+    pin_manifest,
+    tag_resolver,
+    write_results,
+)
+from ocirel.reference import Reference
+from ocirel.resolve import Contact, Lookup, ParallelResolver
+from ocirel.scanpool import scan_files
+
+#: How many ``file:line`` places an unresolved reference's message lists.
+MAX_PLACES = 3
+#: How many unresolved references the message lists (the count is always given).
+MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class PinPlan:
+    """What pinning would do: every scanned file's result, nothing written yet."""
+
+    results: tuple[PinResult, ...]
+    resolved: Mapping[Reference, str] = field(default_factory=dict)
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def changed(self) -> tuple[PinResult, ...]:
+        return tuple(result for result in self.results if result.changed)
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(change for result in self.results for change in result.changes)
+
+
+def plan_pins(
+    paths: Sequence[Path],
+    lock: Lockfile,
+    *,
+    digest_only: bool = False,
+    lookup: Lookup | None = None,
+    contact: Contact | None = None,
+    kind: ManifestKind | None = None,
+    scan_workers: int | None = None,
+) -> PinPlan:
+    """Scan ``paths`` and compute every pinned file; raise before anything is written.
+
+    ``lookup`` turns a ``repo:tag`` into its digest (``--resolve``); without it only
+    the lockfile pins. ``contact`` is called once per registry host before its
+    first lookup (see :class:`ocirel.resolve.HostGate`).
+    """
+    files = collect_paths(paths)
+    from_lock = lock_resolver(lock)
+    resolved: Mapping[Reference, str] = {}
+    if lookup is None:
+        manifests = scan_files(files, kind=kind, workers=scan_workers)
+        resolver = from_lock
+    else:
+        manifests, resolved = _scan_and_resolve(
+            files, from_lock, lookup, contact=contact, kind=kind, scan_workers=scan_workers
+        )
+        resolver = chain(from_lock, tag_resolver(resolved))
+    return _pin_all(manifests, resolver, digest_only, resolved)
+
+
+def apply_plan(plan: PinPlan) -> list[Path]:
+    """Write every changed file (all or none); returns the paths written."""
+    return write_results(plan.results)
+
+
+def registry_references(manifest: Manifest, from_lock: Resolver) -> set[Reference]:
+    """The ``repo:tag`` references of ``manifest`` that the lockfile does not answer."""
+    return {
+        replace(occ.reference, digest=None)
+        for occ in manifest.occurrences
+        if occ.reference.tag is not None and from_lock(occ.reference) is None
+    }
+
+
+def _scan_and_resolve(
+    files: Sequence[Path],
+    from_lock: Resolver,
+    lookup: Lookup,
+    *,
+    contact: Contact | None,
+    kind: ManifestKind | None,
+    scan_workers: int | None,
+) -> tuple[list[Manifest], Mapping[Reference, str]]:
+    with ParallelResolver(lookup, contact) as resolver:
+
+        def feed(manifest: Manifest) -> None:
+            resolver.submit_all(registry_references(manifest, from_lock))
+
+        manifests = scan_files(files, kind=kind, on_manifest=feed, workers=scan_workers)
+        resolution = resolver.wait()
+    if resolution.failures:
+        raise unresolved_error(resolution.failures, manifests)
+    return manifests, resolution.digests
+
+
+def _pin_all(
+    manifests: Iterable[Manifest],
+    resolver: Resolver,
+    digest_only: bool,
+    resolved: Mapping[Reference, str],
+) -> PinPlan:
+    manifests = list(manifests)
+    results = tuple(pin_manifest(m, resolver, digest_only=digest_only) for m in manifests)
+    skipped = tuple(s for m in manifests for s in m.skipped)
+    return PinPlan(results, resolved, skipped)
+
+
+def places(manifests: Iterable[Manifest]) -> dict[Reference, list[str]]:
+    """``file:line`` of every occurrence, keyed by its ``repo:tag`` (digest stripped),
+    in the order the references first appear."""
+    found: dict[Reference, list[str]] = {}
+    for manifest in manifests:
+        for occ in manifest.occurrences:
+            key = replace(occ.reference, digest=None)
+            found.setdefault(key, []).append(f"{occ.path}:{occ.line}")
+    return found
+
+
+def unresolved_error(
+    failures: Mapping[Reference, OcirelError], manifests: Sequence[Manifest]
+) -> RegistryError:
+    """One error naming every reference that did not resolve and where it is used."""
+    where = places(manifests)  # in file order: the first reference found comes first
+    rank = {ref: index for index, ref in enumerate(where)}
+    ordered = sorted(failures.items(), key=lambda item: rank.get(item[0], len(rank)))
+    lines = [f"{ref} ({_format_places(where.get(ref, []))}): {error}" for ref, error in ordered]
+    first = ordered[0][1]
+    if len(lines) == 1:
+        return _same_kind(first, f"cannot resolve {lines[0]}; no file was written")
+    listed = lines[:MAX_LISTED]
+    if len(lines) > MAX_LISTED:
+        listed.append(f"... and {len(lines) - MAX_LISTED} more")
+    message = f"cannot resolve {len(lines)} image references; no file was written:\n  " + (
+        "\n  ".join(listed)
+    )
+    return _same_kind(first, message)
+
+
+def _format_places(found: Sequence[str]) -> str:
+    shown = ", ".join(found[:MAX_PLACES])
+    return shown + (f" and {len(found) - MAX_PLACES} more" if len(found) > MAX_PLACES else "")
+
+
+def _same_kind(first: OcirelError, message: str) -> RegistryError:
+    """A registry error of the first failure's class, carrying its hint."""
+    if isinstance(first, RegistryNotFoundError):
+        hint = first.hint or "check the tag exists ('ocirel tags REPOSITORY'), or fix the manifest"
+        return RegistryNotFoundError(message, status=first.status, codes=first.codes, hint=hint)
+    if isinstance(first, RegistryAuthError):
+        return RegistryAuthError(message, status=first.status, codes=first.codes, hint=first.hint)
+    if isinstance(first, RegistryError):
+        return RegistryError(
+            message, status=first.status, codes=first.codes, temporary=first.temporary,
+            hint=first.hint,
+        )  # fmt: skip
+    return RegistryError(message, hint=first.hint)
+
+
+__all__ = [
+    "PinPlan",
+    "apply_plan",
+    "places",
+    "plan_pins",
+    "registry_references",
+    "unresolved_error",
+]

@@ -1,0 +1,164 @@
+"""The ``ocirel verify`` use case: does the registry still serve what the lockfile says?
+
+For every lockfile entry two questions go to the registry, all of them in parallel
+over one keep-alive session:
+
+* ``HEAD /v2/<repo>/manifests/<digest>`` — does the locked digest still exist?
+* ``HEAD /v2/<repo>/manifests/<tag>`` — does the tag still point to that digest?
+
+Each entry gets one :class:`Status`, the most serious fact found winning:
+
+``missing``
+    the digest is gone (404). Deploys pinned to it cannot pull. The detail says
+    what became of the tag.
+``drifted``
+    the digest exists but the tag points elsewhere, or is gone: someone re-pushed or
+    deleted the tag. Pinned deploys still work; anyone using the tag gets another image.
+``unreachable``
+    no definite answer: connection refused, TLS, 401/403, 5xx, a malformed reply.
+    Nothing is known about the entry.
+``ok``
+    both answers came back and agree with the lockfile.
+
+Each registry host is contacted once first (:class:`ocirel.resolve.HostGate`): when
+it is down, every entry on it is ``unreachable`` at once, without a retry per entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from ocirel import reference
+from ocirel.errors import OcirelError, RegistryNotFoundError
+from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.reference import Reference
+from ocirel.resolve import DEFAULT_WORKERS, Contact, HostGate
+
+T = TypeVar("T")
+
+DigestExists = Callable[[Reference], bool]
+TagDigest = Callable[[Reference], str]
+
+
+class Status(StrEnum):
+    OK = "ok"
+    DRIFTED = "drifted"
+    MISSING = "missing"
+    UNREACHABLE = "unreachable"
+
+
+#: Most serious first: what a run as a whole is judged by.
+SEVERITY = (Status.MISSING, Status.DRIFTED, Status.UNREACHABLE, Status.OK)
+
+
+@dataclass(frozen=True)
+class EntryCheck:
+    """The verdict on one lockfile entry.
+
+    ``tag_digest`` is what the tag points to now (None when the tag is gone or could
+    not be checked); ``digest_exists`` is None when that could not be checked.
+    """
+
+    entry: LockEntry
+    status: Status
+    detail: str
+    digest_exists: bool | None
+    tag_digest: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.entry.name,
+            "repository": self.entry.repository,
+            "tag": self.entry.tag,
+            "digest": self.entry.digest,
+            "reference": self.entry.reference,
+            "status": str(self.status),
+            "detail": self.detail,
+            "digest_exists": self.digest_exists,
+            "tag_digest": self.tag_digest,
+        }
+
+
+@dataclass(frozen=True)
+class _Outcome(Generic[T]):
+    value: T | None = None
+    error: OcirelError | None = None
+
+
+def verify_lock(
+    lock: Lockfile,
+    *,
+    digest_exists: DigestExists,
+    tag_digest: TagDigest,
+    contact: Contact | None = None,
+    workers: int = DEFAULT_WORKERS,
+) -> list[EntryCheck]:
+    """Check every entry of ``lock`` (sorted by name); never raises for registry errors."""
+    entries = [lock.entries[name] for name in sorted(lock.entries)]
+    if not entries:
+        return []
+    gate = HostGate(contact) if contact is not None else None
+    with ThreadPoolExecutor(max_workers=min(workers, 2 * len(entries))) as pool:
+        pending: list[tuple[LockEntry, Future[_Outcome[bool]], Future[_Outcome[str]]]] = []
+        for entry in entries:
+            repo = reference.parse(entry.repository)
+            by_digest = repo.with_digest(entry.digest)
+            by_tag = repo.with_tag(entry.tag)
+            pending.append((
+                entry,
+                pool.submit(_probe, gate, digest_exists, by_digest),
+                pool.submit(_probe, gate, tag_digest, by_tag),
+            ))  # fmt: skip
+        return [judge(entry, d.result(), t.result()) for entry, d, t in pending]
+
+
+def _probe(gate: HostGate | None, ask: Callable[[Reference], T], ref: Reference) -> _Outcome[T]:
+    try:
+        if gate is not None:
+            gate.check(ref.registry)
+        return _Outcome(value=ask(ref))
+    except OcirelError as exc:
+        return _Outcome(error=exc)
+
+
+def judge(entry: LockEntry, by_digest: _Outcome[bool], by_tag: _Outcome[str]) -> EntryCheck:
+    """The verdict from the two answers (see the module docstring for the order)."""
+    exists = by_digest.value if by_digest.error is None else None
+    tag_gone = isinstance(by_tag.error, RegistryNotFoundError)
+    tag_known = by_tag.error is None or tag_gone
+    now = by_tag.value if by_tag.error is None else None
+    tag_text = _tag_text(entry, now, tag_gone, by_tag.error)
+    if exists is False:
+        detail = f"{entry.digest} no longer exists in {entry.repository}; {tag_text}"
+        return EntryCheck(entry, Status.MISSING, detail, exists, now)
+    if tag_known and now != entry.digest:
+        return EntryCheck(entry, Status.DRIFTED, tag_text, exists, now)
+    if exists is None or not tag_known:
+        error = by_digest.error or by_tag.error
+        return EntryCheck(entry, Status.UNREACHABLE, f"could not check: {error}", exists, now)
+    return EntryCheck(entry, Status.OK, "", exists, now)
+
+
+def _tag_text(entry: LockEntry, now: str | None, gone: bool, error: OcirelError | None) -> str:
+    if gone:
+        return f"tag {entry.tag} no longer exists"
+    if now is None:
+        return f"tag {entry.tag} could not be checked: {error}"
+    if now == entry.digest:
+        return f"tag {entry.tag} still points to it"
+    return f"tag {entry.tag} now points to {now}"
+
+
+def summarize(checks: Iterable[EntryCheck]) -> Mapping[Status, int]:
+    """How many entries got each status (every status present, maybe 0)."""
+    counts = dict.fromkeys(Status, 0)
+    for check in checks:
+        counts[check.status] += 1
+    return counts
+
+
+__all__ = ["SEVERITY", "EntryCheck", "Status", "judge", "summarize", "verify_lock"]

@@ -46,6 +46,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 import requests.adapters
 import requests.utils
+import urllib3
 import urllib3.exceptions
 
 from ocirel import __version__
@@ -144,7 +145,12 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = f"ocirel/{__version__}"
+        if self.insecure_registries:
+            # the user asked for unverified TLS for these registries; urllib3's per-request
+            # warning would only repeat that on every request
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._lock = threading.Lock()
+        self._contact_locks: dict[str, threading.Lock] = {}
         self._schemes: dict[str, str] = {}
         self._challenges: dict[str, Challenge | None] = {}
         self._tokens: dict[tuple[str, str, str], _Token] = {}
@@ -243,7 +249,7 @@ class Transport:
         """First contact: settle the scheme and learn the auth challenge from ``/v2/``."""
         if registry in self._schemes:
             return
-        with self._lock:
+        with self._contact_lock(registry):
             if registry in self._schemes:
                 return
             host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
@@ -271,6 +277,15 @@ class Transport:
                 if reply.status == 401
                 else None
             )
+
+    def _contact_lock(self, registry: str) -> threading.Lock:
+        """One lock per registry: a dead host never delays first contact with another."""
+        with self._lock:
+            return self._contact_locks.setdefault(registry, threading.Lock())
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
 
     def _send_with_retries(self, method: str, url: str, registry: str) -> Reply:
         attempt = 0
@@ -359,7 +374,7 @@ class Transport:
             url = realm + ("&" if "?" in realm else "?") + urlencode(params) if params else realm
             if creds:
                 headers["Authorization"] = _basic(creds.username, creds.password)
-        self.stats["token_requests"] += 1
+        self._count("token_requests")
         reply = self._send_simple(method, url, headers, body)
         if reply.status in (401, 403):
             raise RegistryAuthError(
@@ -527,7 +542,7 @@ class Transport:
         if content_length is not None:
             send_headers["Content-Length"] = str(content_length)
         host = urlsplit(url).hostname or ""
-        self.stats["requests"] += 1
+        self._count("requests")
         try:
             response = self._session.request(
                 method,

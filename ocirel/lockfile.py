@@ -24,6 +24,11 @@ over the old one, so readers see the old or the new file and never half of one; 
 writers never lose each other's entries. The file's mode is kept, and when the path
 is a symlink its target is replaced, so the link stays. A corrupt, truncated or
 unknown-schema file is an error and is never rewritten.
+
+A writer killed outright (SIGKILL, power loss) between creating its temporary file
+``.<file>.XXXXXXXX.tmp`` and renaming it cannot remove it; the lockfile itself is
+intact. The next write removes such leftovers: it holds the lock, and every writer
+creates its temporary file only while holding the lock, so none of them is in use.
 """
 
 from __future__ import annotations
@@ -213,6 +218,7 @@ def update(path: Path, change: Callable[[Lockfile], Lockfile]) -> Lockfile:
     """Apply ``change`` to the lockfile at ``path`` under its lock and write it atomically."""
     target = _real_target(path)
     with _locked(target):
+        _remove_stale_temp_files(target)
         current = load(target)
         new = change(current)
         text = dumps(new)
@@ -220,6 +226,20 @@ def update(path: Path, change: Callable[[Lockfile], Lockfile]) -> Lockfile:
             return new
         write_atomic(target, text)
         return new
+
+
+def _remove_stale_temp_files(target: Path) -> None:
+    """Remove temporary files that killed writers left next to ``target``.
+
+    Call only under the lock: then no live writer owns a file of this pattern (the
+    ``tempfile.mkstemp`` name :func:`write_atomic` uses: 8 random ``[a-z0-9_]``).
+    """
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    with contextlib.suppress(OSError), os.scandir(target.parent) as entries:
+        for item in entries:
+            if pattern.fullmatch(item.name) and item.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    Path(item.path).unlink()
 
 
 def upsert(path: Path, entry: LockEntry) -> Lockfile:

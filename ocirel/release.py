@@ -16,10 +16,11 @@ So ocirel splits the push:
 2. ocirel stamps the OCI labels (version, revision, source) into the image config,
    uploads the blobs and puts the manifest **by digest** (no tag yet);
 3. ocirel claims the tag: ``HEAD`` tag → 404, then immediately ``PUT`` the manifest
-   bytes at the tag (milliseconds apart), then checks the tag resolves to our
-   digest, waits a settle period longer than that HEAD→PUT gap, and checks again.
-   A publisher that overwrote us must have sent its PUT within its own HEAD→PUT
-   gap of our PUT, so the second check sees it and we move to the next version;
+   bytes at the tag (milliseconds apart), then waits a settle period longer than
+   that HEAD→PUT gap (four times it, at least ``settle_seconds``) and checks that the
+   tag resolves to our digest. A publisher that overwrote us must have sent its PUT
+   within its own HEAD→PUT gap of our PUT, so the check sees it and we move to the
+   next version (docs/reliability.md, item 25, describes the residual window);
 4. only then is the lockfile written.
 
 A registry that refuses to overwrite tags (immutable tags) turns step 3 into a
@@ -42,9 +43,15 @@ from typing import TYPE_CHECKING, Any
 
 from ocirel import lockfile
 from ocirel.backends.base import Backend, BuildEnv, BuildSpec
-from ocirel.errors import DigestMismatchError, OcirelError, RegistryError, TagConflictError
-from ocirel.gitinfo import SourceInfo
 from ocirel.compare import differences, platform_of
+from ocirel.errors import (
+    DigestMismatchError,
+    LockfileError,
+    OcirelError,
+    RegistryError,
+    TagConflictError,
+)
+from ocirel.gitinfo import SourceInfo
 from ocirel.image import INDEX_TYPES, Manifest, OciImage, read_layout, stamp_labels
 from ocirel.reference import Reference
 from ocirel.runner import display
@@ -520,7 +527,13 @@ class Publisher:
             platforms=platforms,
             source=self.source.lock_fields(),
         )
-        lockfile.upsert(req.lockfile, entry)
+        try:
+            lockfile.upsert(req.lockfile, entry)
+        except LockfileError as exc:  # say what the registry now holds, and what to do
+            raise LockfileError(
+                f"{exc}; {entry.reference} is in the registry but not recorded",
+                hint=f"fix that and publish again: an unchanged build reuses {tag} without pushing",
+            ) from None
         return PublishResult(
             name=req.name, repository=req.repository.name, tag=tag, digest=digest,
             backend=self.backend.name, platforms=platforms, attempts=attempts,
@@ -542,7 +555,7 @@ class Publisher:
             "if equal, reuse it and stop here",
             f"stamp labels into the image config: {labels}",
             f"upload blobs and manifest to {req.repository.name}@<digest> (ocirel, by digest)",
-            f"claim tag {tag}: HEAD must be 404, then PUT, verify, settle, verify",
+            f"claim tag {tag}: HEAD must be 404, then PUT, settle, verify",
             f"record {req.name} in {req.lockfile}",
         )  # fmt: skip
         return PublishResult(

@@ -1,0 +1,515 @@
+"""``Publisher`` against an in-memory registry: races and immutable tags, deterministic.
+
+RELIABILITY items 25, 26, 27 (and 29 at the seam between builder and upload). The
+publisher runs for real — real :class:`~ocirel.registry.Registry` and transport over
+HTTP to a :class:`~tests.unit.fakeregistry.FakeRegistry` — with a stub builder whose
+``export`` writes a small valid OCI layout. :class:`Store` turns the fake into a
+one-repository registry (blobs, manifests, tags) and gives the tests the hooks a real
+race needs: a rival tag written between listing and claim, during the settle period,
+or a tag PUT refused because tags are immutable. ``sleep`` and ``clock`` are injected,
+so nothing waits and the settle period can be checked exactly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import itertools
+import json
+import os
+import re
+import tarfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from ocirel import lockfile
+from ocirel.backends.base import BuildEnv, BuildSpec
+from ocirel.cli import handle_errors
+from ocirel.errors import DigestMismatchError, RegistryError, TagConflictError, VersionError
+from ocirel.image import OCI_CONFIG, OCI_MANIFEST
+from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.reference import Reference, parse
+from ocirel.registry import Registry
+from ocirel.release import LABEL_VERSION, Publisher, PublishRequest, PublishResult
+from ocirel.versioning import make_scheme
+from tests.support.client import RandomImage
+from tests.unit.fakeregistry import (
+    FakeRegistry,
+    MakeTransport,
+    Request,
+    Response,
+    json_reply,
+    oci_error,
+)
+
+NAME = "team/app"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- the registry
+
+
+TagHook = Callable[[str, str], Response | None]
+
+
+class Store:
+    """One repository in memory, served by ``fake``: enough of the distribution API
+    for a publish (tag list, manifests by tag and digest, monolithic blob uploads).
+
+    ``on_tag_put(tag, digest)`` runs before a manifest PUT *to a tag* is stored; a
+    :class:`Response` it returns is sent instead (e.g. an immutable-tag refusal).
+    """
+
+    def __init__(self, fake: FakeRegistry) -> None:
+        self.fake = fake
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[str, tuple[str, bytes]] = {}
+        self.tags: dict[str, str] = {}
+        self.tag_puts: list[str] = []
+        self.on_tag_put: TagHook | None = None
+        self._lock = threading.Lock()
+        self._uploads = itertools.count(1)
+        base = f"/v2/{NAME}"
+        fake.route("GET", f"{base}/tags/list", self._tag_list)
+        fake.route("GET", f"{base}/manifests/(.+)", self._get_manifest)
+        fake.route("PUT", f"{base}/manifests/(.+)", self._put_manifest)
+        fake.route("GET", f"{base}/blobs/(.+)", self._get_blob)
+        fake.route("POST", f"{base}/blobs/uploads/", self._start_upload)
+        fake.route("PUT", f"{base}/blobs/uploads/(.+)", self._finish_upload)
+
+    # -- what tests do directly (another publisher, outside our HTTP session)
+
+    def seed(self, tag: str, image: RandomImage | None = None) -> str:
+        """Store a random image (or ``image``) and point ``tag`` at it; its digest."""
+        image = image or RandomImage.create()
+        with self._lock:
+            self.blobs[sha256(image.config)] = image.config
+            self.blobs[sha256(image.layer)] = image.layer
+            self.manifests[image.digest] = (OCI_MANIFEST, image.manifest)
+            self.tags[tag] = image.digest
+        return image.digest
+
+    def config_of(self, digest: str) -> dict[str, Any]:
+        document = json.loads(self.manifests[digest][1])
+        config: dict[str, Any] = json.loads(self.blobs[document["config"]["digest"]])
+        return config
+
+    def requests_for(self, method: str, tag: str) -> list[Request]:
+        return self.fake.requests(f"/v2/{NAME}/manifests/{re.escape(tag)}", method)
+
+    # -- handlers
+
+    def _tag_list(self, _request: Request) -> Response:
+        with self._lock:
+            if not self.tags and not self.manifests:
+                return oci_error(404, "NAME_UNKNOWN", "repository name not known to registry")
+            return json_reply({"name": NAME, "tags": sorted(self.tags)})
+
+    def _lookup(self, request: Request) -> tuple[str, tuple[str, bytes]] | None:
+        ref = request.path.rsplit("/", 1)[1]
+        with self._lock:
+            digest = ref if ref.startswith("sha256:") else self.tags.get(ref)
+            if digest is None or digest not in self.manifests:
+                return None
+            return digest, self.manifests[digest]
+
+    def _get_manifest(self, request: Request) -> Response:
+        found = self._lookup(request)
+        if found is None:
+            return oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+        digest, (media_type, body) = found
+        return Response(200, {"Content-Type": media_type, "Docker-Content-Digest": digest}, body)
+
+    def _put_manifest(self, request: Request) -> Response:
+        ref = request.path.rsplit("/", 1)[1]
+        digest = sha256(request.body)
+        if not ref.startswith("sha256:"):
+            self.tag_puts.append(ref)
+            if self.on_tag_put is not None:
+                refusal = self.on_tag_put(ref, digest)
+                if refusal is not None:
+                    return refusal
+        elif ref != digest:
+            return oci_error(400, "DIGEST_INVALID", "provided digest did not match content")
+        media_type = request.header("Content-Type") or OCI_MANIFEST
+        with self._lock:
+            self.manifests[digest] = (media_type, request.body)
+            if not ref.startswith("sha256:"):
+                self.tags[ref] = digest
+        return Response(201, {"Docker-Content-Digest": digest, "Location": request.path})
+
+    def _get_blob(self, request: Request) -> Response:
+        digest = request.path.rsplit("/", 1)[1]
+        with self._lock:
+            data = self.blobs.get(digest)
+        if data is None:
+            return oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry")
+        return Response(200, {"Docker-Content-Digest": digest}, data)
+
+    def _start_upload(self, _request: Request) -> Response:
+        return Response(202, {"Location": f"/v2/{NAME}/blobs/uploads/{next(self._uploads)}"})
+
+    def _finish_upload(self, request: Request) -> Response:
+        digest = request.arg("digest") or ""
+        if sha256(request.body) != digest:
+            return oci_error(
+                400, "DIGEST_INVALID", "provided digest did not match uploaded content"
+            )
+        with self._lock:
+            self.blobs[digest] = request.body
+        return Response(201, {"Docker-Content-Digest": digest})
+
+
+# ----------------------------------------------------------------- the builder
+
+
+def _layer(payload: bytes) -> tuple[bytes, str]:
+    """A gzip layer holding ``/payload`` and its diff-id (digest of the plain tar)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("payload")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    plain = buffer.getvalue()
+    return gzip.compress(plain, mtime=0), sha256(plain)
+
+
+def descriptor(media_type: str, data: bytes) -> dict[str, object]:
+    return {"mediaType": media_type, "digest": sha256(data), "size": len(data)}
+
+
+@dataclass
+class StubBuilder:
+    """A :class:`~ocirel.backends.base.Backend` whose image is one small random layer.
+
+    ``export`` writes a valid OCI layout (index.json + blobs) and returns the manifest
+    digest, or ``reported_digest`` when a test wants the builder to lie.
+    ``on_export`` runs after the tag list was read and before anything is pushed.
+    """
+
+    name: str = "stub"
+    program: str = "stub"
+    exports_layout: bool = True
+    reported_digest: str | None = None
+    on_export: Callable[[], object] | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.layer, diff_id = _layer(os.urandom(64))
+        self.config = json.dumps({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["/payload"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created_by": "stub"}],
+        }).encode()  # fmt: skip
+        self.manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": descriptor(OCI_CONFIG, self.config),
+            "layers": [descriptor(OCI_LAYER, self.layer)],
+        }).encode()  # fmt: skip
+
+    @property
+    def diff_ids(self) -> list[str]:
+        ids: list[str] = json.loads(self.config)["rootfs"]["diff_ids"]
+        return ids
+
+    def build_argv(self, spec: BuildSpec, env: BuildEnv) -> list[str]:
+        return ["stub", "build", str(spec.context)]
+
+    def export_argv(self, image: str, layout: Path, digestfile: Path, env: BuildEnv) -> list[str]:
+        return ["stub", "push", image, f"oci:{layout}"]
+
+    def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
+        self.calls.append("build")
+        return "sha256:" + "b" * 64
+
+    def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
+        self.calls.append("export")
+        blobs = layout / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        for data in (self.config, self.layer, self.manifest):
+            (blobs / sha256(data).removeprefix("sha256:")).write_bytes(data)
+        index = {"schemaVersion": 2, "manifests": [descriptor(OCI_MANIFEST, self.manifest)]}
+        (layout / "index.json").write_text(json.dumps(index))
+        (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+        if self.on_export is not None:
+            self.on_export()
+        return self.reported_digest or sha256(self.manifest)
+
+    def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
+        raise NotImplementedError
+
+    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+        config: dict[str, Any] = json.loads(self.config)
+        return config
+
+    def remove(self, image: str, env: BuildEnv) -> None:
+        self.calls.append("remove")
+
+    def version(self) -> str | None:
+        return "0"
+
+    def problem(self) -> str | None:
+        return None
+
+
+# -------------------------------------------------------------------- fixtures
+
+
+@dataclass
+class Run:
+    """One publish, ready to go: tweak ``builder``, ``store``, ``sleep_hook``, then ``run``."""
+
+    tmp_path: Path
+    store: Store
+    builder: StubBuilder
+    make_transport: MakeTransport
+    repo: Reference
+    sleeps: list[float] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
+    sleep_hook: Callable[[], object] | None = None
+    clock_step: float = 0.001
+
+    @property
+    def lockfile(self) -> Path:
+        return self.tmp_path / "ocirel.lock.json"
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.sleep_hook is not None:
+            self.sleep_hook()
+
+    def publisher(self, **options: Any) -> Publisher:
+        request = PublishRequest(
+            context=self.tmp_path, repository=self.repo, name="app", lockfile=self.lockfile,
+            scheme=make_scheme("counter"), **options,
+        )  # fmt: skip
+        ticks = itertools.count()
+        return Publisher(
+            request, self.builder, BuildEnv(),
+            registry_factory=lambda: Registry(self.make_transport()),
+            say=self.said.append, sleep=self.sleep,
+            clock=lambda: next(ticks) * self.clock_step,
+        )  # fmt: skip
+
+    def run(self, **options: Any) -> PublishResult:
+        return self.publisher(**options).run()
+
+    def recorded(self) -> LockEntry:
+        return lockfile.load(self.lockfile).entries["app"]
+
+    def assert_recorded_is_ours(self, result: PublishResult, tag: str) -> None:
+        """The lockfile holds ``tag`` and a digest the registry serves for it, and that
+        digest is the image this run built (our layer, our version label)."""
+        entry = self.recorded()
+        assert (entry.tag, entry.digest) == (result.tag, result.digest) == (tag, result.digest)
+        assert self.store.tags[tag] == entry.digest
+        config = self.store.config_of(entry.digest)
+        assert config["rootfs"]["diff_ids"] == self.builder.diff_ids
+        assert config["config"]["Labels"][LABEL_VERSION] == tag
+
+
+@pytest.fixture
+def publish(tmp_path: Path, fake: FakeRegistry, make_transport: MakeTransport) -> Run:
+    return Run(
+        tmp_path, Store(fake), StubBuilder(), make_transport, parse(f"{fake.address}/{NAME}")
+    )
+
+
+EXISTING_LOCK = {"other": LockEntry("other", "r.example/other", "v3", "sha256:" + "3" * 64)}
+
+
+@pytest.fixture
+def old_lockfile(publish: Run) -> bytes:
+    """A lockfile with another image's entry; the bytes a failed publish must leave alone."""
+    lockfile.write_atomic(publish.lockfile, lockfile.dumps(Lockfile(EXISTING_LOCK)))
+    return publish.lockfile.read_bytes()
+
+
+# ------------------------------------------------------------------- baseline
+
+
+def test_publish_claims_the_first_tag_with_head_put_settle_verify(publish: Run) -> None:
+    result = publish.run()
+    assert result.tag == "v1"
+    assert result.attempts == 1
+    publish.assert_recorded_is_ours(result, "v1")
+    tag_requests = [
+        r.method for r in publish.store.fake.log if r.path == f"/v2/{NAME}/manifests/v1"
+    ]
+    assert tag_requests == ["HEAD", "PUT", "HEAD"]  # absent?, claim, still ours after settling
+    assert publish.sleeps == [0.02]
+
+
+def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: Run) -> None:
+    """A rival that also saw 404 sends its PUT within its own HEAD→PUT gap of ours; the
+    settle wait is four times our gap (at least ``settle_seconds``) before the check."""
+    publish.clock_step = 0.25  # HEAD→PUT took 0.25 s
+    publish.run()
+    assert publish.sleeps == [1.0]
+
+
+# ------------------------------------------------------------------ item 26
+
+
+def test_r26_tag_appearing_after_listing_is_never_overwritten(publish: Run) -> None:
+    rival: dict[str, str] = {}
+    publish.builder.on_export = lambda: rival.setdefault("v1", publish.store.seed("v1"))
+    result = publish.run()
+    assert result.tag == "v2"
+    assert result.attempts == 2
+    assert publish.store.requests_for("PUT", "v1") == []  # HEAD said 200: no PUT to it
+    assert publish.store.tags["v1"] == rival["v1"]
+    publish.assert_recorded_is_ours(result, "v2")
+    assert any("already exists" in line for line in publish.said)
+
+
+def test_r26_several_tags_appearing_are_all_skipped(publish: Run) -> None:
+    publish.store.seed("v1")
+    publish.builder.on_export = lambda: [publish.store.seed(t) for t in ("v2", "v3", "v4")]
+    result = publish.run()
+    assert result.tag == "v5"
+    assert publish.store.tag_puts == ["v5"]
+    publish.assert_recorded_is_ours(result, "v5")
+
+
+def test_r26_explicit_existing_tag_fails_before_building(publish: Run, old_lockfile: bytes) -> None:
+    seeded = publish.store.seed("release-1")
+    with pytest.raises(VersionError, match=r"already exists.*never overwrites"):
+        publish.run(explicit_tag="release-1")
+    assert "build" not in publish.builder.calls
+    assert publish.store.tag_puts == []
+    assert publish.store.tags == {"release-1": seeded}
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
+# ------------------------------------------------------------------ item 27
+
+
+IMMUTABLE_REFUSALS = {
+    "ecr": oci_error(400, "TAG_INVALID", "The image tag 'v1' already exists in the 'team/app' "
+                     "repository and cannot be overwritten because the repository is immutable."),
+    "harbor": oci_error(412, "PRECONDITION", "Failed to process request due to 'v1' configured "
+                        "as immutable."),
+    "conflict-409": oci_error(409, "DENIED", "tag v1 exists"),
+    "immutable-code": oci_error(400, "MANIFEST_TAG_IMMUTABLE", "tag is immutable"),
+    "immutable-message": oci_error(400, "DENIED", "cannot overwrite an IMMUTABLE tag"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("refusal", IMMUTABLE_REFUSALS.values(), ids=IMMUTABLE_REFUSALS.keys())
+def test_r27_immutable_tag_refusal_is_a_lost_race(publish: Run, refusal: Response) -> None:
+    """A rival wrote v1 between our HEAD and our PUT; the registry refuses to overwrite it."""
+    rival: dict[str, str] = {}
+
+    def refuse_v1(tag: str, _digest: str) -> Response | None:
+        if tag != "v1":
+            return None
+        rival["v1"] = publish.store.seed("v1")
+        return refusal
+
+    publish.store.on_tag_put = refuse_v1
+    result = publish.run()
+    assert result.tag == "v2"
+    assert publish.store.tag_puts == ["v1", "v2"]
+    assert publish.store.tags["v1"] == rival["v1"]
+    publish.assert_recorded_is_ours(result, "v2")
+    assert any("immutable" in line for line in publish.said)
+
+
+def test_r27_other_refusals_are_not_mistaken_for_a_race(publish: Run, old_lockfile: bytes) -> None:
+    publish.store.on_tag_put = lambda _tag, _digest: oci_error(400, "MANIFEST_INVALID", "bad")
+    with pytest.raises(RegistryError) as info:
+        publish.run()
+    assert not isinstance(info.value, TagConflictError)
+    assert publish.store.tag_puts == ["v1"]  # not retried under another tag
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
+def test_r27_immutable_refusal_of_an_explicit_tag_fails_with_exit_4(
+    publish: Run, old_lockfile: bytes
+) -> None:
+    publish.store.on_tag_put = lambda _tag, _digest: IMMUTABLE_REFUSALS["ecr"]
+    with pytest.raises(TagConflictError, match="immutable") as info:
+        publish.run(explicit_tag="release-1")
+    assert info.value.exit_code == 4
+    assert publish.store.tag_puts == ["release-1"]
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
+# ------------------------------------------------------------------ item 25
+
+
+def test_r25_rival_put_during_settle_moves_us_to_the_next_version(publish: Run) -> None:
+    """Another publisher overwrites our fresh v1 while we wait: we notice, take v2, and
+    record only the digest we built — never the rival's, never our orphaned v1 image."""
+    rival: dict[str, str] = {}
+
+    def overwrite_once() -> None:
+        if not rival:
+            rival["v1"] = publish.store.seed("v1")
+
+    publish.sleep_hook = overwrite_once
+    result = publish.run()
+    assert result.tag == "v2"
+    assert result.attempts == 2
+    assert publish.store.tag_puts == ["v1", "v2"]
+    assert publish.store.tags["v1"] == rival["v1"]  # the rival keeps its tag
+    publish.assert_recorded_is_ours(result, "v2")
+    assert rival["v1"] not in publish.lockfile.read_text()
+    assert any("raced" in line for line in publish.said)
+
+
+def test_r25_rival_during_settle_with_explicit_tag_fails(publish: Run, old_lockfile: bytes) -> None:
+    publish.sleep_hook = lambda: publish.store.seed("release-1")
+    with pytest.raises(TagConflictError, match="another publisher raced us") as info:
+        publish.run(explicit_tag="release-1")
+    assert info.value.exit_code == 4
+    assert publish.store.tag_puts == ["release-1"]
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
+def test_r25_max_attempts_exhausted_fails_and_leaves_the_lockfile(
+    publish: Run, old_lockfile: bytes
+) -> None:
+    """Every tag we claim is overwritten while we settle: after ``max_attempts`` tags
+    the run fails with the conflict error and records nothing."""
+    publish.sleep_hook = lambda: publish.store.seed(publish.store.tag_puts[-1])
+    with pytest.raises(TagConflictError, match="raced"):
+        publish.run(max_attempts=3)
+    assert publish.store.tag_puts == ["v1", "v2", "v3"]
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
+def test_r25_tag_conflict_maps_to_exit_code_4() -> None:
+    @handle_errors
+    def command() -> None:
+        raise TagConflictError("tag v1 now points at sha256:…")
+
+    with pytest.raises(typer.Exit) as info:
+        command()
+    assert info.value.exit_code == 4
+
+
+# ------------------------------------------------------------------ item 29
+
+
+def test_r29_export_digest_that_does_not_match_the_layout_pushes_nothing(
+    publish: Run, old_lockfile: bytes
+) -> None:
+    publish.builder.reported_digest = "sha256:" + "0" * 64
+    with pytest.raises(DigestMismatchError, match="reported"):
+        publish.run()
+    assert not [r for r in publish.store.fake.log if r.method in ("PUT", "POST")]
+    assert publish.lockfile.read_bytes() == old_lockfile

@@ -235,14 +235,49 @@ def authfile_document(creds_by_registry: Mapping[str, Credentials]) -> dict[str,
     return {"auths": auths}
 
 
+_AUTHDIR_PREFIX = "ocirel-auth-"
+
+
+def remove_orphaned_authfiles(tmpdir: Path | None = None) -> list[Path]:
+    """Remove our auth directories left by killed ocirel runs (owner PID gone)."""
+    removed: list[Path] = []
+    base = tmpdir or Path(tempfile.gettempdir())
+    for candidate in base.glob(f"{_AUTHDIR_PREFIX}*-*"):
+        pid_text = candidate.name[len(_AUTHDIR_PREFIX) :].split("-", 1)[0]
+        try:
+            info = candidate.lstat()
+        except OSError:
+            continue
+        if not pid_text.isdigit() or info.st_uid != os.getuid() or not candidate.is_dir():
+            continue
+        if _alive(int(pid_text)):
+            continue
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def private_authfile(creds_by_registry: Mapping[str, Credentials]) -> Iterator[Path]:
     """Write a 0600 ``config.json`` in a fresh 0700 directory; remove both afterwards.
 
     The path is usable as buildah/podman ``--authfile`` and its directory as
     ``DOCKER_CONFIG``. It is removed even when the block raises or is interrupted.
+    Only SIGKILL can leave one behind; its name carries the owner's PID, so the next
+    run removes directories whose owner is gone.
     """
-    directory = Path(tempfile.mkdtemp(prefix="ocirel-auth-"))
+    remove_orphaned_authfiles()
+    directory = Path(tempfile.mkdtemp(prefix=f"{_AUTHDIR_PREFIX}{os.getpid()}-"))
     try:
         path = directory / "config.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -514,3 +514,24 @@ def test_r23_private_authfile_usable_as_docker_config(tmp_path: Path) -> None:
         )
     assert found is not None
     assert (found.username, found.password) == ("alice", "roundtrip-71")
+
+
+def test_r23_authfile_of_a_killed_run_is_removed_by_the_next(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from ocirel.auth import remove_orphaned_authfiles
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    orphan = tmp_path / f"ocirel-auth-{dead.stdout.strip()}-abc123"
+    orphan.mkdir(mode=0o700)
+    (orphan / "config.json").write_text('{"auths": {}}')
+    live = tmp_path / f"ocirel-auth-{os.getpid()}-def456"
+    live.mkdir(mode=0o700)
+    unrelated = tmp_path / "ocirel-authentic-notes"
+    unrelated.mkdir()
+    assert remove_orphaned_authfiles(tmp_path) == [orphan]
+    assert not orphan.exists()
+    assert live.exists()
+    assert unrelated.exists()

@@ -1,3 +1,121 @@
-"""``ocirel doctor`` (registered on ``cli.app``)."""
+"""``ocirel doctor`` (registered on ``cli.app``): render :mod:`ocirel.doctor`'s report."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ocirel.cli import (
+    CaFileOpt,
+    InsecureOpt,
+    JsonOpt,
+    app,
+    handle_errors,
+    load_settings,
+    make_registry,
+    out,
+    out_json,
+)
+
+if TYPE_CHECKING:
+    from ocirel.doctor import DoctorReport
+
+
+@app.command()
+@handle_errors
+def doctor(
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image", "-i", help="also check that this repository's registry answers /v2/"
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="auto (default), buildah, podman or docker")
+    ] = None,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check builders, rootless setup, storage, credentials and the registry; exit 1 when
+    publishing could not work."""
+    from ocirel import doctor as checks  # noqa: PLC0415
+    from ocirel import reference  # noqa: PLC0415
+
+    config = load_settings(backend=backend, insecure=insecure, ca_file=ca_file)
+    repo = reference.parse_repository(image) if image else None
+    ping = None
+    if repo is not None:
+        target = repo
+
+        def ping() -> str:
+            from dataclasses import replace  # noqa: PLC0415
+
+            from ocirel.transport import raise_for_status  # noqa: PLC0415
+
+            # one quick answer, not the publish retry budget
+            registry = make_registry(replace(config, retries=1, max_retry_wait=2.0), target)
+            try:
+                reply = registry.transport.ping(target.registry)
+                raise_for_status(reply, what=f"GET /v2/ on {target.registry}")
+                return f"{registry.transport.scheme(target.registry)}, HTTP {reply.status}"
+            finally:
+                registry.transport.close()
+
+    report = checks.diagnose(
+        requested=config.backend, storage_setting=config.storage_driver,
+        isolation_setting=config.isolation, registry=repo.registry if repo else None, ping=ping,
+    )  # fmt: skip
+    if as_json:
+        out_json(report.to_json())
+    else:
+        render(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _ranges(ranges: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(f"{start}+{count}" for start, count in ranges) or "none"
+
+
+def render(report: DoctorReport) -> None:
+    out("builders:")
+    for b in report.backends:
+        mark = "ok" if b.usable else ("--" if not b.installed else "!!")
+        detail = f"{b.version or 'version unknown'} ({b.path})" if b.installed else "not installed"
+        if b.storage_driver:
+            detail += f"; its storage uses {b.storage_driver}"
+        out(f"  {mark} {b.name:<8} {detail}")
+        if b.installed and b.problem:
+            out(f"       problem: {b.problem}")
+        if b.fix:
+            out(f"       fix: {b.fix}")
+        for note in b.notes:
+            out(f"       note: {note}")
+    out(f"backend:     {report.selected_reason}")
+    host = report.host
+    out(f"user:        {host.user} (uid {host.uid}), rootless: {'yes' if host.rootless else 'no'}"
+        f", in a container: {'yes' if host.in_container else 'no'}")  # fmt: skip
+    out(f"subuid:      {_ranges(host.subuid)}; subgid: {_ranges(host.subgid)}")
+    userns = "unknown" if host.max_user_namespaces is None else str(host.max_user_namespaces)
+    out(f"user ns:     max_user_namespaces {userns}; unshare --user: {host.unshare}"
+        f"; newuidmap: {host.newuidmap or 'missing'}")  # fmt: skip
+    storage = report.storage
+    driver = storage.driver or "the builder's configured driver"
+    options = f" [{', '.join(storage.options)}]" if storage.options else ""
+    out(f"storage:     {driver}{options} ({storage.reason})")
+    out(f"isolation:   {report.isolation} ({report.isolation_reason})")
+    out("auth files:  " + (", ".join(report.auth_files) or "none found"))
+    if report.registry is not None:
+        state = "ok" if report.registry.reachable and report.registry.auth_ok else "FAILED"
+        out(f"registry:    {report.registry.registry}: {state}: {report.registry.detail}")
+    if report.findings:
+        out("problems:")
+        for finding in report.findings:
+            out(f"  {finding.severity}: {finding.message}")
+            out(f"    fix: {finding.fix}")
+    out("verdict:     " + ("ready to publish" if report.ok else "publishing cannot work here"))
+
+
+__all__ = ["doctor", "render"]

@@ -276,7 +276,10 @@ class Publisher:
 
     def _run_layout(self) -> PublishResult:
         req, repo = self.request, self.request.repository
-        self.say(f"building {req.context} with {self.backend.name}; listing tags of {repo.name} meanwhile")
+        self.say(
+            f"building {req.context} with {self.backend.name}; "
+            f"listing tags of {repo.name} meanwhile"
+        )
         # registry client (and its imports), tag list, push token and git facts: all
         # in the background while the builder works
         background = _Background(lambda: self._prepare(repo))
@@ -299,8 +302,10 @@ class Publisher:
             tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
             for attempt in range(1, req.max_attempts + 1):
                 stamped = stamp_labels(image, dict(self._labels(tag, image.config)))
-                self.say(f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
-                         + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else ""))
+                self.say(
+                    f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
+                    + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else "")
+                )
                 self.registry.push_image(repo, stamped)
                 self._remove_local_image_in_background()
                 try:
@@ -308,7 +313,9 @@ class Publisher:
                 except TagConflictError as exc:
                     tag = self._next_after_conflict(exc, tag, tags, attempt)
                     continue
-                return self._record(tag, stamped.manifest.digest, stamped.platform, attempt, decision)
+                return self._record(
+                    tag, stamped.manifest.digest, stamped.platform, attempt, decision
+                )
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -330,7 +337,8 @@ class Publisher:
                 local_config = self.backend.image_config(self.local_image, self.build_env)
                 decision = (
                     self._decide(local_config) if local_config is not None
-                    else Decision(True, ("the builder cannot show the image's layers; comparison skipped",))
+                    else Decision(True, ("the builder cannot show the image's layers; "
+                                         "comparison skipped",))
                 )  # fmt: skip
                 if req.explain or not decision.new_version:
                     return self._settle_without_push(decision)
@@ -340,16 +348,32 @@ class Publisher:
             except TagConflictError as exc:
                 tag = self._next_after_conflict(exc, tag, tags, attempt)
                 continue
-            config = self._remote_config(repo, digest)
+            manifest = self.registry.get_manifest(repo.with_digest(digest))
+            self._check_built_config(repo, digest, manifest)
+            config = self._remote_config(repo, digest, manifest)
             return self._record(tag, digest, platform_of(config), attempt, decision)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_built_config(self, repo: Reference, digest: str, manifest: Manifest) -> None:
+        """The config the builder built (buildx metadata, or the classic store's image
+        ID) must be the config of the manifest the registry serves."""
+        known = getattr(self.backend, "config_digest", None)
+        expected = known(self.local_image) if callable(known) else None
+        served = manifest.document.get("config", {}).get("digest")
+        if expected is not None and expected not in (served, digest):
+            raise DigestMismatchError(
+                f"{repo.name}@{digest} carries config {served}, but {self.backend.name} "
+                f"built {expected}"
+            )
 
     def _push_and_verify(self, ref: Reference) -> str:
         req = self.request
         if self.registry.exists(ref):
             raise TagConflictError(f"tag {ref.tag} already exists in {ref.name}")
         start = self.clock()
-        reported = self.backend.push(self.local_image, str(ref), self.build_env, timeout=req.push_timeout)
+        reported = self.backend.push(
+            self.local_image, str(ref), self.build_env, timeout=req.push_timeout
+        )
         took = self.clock() - start
         digest = self.registry.resolve(ref).digest
         if reported is not None and reported != digest:
@@ -361,7 +385,9 @@ class Publisher:
         self._verify(ref, digest)
         return digest
 
-    def _next_after_conflict(self, exc: TagConflictError, tag: str, tags: set[str], attempt: int) -> str:
+    def _next_after_conflict(
+        self, exc: TagConflictError, tag: str, tags: set[str], attempt: int
+    ) -> str:
         req = self.request
         if req.explicit_tag is not None or attempt == req.max_attempts:
             raise exc
@@ -378,7 +404,9 @@ class Publisher:
         if req.always_new_version:
             return Decision(True, ("--always-new-version was given",))
         if self._previous is None:
-            return Decision(True, (f"no earlier {req.scheme.name} version in {req.repository.name}",))
+            return Decision(
+                True, (f"no earlier {req.scheme.name} version in {req.repository.name}",)
+            )
         previous, manifest, config = self._previous
         if manifest.media_type in INDEX_TYPES:
             return Decision(True, (f"{previous} is a multi-platform index; comparison skipped",))
@@ -392,7 +420,9 @@ class Publisher:
             previous, manifest.digest, platform_of(config),
         )  # fmt: skip
 
-    def _remote_config(self, repo: Reference, digest: str, manifest: Manifest | None = None) -> dict[str, Any]:
+    def _remote_config(
+        self, repo: Reference, digest: str, manifest: Manifest | None = None
+    ) -> dict[str, Any]:
         manifest = manifest or self.registry.get_manifest(repo.with_digest(digest))
         config_digest = manifest.document.get("config", {}).get("digest", "")
         if not config_digest:
@@ -406,11 +436,13 @@ class Publisher:
         if req.explain:
             tag = decision.previous_tag if not decision.new_version else None
             return PublishResult(
-                name=req.name, repository=req.repository.name, tag=tag or "", digest=decision.previous_digest,
+                name=req.name, repository=req.repository.name, tag=tag or "",
+                digest=decision.previous_digest,
                 backend=self.backend.name, unchanged=not decision.new_version,
                 explanation=decision.reasons, explain_only=True, lockfile=str(req.lockfile),
             )  # fmt: skip
-        assert decision.previous_tag and decision.previous_digest
+        assert decision.previous_tag is not None
+        assert decision.previous_digest is not None
         self.say(decision.reasons[0])
         return self._record(
             decision.previous_tag, decision.previous_digest, decision.previous_platform or "",
@@ -464,7 +496,9 @@ class Publisher:
 
     def _export(self, layout: Path) -> OciImage:
         req = self.request
-        digest = self.backend.export(self.local_image, layout, self.build_env, timeout=req.push_timeout)
+        digest = self.backend.export(
+            self.local_image, layout, self.build_env, timeout=req.push_timeout
+        )
         image = read_layout(layout)
         if image.manifest.digest != digest:
             raise DigestMismatchError(
@@ -498,7 +532,9 @@ class Publisher:
             self.registry.put_tag(repo, tag, manifest)
         except RegistryError as exc:
             if _is_immutable_rejection(exc):
-                raise TagConflictError(f"{repo.name} refused to write {tag} (immutable tag)") from None
+                raise TagConflictError(
+                    f"{repo.name} refused to write {tag} (immutable tag)"
+                ) from None
             raise
         # A rival that also saw 404 sends its PUT within its own HEAD→PUT gap of ours:
         # wait well past that gap, then the tag must still be ours.
@@ -545,6 +581,20 @@ class Publisher:
         req = self.request
         layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout"
         created = rfc3339(req.timestamp) if req.timestamp is not None else None
+        if not self.backend.exports_layout:
+            spec = replace(self._spec(), labels=build_labels(tag, self.source, created))
+            steps: tuple[str, ...] = (
+                display(self.backend.build_argv(spec, self.build_env)),
+                "compare with the latest version; if equal, reuse it and stop here",
+                f"check {req.repository.name}:{tag} is absent (HEAD 404)",
+                f"{self.backend.name} push {req.repository.name}:{tag} (the builder pushes)",
+                "settle as long as the push took, then verify the tag resolves to its digest",
+                f"record {req.name} in {req.lockfile}",
+            )
+            return PublishResult(
+                name=req.name, repository=req.repository.name, tag=tag, digest=None,
+                backend=self.backend.name, dry_run=True, plan=steps, lockfile=str(req.lockfile),
+            )  # fmt: skip
         labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, self.source, created))
         steps = (
             display(self.backend.build_argv(self._spec(), self.build_env)),

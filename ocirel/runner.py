@@ -31,6 +31,8 @@ from ocirel.redact import redact
 
 TAIL_LINES = 40
 KILL_GRACE_SECONDS = 5.0
+#: Never passed on to a child: builders get credentials through a private authfile.
+SECRET_ENV = frozenset({"OCIREL_PASSWORD"})
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Result:
         return self.returncode == 0
 
 
-class Interrupted(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
+class Interrupted(BaseException):
     """A terminating signal (SIGTERM, SIGHUP) arrived; ``signum`` says which."""
 
     def __init__(self, signum: int) -> None:
@@ -82,6 +84,7 @@ def run(
     (builder progress) and keeps only the last lines; otherwise both are captured.
     ``check=True`` raises :class:`CommandError` on a non-zero exit.
     ``stdin_data`` is written to the program's stdin (secrets go here, never in argv).
+    ``env`` (default: ours) is passed on without the variables in :data:`SECRET_ENV`.
     ``leaves_first_grace`` > 0: when the program must be stopped (timeout, Ctrl-C,
     SIGTERM), first end the *leaf* processes of its group (a builder's ``RUN`` step) and
     give the program that long to notice, clean up and exit by itself, before the group
@@ -89,17 +92,18 @@ def run(
     """
     argv = tuple(argv)
     program = argv[0]
-    if os.sep not in program and shutil.which(program, path=(env or os.environ).get("PATH")) is None:
-        raise BackendNotFoundError(
-            f"{program} is not installed or not on PATH", hint=install_hint
-        )
+    if (
+        os.sep not in program
+        and shutil.which(program, path=(env or os.environ).get("PATH")) is None
+    ):
+        raise BackendNotFoundError(f"{program} is not installed or not on PATH", hint=install_hint)
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv is built by ocirel, never a shell
             argv,
             stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if stream else subprocess.PIPE,
-            env=dict(env) if env is not None else None,
+            env=_child_env(env),
             cwd=cwd,
             start_new_session=True,
             text=True,
@@ -134,6 +138,10 @@ def run(
             stderr_tail=tail(result.stderr or result.stdout),
         )
     return result
+
+
+def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (os.environ if env is None else env).items() if k not in SECRET_ENV}
 
 
 def _leftover_output(proc: subprocess.Popen[str]) -> str:

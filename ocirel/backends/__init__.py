@@ -1,7 +1,7 @@
 """Builder adapters behind one protocol, and the name → adapter table.
 
 ``auto`` takes the first of buildah, podman, docker that is installed *and usable*
-(a docker CLI without a reachable daemon is not usable).
+(a docker CLI without a reachable daemon is not usable); see :func:`select_backend`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from ocirel.backends.base import Backend, BuildEnv, BuildSpec
 from ocirel.errors import BackendNotFoundError, ConfigError
 
 AUTO_ORDER = ("buildah", "podman", "docker")
+NO_BUILDER_HINT = (
+    "install buildah (Debian/Ubuntu: apt-get install buildah) or podman "
+    "(apt-get install podman), or start a Docker engine; `ocirel doctor` shows what is missing"
+)
 
 
 def _buildah() -> Backend:
@@ -20,7 +24,23 @@ def _buildah() -> Backend:
     return Buildah()
 
 
-ADAPTERS: dict[str, Callable[[], Backend]] = {"buildah": _buildah}
+def _podman() -> Backend:
+    from ocirel.backends.podman import Podman  # noqa: PLC0415
+
+    return Podman()
+
+
+def _docker() -> Backend:
+    from ocirel.backends.docker import Docker  # noqa: PLC0415
+
+    return Docker()
+
+
+ADAPTERS: dict[str, Callable[[], Backend]] = {
+    "buildah": _buildah,
+    "podman": _podman,
+    "docker": _docker,
+}
 
 
 def get_backend(name: str) -> Backend:
@@ -33,31 +53,47 @@ def get_backend(name: str) -> Backend:
     return factory()
 
 
-def select_backend(name: str) -> tuple[Backend, str]:
-    """The backend to use and why it was chosen."""
-    from ocirel import runner  # noqa: PLC0415
+def select_backend(
+    name: str, factory: Callable[[str], Backend] = get_backend
+) -> tuple[Backend, str]:
+    """The backend to use and why it was chosen.
 
+    A named backend must be usable (installed; for docker, a daemon that answers),
+    else :class:`BackendNotFoundError` with what to install or start. ``auto`` tries
+    :data:`AUTO_ORDER` and takes the first usable one; the reason names the ones it
+    passed over, e.g. ``"docker (auto: buildah: not installed; podman: not installed)"``.
+    """
     if name != "auto":
-        backend = get_backend(name)
-        if runner.which(backend.program) is None:
+        backend = factory(name)
+        problem = backend.problem()
+        if problem is not None:
             raise BackendNotFoundError(
-                f"backend {name} is not installed ({backend.program} not on PATH)",
+                f"backend {name} is not usable: {problem}",
                 hint=getattr(backend, "install_hint", None),
             )
         return backend, f"{name} (asked for)"
-    missing: list[str] = []
+    skipped: list[str] = []
     for candidate in AUTO_ORDER:
         if candidate not in ADAPTERS:
             continue
-        backend = get_backend(candidate)
-        if runner.which(backend.program) is None:
-            missing.append(f"{candidate}: not installed")
+        backend = factory(candidate)
+        problem = backend.problem()
+        if problem is not None:
+            skipped.append(f"{candidate}: {problem}")
             continue
-        return backend, f"{candidate} (auto: first usable of {', '.join(AUTO_ORDER)})"
+        why = "; ".join(skipped) if skipped else "first of " + ", ".join(AUTO_ORDER)
+        return backend, f"{candidate} (auto: {why})"
     raise BackendNotFoundError(
-        "no usable builder found (" + "; ".join(missing) + ")",
-        hint="install buildah (apt-get install buildah), or podman, or run a Docker engine",
+        "no usable builder found (" + "; ".join(skipped) + ")", hint=NO_BUILDER_HINT
     )
 
 
-__all__ = ["ADAPTERS", "AUTO_ORDER", "Backend", "BuildEnv", "BuildSpec", "get_backend", "select_backend"]
+__all__ = [
+    "ADAPTERS",
+    "AUTO_ORDER",
+    "Backend",
+    "BuildEnv",
+    "BuildSpec",
+    "get_backend",
+    "select_backend",
+]

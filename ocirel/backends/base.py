@@ -58,7 +58,9 @@ class Backend(Protocol):
 
     def build_argv(self, spec: BuildSpec, env: BuildEnv) -> list[str]: ...
 
-    def export_argv(self, image: str, layout: Path, digestfile: Path, env: BuildEnv) -> list[str]: ...
+    def export_argv(
+        self, image: str, layout: Path, digestfile: Path, env: BuildEnv
+    ) -> list[str]: ...
 
     def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
         """Build; return the image ID when the builder reports one (else use ``spec.image``)."""

@@ -80,7 +80,9 @@ class ContainersBackend:
         with tempfile.TemporaryDirectory(prefix="ocirel-iid-") as scratch:
             iidfile = Path(scratch) / "iid"
             argv = self.build_argv(spec, env)
-            argv[-1:-1] = ["--iidfile", str(iidfile)]
+            # --force-rm: a failed or interrupted step must not leave its working
+            # container (and layers) in the shared storage (buildah's default keeps it)
+            argv[-1:-1] = ["--force-rm", "--iidfile", str(iidfile)]
             try:
                 runner.run(argv, timeout=timeout, stream=True, install_hint=self.install_hint,
                            leaves_first_grace=self.leaves_first_grace)  # fmt: skip
@@ -144,4 +146,3 @@ class ContainersBackend:
         # "buildah version 1.28.2 (image-spec 1.1.0-rc2, …)", "podman version 4.3.1"
         match = re.search(r"version\s+(\S+)", result.stdout) if result.ok else None
         return match.group(1) if match else None
-

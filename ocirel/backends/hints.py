@@ -20,7 +20,8 @@ HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (
             r"user namespaces are not enabled",
-            "raise the user.max_user_namespaces sysctl (e.g. sysctl -w user.max_user_namespaces=15000)",
+            "raise the user.max_user_namespaces sysctl "
+            "(e.g. sysctl -w user.max_user_namespaces=15000)",
         ),
         (
             r"potentially insufficient uids or gids",
@@ -44,7 +45,8 @@ HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (
             r"mounting \"?/?proc\"?.*operation not permitted",
-            "the OCI runtime cannot mount /proc here: use chroot isolation (OCIREL_ISOLATION=chroot)",
+            "the OCI runtime cannot mount /proc here: use chroot isolation "
+            "(OCIREL_ISOLATION=chroot)",
         ),
         (
             r"no space left on device",
@@ -67,8 +69,9 @@ def with_hint(exc: CommandError, message: str) -> CommandError:
     """A copy of ``exc`` with a clearer message and the matching hint, if any."""
     cls = CommandTimeoutError if isinstance(exc, CommandTimeoutError) else CommandError
     return cls(
-        f"{message}: {exc.message}" if isinstance(exc, CommandTimeoutError) else
-        f"{message} (exit code {exc.returncode})",
+        f"{message}: {exc.message}"
+        if isinstance(exc, CommandTimeoutError)
+        else f"{message} (exit code {exc.returncode})",
         argv=exc.argv,
         returncode=exc.returncode,
         stderr_tail=exc.stderr_tail,

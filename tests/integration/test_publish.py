@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.integration.conftest import OcirelRunner
 from tests.support.images import FAILING_RUN
+from tests.support.localimages import local_image_names, storage_args
 from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.builder
@@ -129,11 +131,13 @@ def test_explicit_tag_must_be_new_and_not_floating(
     context = build_context(unique=True)
     repo = f"{registry.host}/{unique_repo}"
     floating = ocirel("publish", "--image", repo, "--tag", "latest", str(context), cwd=context)
-    assert floating.returncode != 0 and "floating" in floating.stderr, floating.explain()
+    assert floating.returncode != 0, floating.explain()
+    assert "floating" in floating.stderr, floating.explain()
     result = publish(ocirel, repo, context, "--tag", "2024-rc1")
     assert result["tag"] == "2024-rc1"
     again = ocirel("publish", "--image", repo, "--tag", "2024-rc1", str(context), cwd=context)
-    assert again.returncode != 0 and "already exists" in again.stderr, again.explain()
+    assert again.returncode != 0, again.explain()
+    assert "already exists" in again.stderr, again.explain()
     with registry.client() as client:
         assert client.manifest_digest(unique_repo, "2024-rc1") == result["digest"]
 
@@ -262,15 +266,7 @@ def test_token_auth_without_credentials_is_refused_cleanly(
 
 
 def _local_names(prefix: str) -> list[str]:
-    import subprocess
-
-    listing = subprocess.run(
-        ["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line for line in listing.stdout.splitlines() if line.startswith(prefix)]
+    return [name for name in local_image_names("buildah") if name.startswith(prefix)]
 
 
 def test_no_named_local_image_is_left_behind_unless_kept(
@@ -291,9 +287,9 @@ def test_no_named_local_image_is_left_behind_unless_kept(
     kept = publish(ocirel, repo, build_context(unique=True), "--keep-image")
     names = _local_names(prefix)
     assert len(names) == 1, names
-    import subprocess
-
-    subprocess.run(["buildah", "rmi", names[0]], check=True, capture_output=True)
+    subprocess.run(
+        ["buildah", *storage_args("buildah"), "rmi", names[0]], check=True, capture_output=True
+    )
     assert kept["tag"] == "v2"
 
 
@@ -314,7 +310,8 @@ def test_bad_lockfile_stops_before_anything_is_built_or_pushed(
     lockfile.write_text(content)
     run = ocirel("publish", "--image", f"{registry.host}/{unique_repo}", str(context), cwd=context)
     assert run.returncode == 1, run.explain()
-    assert "ocirel.lock.json" in run.stderr and "STEP" not in run.stderr, run.explain()
+    assert "ocirel.lock.json" in run.stderr, run.explain()
+    assert "STEP" not in run.stderr, run.explain()
     assert lockfile.read_text() == content
     with registry.client() as client:
         assert client.tags(unique_repo) == []

@@ -1,0 +1,418 @@
+"""``ocirel doctor``: the verdict and fixes (pure), the probes, and the command."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from ocirel import doctor
+from ocirel.cli import app
+from ocirel.doctor import (
+    DOCKER_DAEMON_FIX,
+    DOCKER_SOCKET_FIX,
+    ERROR,
+    NO_BUILDER_FIX,
+    WARNING,
+    BackendStatus,
+    DoctorReport,
+    Finding,
+    HostStatus,
+    RegistryStatus,
+    assess,
+    diagnose,
+    registry_status,
+)
+from ocirel.errors import RegistryAuthError, RegistryError
+from ocirel.hostinfo import StorageChoice
+from tests.unit.fakeregistry import FakeRegistry, oci_error
+
+OVERLAY = StorageChoice("overlay", "overlay is available")
+ROOT = HostStatus(user="root", uid=0, rootless=False, in_container=False,
+                  max_user_namespaces=15000, unshare="ok", newuidmap="setuid")  # fmt: skip
+ALICE = HostStatus(user="alice", uid=1000, rootless=True, in_container=False,
+                   subuid=((100000, 65536),), subgid=((100000, 65536),),
+                   max_user_namespaces=15000, unshare="ok", newuidmap="setuid")  # fmt: skip
+OK = {
+    "buildah": BackendStatus("buildah", "/usr/bin/buildah", "1.28.2", None),
+    "podman": BackendStatus("podman", "/usr/bin/podman", "4.3.1", None, storage_driver="overlay"),
+    "docker": BackendStatus("docker", "/usr/bin/docker", "client 28", None),
+}
+MISSING = {
+    name: BackendStatus(name, None, None, f"{name} is not installed", f"install {name}")
+    for name in ("buildah", "podman", "docker")
+}
+NO_DAEMON = BackendStatus(
+    "docker",
+    "/usr/bin/docker",
+    "client 28",
+    "no reachable Docker daemon (refused)",
+    DOCKER_DAEMON_FIX,
+)
+
+
+def report(
+    *,
+    backends: tuple[BackendStatus, ...] = tuple(OK.values()),
+    selected: str | None = "buildah",
+    requested: str = "auto",
+    host: HostStatus = ROOT,
+    storage: StorageChoice = OVERLAY,
+    registry: RegistryStatus | None = None,
+) -> DoctorReport:
+    return DoctorReport(
+        requested=requested, backends=backends, selected=selected, selected_reason="…",
+        host=host, storage=storage, isolation="chroot", isolation_reason="default",
+        auth_files=(), registry=registry,
+    )  # fmt: skip
+
+
+def kinds(findings: tuple[Finding, ...]) -> list[tuple[str, str]]:
+    return [(f.severity, f.message) for f in findings]
+
+
+# -- assess: the verdict and the fixes --------------------------------------------------
+
+
+def test_a_healthy_root_machine_has_no_findings() -> None:
+    assert assess(report()) == ()
+
+
+def test_a_healthy_rootless_machine_has_no_findings() -> None:
+    assert assess(report(host=ALICE)) == ()
+
+
+def test_no_builder_is_an_error_with_install_hints() -> None:
+    findings = assess(report(backends=tuple(MISSING.values()), selected=None))
+    assert kinds(findings) == [(ERROR, "no usable builder (buildah, podman or docker)")]
+    assert findings[0].fix == NO_BUILDER_FIX
+    assert "apt-get install buildah" in findings[0].fix
+
+
+def test_docker_without_daemon_is_a_warning_when_another_builder_works() -> None:
+    findings = assess(report(backends=(OK["buildah"], OK["podman"], NO_DAEMON)))
+    assert kinds(findings) == [
+        (WARNING, "docker is installed but not usable: no reachable Docker daemon (refused)")
+    ]
+    assert findings[0].fix == DOCKER_DAEMON_FIX
+
+
+def test_docker_without_daemon_and_nothing_else_is_an_error() -> None:
+    backends = (MISSING["buildah"], MISSING["podman"], NO_DAEMON)
+    findings = assess(report(backends=backends, selected=None))
+    assert (ERROR, "no usable builder (buildah, podman or docker)") in kinds(findings)
+    assert any(f.fix == DOCKER_DAEMON_FIX for f in findings)
+
+
+def test_an_unusable_requested_backend_is_an_error() -> None:
+    backends = (OK["buildah"], OK["podman"], NO_DAEMON)
+    findings = assess(report(backends=backends, selected=None, requested="docker"))
+    assert findings[0].severity == ERROR
+    assert findings[0].message.startswith("the backend asked for (docker) is not usable")
+    assert findings[0].fix == DOCKER_DAEMON_FIX
+
+
+def test_only_docker_works_is_a_warning_about_reproducibility() -> None:
+    backends = (MISSING["buildah"], MISSING["podman"], OK["docker"])
+    findings = assess(report(backends=backends, selected="docker", host=ALICE))
+    assert [f.severity for f in findings] == [WARNING]
+    assert "not reproducible" in findings[0].message
+    assert "apt-get install buildah" in findings[0].fix
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (replace(ALICE, subuid=(), subgid=()),
+         [(WARNING, "alice has 0 subordinate ids in /etc/subuid"),
+          (WARNING, "alice has 0 subordinate ids in /etc/subgid")]),
+        (replace(ALICE, subuid=((100000, 1000),)),
+         [(WARNING, "alice has 1000 subordinate ids in /etc/subuid")]),
+        (replace(ALICE, subuid=((100000, 32768), (200000, 32768))), []),
+        (replace(ALICE, max_user_namespaces=0),
+         [(ERROR, "user namespaces are disabled (user.max_user_namespaces = 0)")]),
+        (replace(ROOT, max_user_namespaces=0),
+         [(WARNING, "user namespaces are disabled (user.max_user_namespaces = 0)")]),
+        (replace(ALICE, unshare="failed: unshare: unshare failed: Operation not permitted"),
+         [(ERROR, "cannot create a user namespace")]),
+        (replace(ROOT, unshare="failed: Operation not permitted"), []),  # chroot needs none as root
+        (replace(ALICE, newuidmap=None), [(WARNING, "newuidmap/newgidmap are not installed")]),
+        (replace(ALICE, newuidmap="plain"), [(WARNING, "newuidmap is neither setuid")]),
+        (replace(ROOT, subuid=(), newuidmap=None), []),  # root needs neither
+    ],
+)  # fmt: skip
+def test_rootless_findings(host: HostStatus, expected: list[tuple[str, str]]) -> None:
+    findings = assess(report(host=host))
+    pairs = zip(findings, expected, strict=False)
+    assert [(f.severity, f.message[: len(m)]) for f, (_, m) in pairs] == expected
+    assert len(findings) == len(expected)
+    for finding in findings:
+        assert finding.fix  # every problem comes with a fix
+    if any("subordinate" in m for _, m in expected):
+        assert "usermod --add-subuids" in findings[0].fix
+        assert "podman system migrate" in findings[0].fix
+
+
+def test_rootless_checks_do_not_apply_to_docker() -> None:
+    host = replace(ALICE, subuid=(), subgid=(), max_user_namespaces=0)
+    backends = (MISSING["buildah"], MISSING["podman"], OK["docker"])
+    findings = assess(report(backends=backends, selected="docker", host=host))
+    assert all("subordinate" not in f.message and "namespaces" not in f.message for f in findings)
+
+
+def test_storage_findings() -> None:
+    vfs = assess(report(storage=StorageChoice("vfs", "no overlay")))
+    assert kinds(vfs) == [(WARNING, "storage driver vfs: every layer is a full copy (slow, large)")]
+    podman = report(selected="podman", storage=StorageChoice("vfs", "set", explicit=True))
+    findings = assess(podman)
+    assert findings[0].severity == ERROR
+    assert "podman's storage uses overlay" in findings[0].message
+    assert "podman system reset" in findings[0].fix
+    # ocirel's automatic choice differs: podman's driver is respected, nothing to fix
+    assert assess(replace(podman, storage=StorageChoice("vfs", "auto"))) == ()
+
+
+@pytest.mark.parametrize(
+    ("status", "severity"),
+    [
+        (RegistryStatus("r.io", True, "answers /v2/ (https, HTTP 200)"), None),
+        (
+            RegistryStatus("r.io", False, "cannot reach https://r.io/v2/: refused", "check it"),
+            ERROR,
+        ),
+        (RegistryStatus("r.io", True, "refuses our credentials", "log in", auth_ok=False), ERROR),
+    ],
+)
+def test_registry_findings(status: RegistryStatus, severity: str | None) -> None:
+    findings = assess(report(registry=status))
+    assert [f.severity for f in findings] == ([severity] if severity else [])
+    if severity:
+        assert findings[0].message.startswith("registry r.io: ")
+        assert findings[0].fix == status.fix
+
+
+def test_ok_follows_the_errors() -> None:
+    assert report().ok
+    assert replace(report(), findings=(Finding(WARNING, "w", "f"),)).ok
+    assert not replace(report(), findings=(Finding(ERROR, "e", "f"),)).ok
+
+
+# -- probes ------------------------------------------------------------------------------
+
+
+def _raise(exc: Exception) -> Callable[[], str]:
+    def ping() -> str:
+        raise exc
+
+    return ping
+
+
+@pytest.mark.parametrize(
+    ("ping", "reachable", "auth_ok", "fix_fragment"),
+    [
+        (lambda: "http, HTTP 200", True, True, None),
+        (_raise(RegistryAuthError("401 Unauthorized", status=401)), True, False, "OCIREL_USERNAME"),
+        (_raise(RegistryError("cannot reach https://h/v2/: connection refused")), False, True,
+         "nothing answers"),
+        (_raise(RegistryError("TLS: certificate verify failed")), False, True, "--ca-file"),
+        (_raise(RegistryError("plain http refused", hint="use --insecure")), False, True,
+         "use --insecure"),
+    ],
+)  # fmt: skip
+def test_registry_status(
+    ping: Callable[[], str], reachable: bool, auth_ok: bool, fix_fragment: str | None
+) -> None:
+    status = registry_status("h", ping)
+    assert (status.reachable, status.auth_ok) == (reachable, auth_ok)
+    if fix_fragment is None:
+        assert status.fix is None
+        assert status.detail == "answers /v2/ (http, HTTP 200)"
+    else:
+        assert status.fix is not None
+        assert fix_fragment in status.fix
+
+
+@dataclass
+class StubBackend:
+    name: str
+    trouble: str | None
+    program: str = ""
+    install_hint: str = "install it"
+    reproducible: bool = True
+
+    def problem(self) -> str | None:
+        return self.trouble
+
+    def version(self) -> str | None:
+        return "9.9"
+
+
+def test_diagnose_gathers_and_selects(tmp_path: Path) -> None:
+    stubs = {
+        "buildah": StubBackend("buildah", None, "buildah"),
+        "podman": StubBackend("podman", None, "podman"),
+        "docker": StubBackend(
+            "docker", "no reachable Docker daemon (x)", "docker", reproducible=False
+        ),
+    }
+    installed = {"podman": "/bin/podman", "docker": "/bin/docker"}
+    auth = tmp_path / "containers" / "auth.json"
+    auth.parent.mkdir()
+    auth.write_text('{"auths": {"r.io": {"auth": "c2VjcmV0OnNlY3JldA=="}}}')
+    result = diagnose(
+        requested="auto", storage_setting=None, isolation_setting=None,
+        env={"HOME": str(tmp_path), "REGISTRY_AUTH_FILE": str(auth)},
+        registry="r.io", ping=lambda: "https, HTTP 200",
+        factory=lambda name: stubs[name],  # type: ignore[arg-type,return-value]
+        which=installed.get, host=ROOT,
+    )  # fmt: skip
+    assert [(b.name, b.installed, b.usable) for b in result.backends] == [
+        ("buildah", False, False), ("podman", True, True), ("docker", True, False),
+    ]  # fmt: skip
+    assert result.selected == "podman"
+    assert result.selected_reason == "podman (auto: buildah: buildah is not installed)"
+    assert result.backends[2].fix == DOCKER_DAEMON_FIX
+    assert result.auth_files == (str(auth),)
+    assert result.registry is not None
+    assert result.registry.reachable
+    assert [f.severity for f in result.findings] == [WARNING]  # docker without daemon
+    assert result.ok
+    data = json.loads(json.dumps(result.to_json()))
+    assert "c2VjcmV0" not in json.dumps(data)  # names of auth files only, never contents
+    assert set(data) == {
+        "ok", "backend", "backends", "host", "storage", "isolation", "auth_files", "registry",
+        "problems",
+    }  # fmt: skip
+    assert data["backend"] == {
+        "requested": "auto", "selected": "podman",
+        "reason": "podman (auto: buildah: buildah is not installed)",
+    }  # fmt: skip
+    assert data["backends"][0] == {
+        "name": "buildah", "installed": False, "path": None, "version": None, "usable": False,
+        "problem": "buildah is not installed", "fix": "install it", "storage_driver": None,
+        "notes": [],
+    }  # fmt: skip
+    assert data["host"]["user_namespaces"] == {"max": 15000, "unshare": "ok"}
+    assert data["problems"] == [{"severity": WARNING, "fix": DOCKER_DAEMON_FIX,
+                                 "message": "docker is installed but not usable: "
+                                            "no reachable Docker daemon (x)"}]  # fmt: skip
+
+
+def test_diagnose_with_an_unusable_requested_backend() -> None:
+    stubs = {n: StubBackend(n, "nope", n) for n in ("buildah", "podman", "docker")}
+    result = diagnose(
+        requested="podman", storage_setting=None, isolation_setting="oci",
+        factory=lambda name: stubs[name],  # type: ignore[arg-type,return-value]
+        which=lambda program: f"/bin/{program}", host=ROOT,
+    )  # fmt: skip
+    assert result.selected is None
+    assert result.selected_reason == "podman was asked for but is not usable"
+    assert (result.isolation, result.isolation_reason) == ("oci", "set by the isolation setting")
+    assert not result.ok
+
+
+def test_probe_unshare_without_unshare() -> None:
+    assert doctor.probe_unshare(lambda _p: None).startswith("not tried")
+
+
+# -- the command -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_home: Path) -> Path:
+    """An empty PATH directory; the command runs in tmp_path with no OCIREL_* settings."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("OCIREL_", "DOCKER_")):
+            monkeypatch.delenv(name)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    monkeypatch.setenv("PATH", str(bindir))
+    return bindir
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(app, ["doctor", *args])
+
+
+def test_no_builder_at_all(isolated: Path) -> None:
+    result = invoke()
+    assert result.exit_code == 1, result.output
+    for name in ("buildah", "podman", "docker"):
+        assert f"-- {name:<8} not installed" in result.output
+    assert "fix: install buildah (Debian/Ubuntu: apt-get install buildah)" in result.output
+    assert "fix: install podman (Debian/Ubuntu: apt-get install podman)" in result.output
+    assert "error: no usable builder (buildah, podman or docker)" in result.output
+    assert "verdict:     publishing cannot work here" in result.output
+
+
+def test_docker_cli_without_daemon(isolated: Path) -> None:
+    docker = isolated / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *Client.Version*) echo "28.2.2 ";; esac\n'
+        "echo 'Cannot connect to the Docker daemon at unix:///nonexistent.' >&2\nexit 1\n"
+    )
+    docker.chmod(0o755)
+    result = invoke("--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    entry = next(b for b in data["backends"] if b["name"] == "docker")
+    assert entry["installed"] is True
+    assert entry["usable"] is False
+    assert entry["version"] == "client 28.2.2"
+    assert entry["problem"].startswith("no reachable Docker daemon (Cannot connect")
+    assert entry["fix"] == DOCKER_DAEMON_FIX
+    assert data["ok"] is False
+    assert data["backend"]["selected"] is None
+    messages = [p["message"] for p in data["problems"]]
+    assert "no usable builder (buildah, podman or docker)" in messages
+    assert any(m.startswith("docker is installed but not usable") for m in messages)
+
+
+def test_json_is_one_object_and_the_registry_is_checked(isolated: Path, fake: FakeRegistry) -> None:
+    result = invoke("--json", "--image", f"{fake.address}/team/app")
+    data: dict[str, Any] = json.loads(result.stdout)
+    assert data["registry"] == {
+        "registry": fake.address, "reachable": True, "auth_ok": True, "fix": None,
+        "detail": "answers /v2/ (http, HTTP 200)",
+    }  # fmt: skip
+    assert fake.requests("/v2/$", "GET")
+
+
+def test_an_unreachable_registry_fails_the_verdict(isolated: Path, fake: FakeRegistry) -> None:
+    fake.route("GET", "/v2/$", oci_error(500, "UNKNOWN", "broken"))
+    result = invoke("--json", "--image", f"{fake.address}/team/app")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["registry"]["reachable"] is False
+    assert any(p["message"].startswith(f"registry {fake.address}:") for p in data["problems"])
+
+
+def test_a_bad_image_is_a_usage_error(isolated: Path) -> None:
+    result = invoke("--image", "Not/A/Repo")
+    assert result.exit_code == 2, result.output
+
+
+@pytest.mark.parametrize(
+    ("problem", "fix"),
+    [
+        ("no reachable Docker daemon (Cannot connect to the Docker daemon at unix:///x)",
+         DOCKER_DAEMON_FIX),
+        ("no reachable Docker daemon (permission denied while trying to connect to the Docker "
+         "daemon socket at unix:///var/run/docker.sock)", DOCKER_SOCKET_FIX),
+    ],
+)  # fmt: skip
+def test_docker_fix_follows_the_problem(problem: str, fix: str) -> None:
+    stub = StubBackend("docker", problem, "docker", reproducible=False)
+    status = doctor.backend_status(stub, lambda program: f"/usr/bin/{program}")  # type: ignore[arg-type]
+    assert (status.installed, status.usable, status.fix) == (True, False, fix)
+    assert status.notes == (
+        "the classic builder stamps the build time into images: not reproducible",
+    )

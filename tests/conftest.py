@@ -90,8 +90,32 @@ def _registry(
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
-    """Plain HTTP, no auth."""
-    yield from _registry(tmp_path_factory, "registry-plain")
+    """Plain HTTP, no auth: the distribution binary as a subprocess by default.
+
+    ``OCIREL_TEST_REGISTRY=container`` runs it with testcontainers instead (needs a
+    Docker engine; the image is built locally, see tests/support/container_registry.py),
+    and ``auto`` picks the container whenever an engine is reachable.
+    """
+    mode = os.environ.get("OCIREL_TEST_REGISTRY", "process")
+    if mode == "container" or (mode == "auto" and engines.docker_daemon_problem() is None):
+        yield from _container_registry(tmp_path_factory)
+    else:
+        yield from _registry(tmp_path_factory, "registry-plain")
+
+
+def _container_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    engines.require_engine("docker")
+    engines.require_engine("docker-registry")  # the image is built from its binary
+    from tests.support.container_registry import start_container_registry  # noqa: PLC0415
+
+    with start_container_registry(tmp_path_factory.mktemp("registry-container")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def container_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """Plain HTTP, no auth, run by testcontainers' DockerRegistryContainer."""
+    yield from _container_registry(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -366,8 +366,10 @@ def _sed_script(images: list[Image]) -> str:
     for full, group in by_repository.items():
         repository = full.replace(".", r"\.")
         short = repository.split("/", 1)[1]
-        for key, tag_key, names in (("- name", "newTag", repository),
-                                    ("repository", "tag", rf"\({repository}\|{short}\)")):
+        for key, tag_key, names in (
+            ("- name", "newTag", repository),
+            ("repository", "tag", rf"\({repository}\|{short}\)"),
+        ):
             subs = ";".join(
                 rf"s#^\( *\){tag_key}: \"\?{_escape(i.tag)}\"\?$#&\n\1digest: {i.digest}#"
                 for i in group

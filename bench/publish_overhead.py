@@ -5,7 +5,7 @@ Baseline (what the old scripts did): ``buildah build`` then ``buildah push
 Both run alternately; every run writes a fresh 20 MB layer (a new NONCE build
 argument invalidates the RUN step), so every push uploads real bytes.
 
-Target: ocirel's median wall time at most 1.10 × the baseline's.
+Target: ocirel's median wall time at most 1.10 x the baseline's.
 
     python bench/publish_overhead.py [--runs 9]
 """
@@ -80,7 +80,8 @@ def main() -> None:
     medians = report("publish overhead (20 MB fresh layer per run)", results)
     ratio = medians["ocirel publish"] / medians["raw buildah build+push"]
     print(
-        f"\nratio ocirel/raw = {ratio:.3f}  (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})"
+        f"\nratio ocirel/raw = {ratio:.3f}  "
+        f"(target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})"
     )
 
 

@@ -19,7 +19,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -99,7 +98,7 @@ def handle_errors(func: F) -> F:
         except Interrupted as exc:
             err(f"terminated by signal {exc.signum}")
             raise typer.Exit(128 + exc.signum) from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into exit 3
             if _state["debug"]:
                 import traceback  # noqa: PLC0415
 
@@ -124,7 +123,9 @@ def _main(
     ] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="show the version"),
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="show the version"
+        ),
     ] = False,
 ) -> None:
     _state["debug"] = debug
@@ -148,7 +149,8 @@ InsecureOpt = Annotated[
     ),
 ]
 CaFileOpt = Annotated[
-    Path | None, typer.Option("--ca-file", help="CA certificate(s) for the registry's TLS", dir_okay=False)
+    Path | None,
+    typer.Option("--ca-file", help="CA certificate(s) for the registry's TLS", dir_okay=False),
 ]
 SchemeOpt = Annotated[
     str | None, typer.Option("--scheme", help="version scheme: counter (default), semver, calver")
@@ -219,15 +221,21 @@ def floating_from(config: Settings) -> frozenset[str]:
 @app.command()
 @handle_errors
 def publish(
-    context: Annotated[Path, typer.Argument(help="build context directory")] = Path("."),
+    context: Annotated[Path, typer.Argument(help="build context directory")] = Path(),
     image: Annotated[
-        str, typer.Option("--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app")
+        str,
+        typer.Option(
+            "--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app"
+        ),
     ] = "",
     name: Annotated[
         str | None, typer.Option("--name", help="lockfile key (default: last path component)")
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", "-f", help="Containerfile (default: CONTEXT/Containerfile or Dockerfile)")
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="Containerfile (default: CONTEXT/Containerfile or Dockerfile)"
+        ),
     ] = None,
     build_arg: Annotated[
         list[str] | None, typer.Option("--build-arg", help="KEY=VALUE build argument (repeatable)")
@@ -257,14 +265,21 @@ def publish(
         bool, typer.Option("--no-reproducible", help="build with wall-clock timestamps")
     ] = False,
     always_new_version: Annotated[
-        bool, typer.Option("--always-new-version", help="push a new version even if nothing changed")
+        bool,
+        typer.Option("--always-new-version", help="push a new version even if nothing changed"),
     ] = False,
     cache_repo: Annotated[
-        str | None, typer.Option("--cache-repo", help="registry repository for the builder's layer cache")
+        str | None,
+        typer.Option("--cache-repo", help="registry repository for the builder's layer cache"),
     ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not reuse cached layers")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="do not reuse cached layers")
+    ] = False,
     explain: Annotated[
-        bool, typer.Option("--explain", help="build, then say whether a new version would be pushed and why")
+        bool,
+        typer.Option(
+            "--explain", help="build, then say whether a new version would be pushed and why"
+        ),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the next tag and the commands; build nothing")
@@ -307,7 +322,8 @@ def publish(
             err(f"note: not reproducible ({origin}); set SOURCE_DATE_EPOCH to fix the timestamps")
     request = PublishRequest(
         context=context, repository=repo, name=entry_name, lockfile=config.lockfile,
-        scheme=scheme_from(config), containerfile=file, build_args=parse_build_args(build_arg or []),
+        scheme=scheme_from(config), containerfile=file,
+        build_args=parse_build_args(build_arg or []),
         target=target, explicit_tag=tag, floating=floating_from(config),
         max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
         build_timeout=config.build_timeout, push_timeout=config.push_timeout,
@@ -377,7 +393,9 @@ def render_publish(result: Any, as_json: bool) -> None:
 @app.command()
 @handle_errors
 def tags(
-    repository: Annotated[str, typer.Argument(help="repository, e.g. registry.example.com/team/app")],
+    repository: Annotated[
+        str, typer.Argument(help="repository, e.g. registry.example.com/team/app")
+    ],
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
     as_json: JsonOpt = False,
@@ -398,7 +416,9 @@ def tags(
 @app.command("next")
 @handle_errors
 def next_version(
-    repository: Annotated[str, typer.Argument(help="repository, e.g. registry.example.com/team/app")],
+    repository: Annotated[
+        str, typer.Argument(help="repository, e.g. registry.example.com/team/app")
+    ],
     scheme: SchemeOpt = None,
     prefix: PrefixOpt = None,
     bump: BumpOpt = None,
@@ -409,7 +429,9 @@ def next_version(
     """Print the tag the next publish of REPOSITORY would get."""
     from ocirel import reference, release  # noqa: PLC0415
 
-    config = load_settings(scheme=scheme, prefix=prefix, bump=bump, insecure=insecure, ca_file=ca_file)
+    config = load_settings(
+        scheme=scheme, prefix=prefix, bump=bump, insecure=insecure, ca_file=ca_file
+    )
     repo = reference.parse_repository(repository)
     version_scheme = scheme_from(config)
     candidate, existing = release.next_tag(make_registry(config, repo), repo, version_scheme)
@@ -445,7 +467,7 @@ def digest(
     if as_json:
         out_json({
             "reference": str(parsed), "digest": info.digest, "media_type": info.media_type,
-            "pinned": str(parsed.repo_only()) + (f":{parsed.tag}" if parsed.tag else "") + f"@{info.digest}",
+            "pinned": f"{parsed.repo_only()}{':' + parsed.tag if parsed.tag else ''}@{info.digest}",
         })  # fmt: skip
     else:
         out(info.digest)

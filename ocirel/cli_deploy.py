@@ -324,7 +324,8 @@ def lock_export(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", "-f",
+            "--format",
+            "-f",
             help="json (name -> reference), env (APP_IMAGE=…), kustomize (images: block), "
             "helm (values with repository/tag/digest) or images-lock (Carvel imgpkg)",
         ),

@@ -102,12 +102,14 @@ class LockEntry:
             raise LockfileError(f"{where}: {exc}") from None
         try:
             repo = reference.parse(_str(data, "repository", where, name))
-            if repo.tag or repo.digest:
-                raise InvalidReferenceError("repository must not carry a tag or digest")
             tag = reference.validate_tag(_str(data, "tag", where, name))
             digest = reference.validate_digest(_str(data, "digest", where, name))
         except InvalidReferenceError as exc:
             raise LockfileError(f"{where}: entry {name!r}: {exc}") from None
+        if repo.tag or repo.digest:
+            raise LockfileError(
+                f"{where}: entry {name!r}: 'repository' must not carry a tag or digest"
+            )
         platforms = data.get("platforms", {})
         source = data.get("source", {})
         if not isinstance(platforms, dict) or not all(
@@ -263,7 +265,9 @@ def write_atomic(target: Path, text: str) -> None:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise LockfileError(f"cannot write {target}: {_reason(exc)}; the old file is unchanged") from None
+        raise LockfileError(
+            f"cannot write {target}: {_reason(exc)}; the old file is unchanged"
+        ) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -276,7 +280,9 @@ def write_atomic(target: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError):
-            raise LockfileError(f"cannot write {target}: {_reason(exc)}; the old file is unchanged") from None
+            raise LockfileError(
+                f"cannot write {target}: {_reason(exc)}; the old file is unchanged"
+            ) from None
         raise
     _fsync_dir(directory)
 

@@ -33,7 +33,10 @@ class Run:
         return json.loads(self.stdout)
 
     def explain(self) -> str:
-        return f"$ {' '.join(self.argv)}\nexit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        return (
+            f"$ {' '.join(self.argv)}\nexit {self.returncode}\n"
+            f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        )
 
 
 OcirelRunner = Callable[..., Run]

@@ -180,7 +180,7 @@ def test_pin_resolve_writes_the_registry_digests_resolving_each_reference_once(
             f"      containers:\n{containers}", encoding="utf-8",
         )  # fmt: skip
     (deploy / "values.yaml").write_text(
-        f"image:\n  repository: {base}/db\n  tag: \"1.0\"\n", encoding="utf-8"
+        f'image:\n  repository: {base}/db\n  tag: "1.0"\n', encoding="utf-8"
     )
     run = ocirel("pin", "--resolve", "--json", "deploy", cwd=tmp_path)
     assert run.returncode == 0, run.explain()

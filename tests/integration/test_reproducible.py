@@ -21,7 +21,8 @@ def private_storage(directory: Path) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "storage.conf"
     conf.write_text(
-        f'[storage]\ndriver = "vfs"\ngraphroot = "{directory / "graph"}"\nrunroot = "{directory / "run"}"\n'
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{directory / "graph"}"\n'
+        f'runroot = "{directory / "run"}"\n'
     )
     return {"CONTAINERS_STORAGE_CONF": str(conf)}
 

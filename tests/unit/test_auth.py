@@ -10,6 +10,8 @@ import base64
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from ocirel.auth import (
     auth_files,
     find_credentials,
     private_authfile,
+    remove_orphaned_authfiles,
 )
 from ocirel.errors import BackendNotFoundError, ConfigError, OcirelError, RegistryAuthError
 from ocirel.redact import redact
@@ -517,11 +520,6 @@ def test_r23_private_authfile_usable_as_docker_config(tmp_path: Path) -> None:
 
 
 def test_r23_authfile_of_a_killed_run_is_removed_by_the_next(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from ocirel.auth import remove_orphaned_authfiles
-
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     orphan = tmp_path / f"ocirel-auth-{dead.stdout.strip()}-abc123"

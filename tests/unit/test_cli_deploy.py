@@ -214,6 +214,7 @@ def test_pin_that_cannot_write_one_file_writes_none(
     assert "values.yaml: No space left on device; no file was changed" in result.stderr
     assert snapshot(tmp_path) == before  # no temporary file left behind either
 
+
 def test_pin_digest_only(tmp_path: Path, lock: Path, tree: dict[str, Path]) -> None:
     run("pin", "--digest-only", ".")
     assert f"image: {APP}@{D_APP}   #" in tree["deployment"].read_text()

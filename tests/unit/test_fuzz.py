@@ -18,8 +18,13 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from ocirel import lockfile, reference
-from ocirel.errors import VersionError
-from ocirel.errors import InvalidReferenceError, LockfileError, OcirelError, RegistryError
+from ocirel.errors import (
+    InvalidReferenceError,
+    LockfileError,
+    OcirelError,
+    RegistryError,
+    VersionError,
+)
 from ocirel.reference import MAX_NAME_LENGTH, MAX_TAG_LENGTH
 from ocirel.registry import _tags_from  # the tag-list body parser
 from ocirel.transport import (

@@ -333,16 +333,7 @@ def test_unreadable_lockfile_is_an_error(tmp_path: Path, case: str, content: byt
         lockfile.load(path)
 
 
-_NAMED_CASES = [
-    pytest.param(
-        case,
-        content,
-        id=case,
-    )
-    if case == "bad-name"
-    else pytest.param(case, content, id=case)
-    for case, content in BAD_FILES
-]
+_NAMED_CASES = [pytest.param(case, content, id=case) for case, content in BAD_FILES]
 
 
 @pytest.mark.parametrize(("case", "content"), _NAMED_CASES)

@@ -250,21 +250,11 @@ def remove_orphaned_authfiles(tmpdir: Path | None = None) -> list[Path]:
             continue
         if not pid_text.isdigit() or info.st_uid != os.getuid() or not candidate.is_dir():
             continue
-        if _alive(int(pid_text)):
+        if runner.pid_alive(int(pid_text)):
             continue
         shutil.rmtree(candidate, ignore_errors=True)
         removed.append(candidate)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

@@ -139,6 +139,9 @@ def _main(
 
 # ------------------------------------------------------------- shared options
 
+RepositoryArg = Annotated[
+    str, typer.Argument(help="repository, e.g. registry.example.com/team/app")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")]
 InsecureOpt = Annotated[
     bool,
@@ -393,9 +396,7 @@ def render_publish(result: Any, as_json: bool) -> None:
 @app.command()
 @handle_errors
 def tags(
-    repository: Annotated[
-        str, typer.Argument(help="repository, e.g. registry.example.com/team/app")
-    ],
+    repository: RepositoryArg,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
     as_json: JsonOpt = False,
@@ -416,9 +417,7 @@ def tags(
 @app.command("next")
 @handle_errors
 def next_version(
-    repository: Annotated[
-        str, typer.Argument(help="repository, e.g. registry.example.com/team/app")
-    ],
+    repository: RepositoryArg,
     scheme: SchemeOpt = None,
     prefix: PrefixOpt = None,
     bump: BumpOpt = None,

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ocirel.lockfile import fsync_dir
+
 STAGE_WORKERS = 8
 
 
@@ -101,22 +103,13 @@ def _commit(pairs: Sequence[tuple[Path, Path]]) -> None:
             raise BatchWriteError(target, exc.strerror or str(exc), replaced) from None
         replaced.append(target)
     for directory in sorted({target.parent for target, _ in pairs}):
-        _fsync_directory(directory)
+        fsync_dir(directory)
 
 
 def _remove(paths: Iterable[Path]) -> None:
     for path in paths:
         with contextlib.suppress(OSError):
             path.unlink()
-
-
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 __all__ = ["BatchWriteError", "replace_all"]

@@ -284,14 +284,15 @@ def write_atomic(target: Path, text: str) -> None:
                 f"cannot write {target}: {_reason(exc)}; the old file is unchanged"
             ) from None
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def _reason(exc: OSError) -> str:
     return "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort)."""
     with contextlib.suppress(OSError):
         dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:

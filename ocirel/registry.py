@@ -161,15 +161,19 @@ class Registry:
 
     # ------------------------------------------------------------ manifests
 
-    def resolve(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> ManifestInfo:
-        """The digest and media type ``ref`` (tag or digest) points to."""
-        reply = self.transport.request(
-            "HEAD",
+    def _manifest_request(self, method: str, ref: Reference, accept: str) -> Reply:
+        return self.transport.request(
+            method,
             ref.registry,
             f"/v2/{ref.repository}/manifests/{ref.identifier}",
             scope=_pull(ref),
             headers={"Accept": accept},
+            max_body=MANIFEST_MAX_BODY,
         )
+
+    def resolve(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> ManifestInfo:
+        """The digest and media type ``ref`` (tag or digest) points to."""
+        reply = self._manifest_request("HEAD", ref, accept)
         if reply.status == 200:
             digest = reply.header("Docker-Content-Digest") or ""
             media_type = _media_type(reply.header("Content-Type"))
@@ -190,13 +194,7 @@ class Registry:
 
     def exists(self, ref: Reference) -> bool:
         """Whether the manifest (tag or digest) exists: ``HEAD`` → 200 or 404."""
-        reply = self.transport.request(
-            "HEAD",
-            ref.registry,
-            f"/v2/{ref.repository}/manifests/{ref.identifier}",
-            scope=_pull(ref),
-            headers={"Accept": ACCEPT_ALL},
-        )
+        reply = self._manifest_request("HEAD", ref, ACCEPT_ALL)
         if reply.status == 404:
             return False
         raise_for_status(reply, what=f"checking {ref}")
@@ -204,14 +202,7 @@ class Registry:
 
     def get_manifest(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> Manifest:
         """The exact manifest bytes, their sha256 digest and media type (all checked)."""
-        reply = self.transport.request(
-            "GET",
-            ref.registry,
-            f"/v2/{ref.repository}/manifests/{ref.identifier}",
-            scope=_pull(ref),
-            headers={"Accept": accept},
-            max_body=MANIFEST_MAX_BODY,
-        )
+        reply = self._manifest_request("GET", ref, accept)
         raise_for_status(reply, what=f"fetching the manifest of {ref}")
         digest = sha256_digest(reply.body)
         if ref.digest and ref.digest != digest:

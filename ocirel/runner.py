@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -279,11 +279,20 @@ def group_leaves(pgid: int, leader: int, proc_root: Path = Path("/proc")) -> lis
 
 
 def _group_alive(pgid: int) -> bool:
+    return _answers(os.killpg, pgid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (ours or not)."""
+    return _answers(os.kill, pid)
+
+
+def _answers(send: Callable[[int, int], None], ident: int) -> bool:
     try:
-        os.killpg(pgid, 0)
+        send(ident, 0)  # signal 0: only asks whether the target exists
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # exists, belongs to someone else
         return True
     return True
 

@@ -265,7 +265,9 @@ class Transport:
                         if not self._plain_http_allowed(registry):
                             raise exc.error from None
                         scheme = "http"
-                        reply = self._send_with_retries("GET", f"http://{host}/v2/", registry)
+                        reply = self._send_with_retries(
+                            "GET", f"http://{host}/v2/", registry=registry
+                        )
                         break
                     if attempt >= self.retry.retries:  # refused, reset, DNS: bounded retries
                         raise exc.error from None
@@ -287,11 +289,20 @@ class Transport:
         with self._lock:
             self.stats[key] += 1
 
-    def _send_with_retries(self, method: str, url: str, registry: str) -> Reply:
+    def _send_with_retries(
+        self,
+        method: str,
+        url: str,
+        *,
+        registry: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Reply:
+        """One request without auth handling, retried on 429/5xx and broken connections."""
         attempt = 0
         while True:
             try:
-                reply = self._raw_once(method, url, registry=registry)
+                reply = self._raw_once(method, url, registry=registry, headers=headers, body=body)
             except _Retryable as exc:
                 if attempt >= self.retry.retries:
                     raise exc.error from None
@@ -375,7 +386,7 @@ class Transport:
             if creds:
                 headers["Authorization"] = _basic(creds.username, creds.password)
         self._count("token_requests")
-        reply = self._send_simple(method, url, headers, body)
+        reply = self._send_with_retries(method, url, headers=headers, body=body)
         if reply.status in (401, 403):
             raise RegistryAuthError(
                 f"the token service at {_display_url(realm)} refused "
@@ -592,25 +603,6 @@ class Transport:
         reply = Reply(response.status_code, response.headers, content, url, method)
         self._note_warnings(reply)
         return reply
-
-    def _send_simple(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> Reply:
-        attempt = 0
-        while True:
-            try:
-                reply = self._raw_once(method, url, headers=headers, body=body)
-            except _Retryable as exc:
-                if attempt >= self.retry.retries:
-                    raise exc.error from None
-                self.backoff(attempt, None)
-                attempt += 1
-                continue
-            if reply.status in RETRYABLE_STATUS and attempt < self.retry.retries:
-                self.backoff(attempt, reply.header("Retry-After"))
-                attempt += 1
-                continue
-            return reply
 
     def backoff(self, attempt: int, retry_after: str | None) -> None:
         wait = parse_retry_after(retry_after, now=time.time())

@@ -9,22 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import OcirelRunner, Run
+from tests.support.localimages import private_storage_env
 from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.builder
 
 EPOCH = "1700000000"
-
-
-def private_storage(directory: Path) -> dict[str, str]:
-    """Environment that gives the builder its own, empty image storage."""
-    directory.mkdir(parents=True, exist_ok=True)
-    conf = directory / "storage.conf"
-    conf.write_text(
-        f'[storage]\ndriver = "vfs"\ngraphroot = "{directory / "graph"}"\n'
-        f'runroot = "{directory / "run"}"\n'
-    )
-    return {"CONTAINERS_STORAGE_CONF": str(conf)}
 
 
 def publish(
@@ -60,7 +50,7 @@ def test_same_context_twice_gives_the_same_digest(
         context,
         "--backend",
         backend,
-        env=private_storage(tmp_path / "storage-a"),
+        env=private_storage_env(tmp_path / "storage-a"),
     )
     assert first.returncode == 0, first.explain()
     # another storage, another moment: the same digest
@@ -70,7 +60,7 @@ def test_same_context_twice_gives_the_same_digest(
         context,
         "--backend",
         backend,
-        env=private_storage(tmp_path / "storage-b"),
+        env=private_storage_env(tmp_path / "storage-b"),
     )
     assert second.returncode == 0, second.explain()
     assert first.json["tag"] == second.json["tag"] == "v1"
@@ -181,7 +171,12 @@ def test_cache_repo_lets_a_fresh_machine_skip_an_expensive_step(
     repo = f"{registry.host}/{unique_repo}"
     cache = f"{registry.host}/{unique_repo}-cache"
     first = publish(
-        ocirel, repo, context, "--cache-repo", cache, env=private_storage(tmp_path / "machine-1")
+        ocirel,
+        repo,
+        context,
+        "--cache-repo",
+        cache,
+        env=private_storage_env(tmp_path / "machine-1"),
     )
     assert first.returncode == 0, first.explain()
     second = publish(
@@ -191,7 +186,7 @@ def test_cache_repo_lets_a_fresh_machine_skip_an_expensive_step(
         "--cache-repo",
         cache,
         "--always-new-version",
-        env=private_storage(tmp_path / "machine-2"),
+        env=private_storage_env(tmp_path / "machine-2"),
     )
     assert second.returncode == 0, second.explain()
     assert "Cache pulled from remote" in second.stderr, second.explain()

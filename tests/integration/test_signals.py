@@ -111,12 +111,7 @@ def containers_tool() -> list[str] | None:
 def private_storage(tmp_path: Path) -> Iterator[dict[str, str]]:
     """An environment with its own containers storage (graph root under tmp_path)."""
     root = tmp_path / "storage"
-    conf = tmp_path / "storage.conf"
-    conf.write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
-        f'rootless_storage_path = "{root}/graph"\n'  # rootless runs ignore graphroot
-    )
-    env = {"CONTAINERS_STORAGE_CONF": str(conf)}
+    env = private_storage_env(root, driver="overlay")
     yield env
     full = {**os.environ, **env}
     for program in ("buildah", "podman"):

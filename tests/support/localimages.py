@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 from ocirel import hostinfo
 from ocirel.backends.base import BuildEnv
@@ -32,3 +33,17 @@ def local_image_names(builder: str) -> list[str]:
     argv = [builder, *storage_args(builder), "images", "--format", fmt]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
     return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def private_storage_env(directory: Path, driver: str = "vfs") -> dict[str, str]:
+    """Environment that gives buildah/podman their own, empty image storage under
+    ``directory``. Rootless containers/storage ignores ``graphroot`` and reads
+    ``rootless_storage_path`` instead, so both are set."""
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "storage.conf"
+    graph = directory / "graph"
+    conf.write_text(
+        f'[storage]\ndriver = "{driver}"\ngraphroot = "{graph}"\n'
+        f'runroot = "{directory / "run"}"\nrootless_storage_path = "{graph}"\n'
+    )
+    return {"CONTAINERS_STORAGE_CONF": str(conf)}

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.localimages import private_storage_env
 from tests.support.registry import RegistryServer
 
 pytestmark = [pytest.mark.builder, pytest.mark.slow]

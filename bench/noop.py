@@ -17,6 +17,7 @@ wall time and pushes no bytes (checked: the registry's blob store does not grow)
 from __future__ import annotations
 
 import argparse
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def main() -> None:
     env = env_without_noise()
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     grew: list[int] = []
+    run = secrets.token_hex(4)  # fresh content per invocation: no cache from an earlier run
     with registry(with_data_dir=True) as (host, data_dir):
 
         def publish(repo: str, nonce: str) -> float:
@@ -63,11 +65,11 @@ def main() -> None:
             )
 
         def first(index: int) -> float:
-            return publish(f"bench/noop{index}", f"n{index}")
+            return publish(f"bench/noop{index}", f"{run}-{index}")
 
         def unchanged(index: int) -> float:
             before = blob_count(data_dir)
-            seconds = publish(f"bench/noop{index}", f"n{index}")
+            seconds = publish(f"bench/noop{index}", f"{run}-{index}")
             grew.append(blob_count(data_dir) - before)
             return seconds
 
@@ -82,7 +84,7 @@ def main() -> None:
                     "--isolation",
                     "chroot",
                     "--build-arg",
-                    f"NONCE=raw{index}",
+                    f"NONCE=raw-{run}-{index}",
                     "-t",
                     image,
                     str(context),

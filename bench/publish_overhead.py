@@ -13,6 +13,7 @@ Target: ocirel's median wall time at most 1.10 x the baseline's.
 from __future__ import annotations
 
 import argparse
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -32,12 +33,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-"))
     context = busybox_context(work / "ctx", BODY)
     env = env_without_noise()
+    run = secrets.token_hex(4)  # fresh content per invocation: no cache from an earlier run
     with registry() as host:
 
         def raw(index: int) -> float:
             image = f"localhost/bench-raw:{index}"
             seconds = timed(
-                [*BUILDAH, "--build-arg", f"NONCE=raw-{index}", "-t", image, str(context)],
+                [*BUILDAH, "--build-arg", f"NONCE=raw-{run}-{index}", "-t", image, str(context)],
                 stdout=subprocess.DEVNULL,
             )
             seconds += timed(
@@ -65,7 +67,7 @@ def main() -> None:
                     "--lockfile",
                     str(work / "ocirel.lock.json"),
                     "--build-arg",
-                    f"NONCE=ocirel-{index}",
+                    f"NONCE=ocirel-{run}-{index}",
                     str(context),
                 ],
                 stdout=subprocess.DEVNULL,

@@ -237,7 +237,7 @@ def _wait_group(
             return True
         if hurry.is_set() or time.monotonic() >= end:
             return False
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

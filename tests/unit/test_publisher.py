@@ -195,14 +195,15 @@ class StubBuilder:
 
     ``export`` writes a valid OCI layout (index.json + blobs) and returns the manifest
     digest, or ``reported_digest`` when a test wants the builder to lie.
-    ``on_export`` runs after the tag list was read and before anything is pushed.
+    ``before_push`` runs after the tag list was read and before anything is pushed
+    (the publisher asks for the image's config right after the listing).
     """
 
     name: str = "stub"
     program: str = "stub"
     exports_layout: bool = True
     reported_digest: str | None = None
-    on_export: Callable[[], object] | None = None
+    before_push: Callable[[], object] | None = None
     calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -243,14 +244,14 @@ class StubBuilder:
         index = {"schemaVersion": 2, "manifests": [descriptor(OCI_MANIFEST, self.manifest)]}
         (layout / "index.json").write_text(json.dumps(index))
         (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-        if self.on_export is not None:
-            self.on_export()
         return self.reported_digest or sha256(self.manifest)
 
     def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
         raise NotImplementedError
 
     def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+        if self.before_push is not None:
+            self.before_push()
         config: dict[str, Any] = json.loads(self.config)
         return config
 
@@ -365,7 +366,7 @@ def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: Run) -> None:
 
 def test_r26_tag_appearing_after_listing_is_never_overwritten(publish: Run) -> None:
     rival: dict[str, str] = {}
-    publish.builder.on_export = lambda: rival.setdefault("v1", publish.store.seed("v1"))
+    publish.builder.before_push = lambda: rival.setdefault("v1", publish.store.seed("v1"))
     result = publish.run()
     assert result.tag == "v2"
     assert result.attempts == 2
@@ -377,7 +378,7 @@ def test_r26_tag_appearing_after_listing_is_never_overwritten(publish: Run) -> N
 
 def test_r26_several_tags_appearing_are_all_skipped(publish: Run) -> None:
     publish.store.seed("v1")
-    publish.builder.on_export = lambda: [publish.store.seed(t) for t in ("v2", "v3", "v4")]
+    publish.builder.before_push = lambda: [publish.store.seed(t) for t in ("v2", "v3", "v4")]
     result = publish.run()
     assert result.tag == "v5"
     assert publish.store.tag_puts == ["v5"]

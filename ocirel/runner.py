@@ -175,14 +175,20 @@ def _communicate(
     pump = threading.Thread(target=_pump, args=(proc.stdout, out_tail), daemon=True)
     pump.start()
     deadline = None if timeout is None else time.monotonic() + timeout
+    # The pump ends at end-of-file, i.e. when the program (and whatever it started)
+    # closed its output: normally the moment it exits. Waiting on that is immediate,
+    # where Popen.wait(timeout) polls with sleeps of up to 50 ms.
     while True:
-        try:
-            proc.wait(timeout=0.2)
+        pump.join(timeout=0.2)
+        if not pump.is_alive():
             break
-        except subprocess.TimeoutExpired:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(proc.args, timeout or 0) from None
-    pump.join(timeout=5)
+        if proc.poll() is not None:  # exited, but a detached child keeps the pipe open
+            pump.join(timeout=1)
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout or 0)
+    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+    proc.wait(timeout=remaining)
     text = "".join(out_tail)
     return "", text
 

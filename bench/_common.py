@@ -107,3 +107,23 @@ def env_without_noise() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OCIREL_DEBUG", None)
     return env
+
+
+def raw_build_and_push(
+    host: str, context: Path, workdir: Path, nonce: str, index: int, *, no_cache: bool = False
+) -> float:
+    """The old scripts' pipeline: ``buildah build`` then ``buildah push --digestfile``
+    straight to the registry. Returns its wall time; the local image is removed."""
+    image = f"localhost/bench-raw:{index}"
+    cache = ["--no-cache"] if no_cache else ["--layers"]
+    seconds = timed(
+        ["buildah", "build", "--quiet", *cache, "--isolation", "chroot",
+         "--build-arg", f"NONCE={nonce}", "-t", image, str(context)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    seconds += timed(
+        ["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile",
+         str(workdir / "digest"), image, f"docker://{host}/bench/raw:r{index}"]
+    )  # fmt: skip
+    subprocess.run(["buildah", "rmi", image], check=False, capture_output=True)
+    return seconds

@@ -24,7 +24,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, busybox_context, env_without_noise, registry, report, timed
+from _common import (
+    OCIREL,
+    alternate,
+    busybox_context,
+    env_without_noise,
+    raw_build_and_push,
+    registry,
+    report,
+    timed,
+)
 
 BODY = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
 
@@ -74,37 +83,9 @@ def main() -> None:
             return seconds
 
         def baseline(index: int) -> float:
-            image = f"localhost/bench-noop-raw:{index}"
-            seconds = timed(
-                [
-                    "buildah",
-                    "build",
-                    "--quiet",
-                    "--no-cache",
-                    "--isolation",
-                    "chroot",
-                    "--build-arg",
-                    f"NONCE=raw-{run}-{index}",
-                    "-t",
-                    image,
-                    str(context),
-                ],
-                stdout=subprocess.DEVNULL,
+            return raw_build_and_push(
+                host, context, work, f"raw-{run}-{index}", index, no_cache=True
             )
-            seconds += timed(
-                [
-                    "buildah",
-                    "push",
-                    "--quiet",
-                    "--tls-verify=false",
-                    "--digestfile",
-                    str(work / "digest"),
-                    image,
-                    f"docker://{host}/bench/raw:r{index}",
-                ]
-            )
-            subprocess.run(["buildah", "rmi", image], check=False, capture_output=True)
-            return seconds
 
         first(1000)
         unchanged(1000)

@@ -20,10 +20,18 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, busybox_context, env_without_noise, registry, report, timed
+from _common import (
+    OCIREL,
+    alternate,
+    busybox_context,
+    env_without_noise,
+    raw_build_and_push,
+    registry,
+    report,
+    timed,
+)
 
 BODY = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
-BUILDAH = ["buildah", "build", "--quiet", "--layers", "--isolation", "chroot"]
 
 
 def main() -> None:
@@ -37,25 +45,7 @@ def main() -> None:
     with registry() as host:
 
         def raw(index: int) -> float:
-            image = f"localhost/bench-raw:{index}"
-            seconds = timed(
-                [*BUILDAH, "--build-arg", f"NONCE=raw-{run}-{index}", "-t", image, str(context)],
-                stdout=subprocess.DEVNULL,
-            )
-            seconds += timed(
-                [
-                    "buildah",
-                    "push",
-                    "--quiet",
-                    "--tls-verify=false",
-                    "--digestfile",
-                    str(work / "digest"),
-                    image,
-                    f"docker://{host}/bench/raw:r{index}",
-                ]
-            )
-            subprocess.run(["buildah", "rmi", image], check=False, capture_output=True)
-            return seconds
+            return raw_build_and_push(host, context, work, f"raw-{run}-{index}", index)
 
         def ocirel(index: int) -> float:
             return timed(

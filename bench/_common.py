@@ -65,6 +65,10 @@ def registry(*, with_data_dir: bool = False) -> Iterator[Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+#: The app of bench/publish_overhead and bench/noop: a fresh 20 MB layer per NONCE.
+NONCE_APP = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
+
+
 def busybox_context(directory: Path, body: str) -> Path:
     """A build context FROM scratch with a static busybox shell, plus ``body``."""
     directory.mkdir(parents=True, exist_ok=True)

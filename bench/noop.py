@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
+    NONCE_APP,
     OCIREL,
     alternate,
     busybox_context,
@@ -34,8 +35,6 @@ from _common import (
     report,
     timed,
 )
-
-BODY = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
 
 
 def blob_count(data_dir: Path) -> int:
@@ -48,7 +47,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-noop-"))
-    context = busybox_context(work / "ctx", BODY)
+    context = busybox_context(work / "ctx", NONCE_APP)
     env = env_without_noise()
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     grew: list[int] = []

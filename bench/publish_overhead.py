@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
+    NONCE_APP,
     OCIREL,
     alternate,
     busybox_context,
@@ -31,15 +32,13 @@ from _common import (
     timed,
 )
 
-BODY = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-"))
-    context = busybox_context(work / "ctx", BODY)
+    context = busybox_context(work / "ctx", NONCE_APP)
     env = env_without_noise()
     run = secrets.token_hex(4)  # fresh content per invocation: no cache from an earlier run
     with registry() as host:

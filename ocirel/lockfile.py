@@ -49,7 +49,6 @@ from ocirel import reference
 from ocirel.errors import InvalidReferenceError, LockfileError
 
 SCHEMA = 1
-DEFAULT_PATH = "ocirel.lock.json"
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 _KNOWN_KEYS = frozenset({"repository", "tag", "digest", "reference", "platforms", "source"})
 

@@ -53,7 +53,7 @@ class Reference:
     @property
     def api_host(self) -> str:
         """The host that serves the distribution API for this registry."""
-        return DOCKER_HUB_API_HOST if self.registry == DOCKER_HUB else self.registry
+        return api_host(self.registry)
 
     @property
     def hostname(self) -> str:
@@ -89,6 +89,11 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def api_host(registry: str) -> str:
+    """The host serving the distribution API of ``registry`` (Docker Hub's differs)."""
+    return DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
 
 
 def split_host_port(registry: str) -> tuple[str, int | None]:

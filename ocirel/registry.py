@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -413,8 +412,3 @@ def _tags_from(reply: Reply, repo: Reference) -> list[str]:
             f"the tag list of {repo.name} is malformed ('tags' is not a list of strings)"
         )
     return tags
-
-
-def wait(seconds: float) -> None:
-    if seconds > 0:
-        time.sleep(seconds)

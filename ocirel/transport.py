@@ -57,7 +57,7 @@ from ocirel.errors import (
     RegistryNotFoundError,
 )
 from ocirel.redact import redact, register_secret
-from ocirel.reference import DOCKER_HUB, DOCKER_HUB_API_HOST, split_host_port
+from ocirel.reference import api_host, split_host_port
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 MAX_REDIRECTS = 5
@@ -231,7 +231,7 @@ class Transport:
     # ---------------------------------------------------------------- contact
 
     def _base(self, registry: str) -> str:
-        host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
+        host = api_host(registry)
         return f"{self._schemes[registry]}://{host}"
 
     def _is_insecure(self, registry: str) -> bool:
@@ -252,7 +252,7 @@ class Transport:
         with self._contact_lock(registry):
             if registry in self._schemes:
                 return
-            host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
+            host = api_host(registry)
             ping = f"https://{host}/v2/"
             attempt = 0
             while True:

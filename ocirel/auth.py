@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ocirel import runner
 from ocirel.errors import ConfigError, RegistryAuthError
-from ocirel.redact import register_secret
+from ocirel.redact import register_credentials, register_secret
 
 HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 HELPER_TIMEOUT = 30.0
@@ -50,7 +50,7 @@ class Credentials:
     source: str = ""
 
     def __post_init__(self) -> None:
-        register_secret(self.password)
+        register_credentials(self.username, self.password)
         register_secret(self.identity_token)
 
     def __repr__(self) -> str:  # never show the secret, even in a debugger dump

@@ -56,10 +56,11 @@ from ocirel.errors import (
     RegistryError,
     RegistryNotFoundError,
 )
-from ocirel.redact import redact, register_secret
+from ocirel.redact import redact, register_credentials, register_secret
 from ocirel.reference import api_host, split_host_port
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 MANIFEST_MAX_BODY = 4 * 1024 * 1024
@@ -154,6 +155,7 @@ class Transport:
         self._schemes: dict[str, str] = {}
         self._challenges: dict[str, Challenge | None] = {}
         self._tokens: dict[tuple[str, str, str], _Token] = {}
+        self._refused: dict[tuple[str, str, str], _AnonymousRefusedError] = {}
         self._warned: set[str] = set()
         self.stats: dict[str, int] = {"requests": 0, "token_requests": 0}
 
@@ -191,7 +193,7 @@ class Transport:
         refreshed = False
         attempt = 0
         while True:
-            auth = self._authorization(registry, scope)
+            auth, refusal = self._authorization_for(registry, scope, method)
             try:
                 reply = self._send(
                     method, target, registry=registry, headers=headers, data=data,
@@ -203,8 +205,12 @@ class Transport:
                 self.backoff(attempt, None)
                 attempt += 1
                 continue
+            if reply.status == 401 and refusal is not None:
+                raise refusal  # anonymous was the fallback; the token service's word stands
             if reply.status == 401 and not refreshed:
                 refreshed = True
+                if not self._is_registry_origin(registry, reply.url):
+                    return reply  # a foreign host's challenge is none of the registry's business
                 if self._learn_challenge(registry, reply, scope, stale=auth):
                     if not replayable:
                         return reply
@@ -317,6 +323,25 @@ class Transport:
 
     # ------------------------------------------------------------------- auth
 
+    def _authorization_for(
+        self, registry: str, scope: str | None, method: str
+    ) -> tuple[str | None, RegistryAuthError | None]:
+        """The Authorization value, and the token service's refusal when reading anonymously.
+
+        Some registries challenge on ``/v2/`` but serve public repositories to anyone,
+        while their token service refuses anonymous requests: a read then goes out
+        without a token, and a 401 to it reports the token service's refusal.
+        """
+        try:
+            return self._authorization(registry, scope), None
+        except _AnonymousRefusedError as exc:
+            if method in ("GET", "HEAD") and not _wants_push(scope):
+                return None, exc
+            raise
+
+    def _is_registry_origin(self, registry: str, url: str) -> bool:
+        return _origin(url) == _origin(self._base(registry))
+
     def _authorization(self, registry: str, scope: str | None) -> str | None:
         challenge = self._challenges.get(registry)
         if challenge is None:
@@ -359,7 +384,15 @@ class Transport:
             cached = self._tokens.get(key)
             if cached and cached.expires_at > self.clock():
                 return cached.value
-        token = self._fetch_token(registry, realm, service, scope)
+            refused = self._refused.get(key)
+        if refused is not None:
+            raise refused
+        try:
+            token = self._fetch_token(registry, realm, service, scope)
+        except _AnonymousRefusedError as exc:
+            with self._lock:
+                self._refused[key] = exc
+            raise
         with self._lock:
             self._tokens[key] = token
         return token.value
@@ -386,9 +419,9 @@ class Transport:
             if creds:
                 headers["Authorization"] = _basic(creds.username, creds.password)
         self._count("token_requests")
-        reply = self._send_with_retries(method, url, headers=headers, body=body)
+        reply = self._token_request(registry, method, url, headers, body)
         if reply.status in (401, 403):
-            raise RegistryAuthError(
+            raise (RegistryAuthError if creds else _AnonymousRefusedError)(
                 f"the token service at {_display_url(realm)} refused "
                 + ("the credentials" if creds else "anonymous access")
                 + f" for {scope or 'this registry'} ({reply.status})",
@@ -417,6 +450,41 @@ class Transport:
             lifetime = DEFAULT_TOKEN_LIFETIME
         # refresh a little early so that a token never expires between check and use
         return _Token(value, self.clock() + max(1.0, float(lifetime) * 0.9 - 5))
+
+    def _token_request(
+        self,
+        registry: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> Reply:
+        """Ask the token realm, following its redirects (at most 5).
+
+        Credentials (the Basic header, an identity token in the form body) go only to
+        the realm's own origin: a hop to another origin gets an anonymous request, and
+        a form carrying an identity token is never sent there.
+        """
+        realm_origin = _origin(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            if _origin(url) != realm_origin:
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                if body is not None:
+                    raise RegistryAuthError(
+                        f"the token service of {registry} redirected to another host "
+                        f"({_display_url(url)}); refusing to send the identity token there"
+                    )
+            reply = self._send_with_retries(method, url, headers=headers, body=body)
+            location = reply.header("Location")
+            if reply.status not in REDIRECT_STATUS or not location:
+                return reply
+            url = self._redirect_target(url, location, registry)
+            if reply.status == 303 or (reply.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        raise RegistryAuthError(
+            f"too many redirects from the token service of {registry} (more than {MAX_REDIRECTS})"
+        )
 
     def _check_realm(self, realm: str, registry: str) -> None:
         parts = urlsplit(realm)
@@ -490,17 +558,14 @@ class Transport:
     ) -> Reply:
         # Credentials belong to the registry's own scheme://host:port. Any other place — a
         # redirect target, an upload Location on blob storage — gets none.
-        base = urlsplit(self._base(registry))
-        origin = (base.scheme, base.netloc)
         for _hop in range(MAX_REDIRECTS + 1):
-            parts = urlsplit(url)
-            same_host = (parts.scheme, parts.netloc) == origin
+            same_host = self._is_registry_origin(registry, url)
             reply = self._raw_once(
                 method, url, registry=registry if same_host else None, headers=headers,
                 body=body, content_length=content_length, auth=auth if same_host else None,
                 max_body=max_body,
             )  # fmt: skip
-            if reply.status not in (301, 302, 303, 307, 308) or not reply.header("Location"):
+            if reply.status not in REDIRECT_STATUS or not reply.header("Location"):
                 return reply
             url = self._redirect_target(url, reply.header("Location") or "", registry)
             if reply.status == 303 or (reply.status in (301, 302) and method == "POST"):
@@ -619,6 +684,10 @@ class Transport:
             if text not in self._warned:
                 self._warned.add(text)
                 self.on_warning(redact(text))
+
+
+class _AnonymousRefusedError(RegistryAuthError):
+    """The token service refused an anonymous request (reads may still go anonymously)."""
 
 
 class _Retryable(Exception):  # noqa: N818 - internal signal, not an error class
@@ -763,8 +832,21 @@ def _basic(username: str, password: str) -> str:
     import base64  # noqa: PLC0415
 
     encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    register_secret(encoded)  # a server may echo the bare header value back
+    register_credentials(username, password)  # a server may echo the bare header value back
     return "Basic " + encoded
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the scheme's default when absent): what credentials belong to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    return scheme, (parts.hostname or "").rstrip("."), port
+
+
+def _wants_push(scope: str | None) -> bool:
+    actions = (scope or "").rsplit(":", 1)[-1] if scope and scope.count(":") >= 2 else ""
+    return any(action != "pull" for action in actions.split(",") if action)
 
 
 def _scope_repository(scope: str | None) -> str:
@@ -807,31 +889,38 @@ def _snippet(body: bytes, limit: int = 200) -> str:
 
 
 _AUTH_PARAM_RE = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?')
+# an auth-scheme starts a challenge: a token followed by a space or the end, never by "="
+_AUTH_SCHEME_RE = re.compile(r"[\s,]*([A-Za-z][A-Za-z0-9_.+-]*)(?=\s|$)(?!\s*=)")
 
 
-def parse_www_authenticate(value: str) -> Challenge | None:
-    """Parse ``Bearer realm="…",service="…"`` or ``Basic realm="…"``; None if neither."""
-    value = value.strip()
-    if not value:
-        return None
-    scheme, _, rest = value.partition(" ")
-    scheme = scheme.lower()
-    if scheme not in ("basic", "bearer"):
-        return None
-    params: dict[str, str] = {}
+def parse_challenges(value: str) -> list[Challenge]:
+    """Every challenge in a ``WWW-Authenticate`` value (two headers arrive comma-joined)."""
+    found: list[tuple[str, dict[str, str]]] = []
     position = 0
-    while position < len(rest):
-        match = _AUTH_PARAM_RE.match(rest, position)
-        if not match or match.end() == position:
+    while position < len(value):
+        scheme = _AUTH_SCHEME_RE.match(value, position)
+        if scheme:
+            found.append((scheme.group(1).lower(), {}))
+            position = scheme.end()
+            continue
+        match = _AUTH_PARAM_RE.match(value, position)
+        if not match or match.end() == position or not found:
             break
         key, raw = match.group(1).lower(), match.group(2)
         if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
             raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
-        params[key] = raw
+        found[-1][1][key] = raw
         position = match.end()
-    if scheme == "bearer" and not params.get("realm"):
-        return None
-    return Challenge(scheme, params)
+    return [Challenge(scheme, params) for scheme, params in found]
+
+
+def parse_www_authenticate(value: str) -> Challenge | None:
+    """The challenge to answer: ``Bearer`` (with a realm) over ``Basic``; None if neither."""
+    challenges = parse_challenges(value)
+    for challenge in challenges:
+        if challenge.scheme == "bearer" and challenge.params.get("realm"):
+            return challenge
+    return next((c for c in challenges if c.scheme == "basic"), None)
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

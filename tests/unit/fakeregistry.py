@@ -71,6 +71,9 @@ class Response:
     action: str = "send"  # send | drop | reset | stall
     declared_length: int | None = None  # announce more than the body: a cut-short body
     stall_body: bool = False  # send the headers and half the body, then go silent
+    extra_headers: tuple[tuple[str, str], ...] = ()  # repeated names (two WWW-Authenticate)
+    trickle: float = 0.0  # seconds between single bytes of the reply
+    trickle_headers: bool = True  # False: the headers at once, then the body byte by byte
 
 
 Handler = Callable[[Request], Response]
@@ -239,7 +242,7 @@ class FakeRegistry:
         host.route("POST", "/token", tokens.issue)
 
         def gate(request: Request) -> Response:
-            if (request.path == "/token" and host is self) or tokens.accept(
+            if (request.path.startswith("/token") and host is self) or tokens.accept(
                 request.header("Authorization")
             ):
                 return _PASS
@@ -335,8 +338,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._misbehave(response.action)
             return
         body = response.body
+        if response.trickle:
+            self._trickle(response)
+            return
         self.send_response(response.status)
-        for name, value in response.headers.items():
+        for name, value in (*response.headers.items(), *response.extra_headers):
             self.send_header(name, value)
         announced = response.declared_length if response.declared_length is not None else len(body)
         if "Content-Length" not in response.headers:
@@ -354,6 +360,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch  # noqa: N815
+
+    def _trickle(self, response: Response) -> None:
+        """Send the whole reply one byte at a time, ``response.trickle`` seconds apart."""
+        self.close_connection = True
+        head = f"HTTP/1.1 {response.status} X\r\nContent-Length: {len(response.body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in response.headers.items()) + "\r\n"
+        slow = response.body
+        if response.trickle_headers:
+            slow = head.encode() + slow
+        else:
+            self.wfile.write(head.encode())
+            self.wfile.flush()
+        for byte in slow:
+            if self.server.fake._stop.wait(response.trickle):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -129,12 +129,31 @@ def _main(
     ] = False,
 ) -> None:
     _state["debug"] = debug
-    if debug:
-        import logging  # noqa: PLC0415
+    _debug_logging(debug)
 
-        logging.basicConfig(level=logging.DEBUG, format="debug: %(name)s: %(message)s")
-        for noisy in ("urllib3", "requests"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+def _debug_logging(debug: bool) -> None:
+    """``--debug``: ocirel's loggers (registry requests among them) write to stderr.
+
+    The handler is ocirel's own, bound to the current stderr, rather than the root
+    logger's: other libraries stay quiet, and an embedding program's logging setup
+    (or a test runner's) neither swallows nor doubles these lines.
+    """
+    import logging  # noqa: PLC0415
+
+    logger = logging.getLogger("ocirel")
+    for old in [h for h in logger.handlers if getattr(h, "ocirel_debug", False)]:
+        logger.removeHandler(old)
+    if not debug:
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    handler.ocirel_debug = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
 
 
 # ------------------------------------------------------------- shared options

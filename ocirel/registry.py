@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from ocirel.errors import (
     DigestMismatchError,
@@ -41,6 +41,7 @@ from ocirel.transport import (
     MANIFEST_MAX_BODY,
     Reply,
     Transport,
+    join_url,
     parse_link_next,
     raise_for_status,
 )
@@ -107,7 +108,6 @@ class Registry:
         path = f"/v2/{repo.repository}/tags/list"
         params = {"n": str(page_size)} if page_size else None
         base = self.transport.base_url(repo.registry)
-        origin = urlsplit(base).netloc
         url: str | None = None
         seen: set[str] = set()
         count = 0
@@ -136,16 +136,8 @@ class Registry:
             next_link = parse_link_next(reply.header("Link"))
             if next_link is None:  # "<>" is a Link to this very page: a loop, not the end
                 return
-            target = urljoin(reply.url, next_link)
-            if (
-                urlsplit(target).netloc != origin
-                or urlsplit(target).scheme != urlsplit(base).scheme
-            ):
-                raise RegistryError(
-                    f"{repo.registry} sent a tag-list Link to another host "
-                    f"({urlsplit(target).netloc}); refusing to follow it",
-                    hint="a partial tag list could reuse a version; fix the registry's Link header",
-                )
+            target = join_url(reply.url, next_link, registry=repo.registry, what="a tag-list Link")
+            _check_same_origin(repo.registry, base, target)
             if target in seen:
                 raise RegistryError(
                     f"{repo.registry} sent a tag-list Link that loops back to a page already "
@@ -313,7 +305,9 @@ class Registry:
         location = start.header("Location")
         if not location:
             raise RegistryError(f"{repo.registry} started an upload without a Location header")
-        upload_url = urljoin(start.url, location)
+        upload_url = join_url(
+            start.url, location, registry=repo.registry, what="an upload Location"
+        )
         upload_url += ("&" if "?" in upload_url else "?") + f"digest={digest}"
         reply = self.transport.request(
             "PUT",
@@ -381,6 +375,26 @@ class Registry:
 
 class _PageSizeRejectedError(Exception):
     pass
+
+
+def _check_same_origin(registry: str, base: str, target: str) -> None:
+    """Refuse a tag-list page elsewhere, saying what differs: the host or the scheme."""
+    want, got = urlsplit(base), urlsplit(target)
+    if got.netloc != want.netloc:
+        raise RegistryError(
+            f"{registry} sent a tag-list Link to another host ({got.netloc}); "
+            "refusing to follow it",
+            hint=_PARTIAL_LIST_HINT,
+        )
+    if got.scheme != want.scheme:
+        raise RegistryError(
+            f"{registry} sent a tag-list Link that switches the scheme from {want.scheme} to "
+            f"{got.scheme} on the same host ({got.netloc}); refusing to follow it",
+            hint=_PARTIAL_LIST_HINT,
+        )
+
+
+_PARTIAL_LIST_HINT = "a partial tag list could reuse a version; fix the registry's Link header"
 
 
 def _media_type(value: str | None) -> str:

@@ -3,6 +3,11 @@
 What it guarantees, for every request ocirel makes to a registry:
 
 * **Timeouts** on connect and on every read; bodies are read with a size cap.
+  ``read_timeout`` (``OCIREL_READ_TIMEOUT``) is also a *deadline*: the whole status
+  line and headers must arrive within it once the request is sent, and then each
+  64 KiB of the body (or the rest of a smaller body) within it again, however the
+  bytes trickle. A watchdog shuts the socket down when a deadline passes
+  (:class:`_Deadline`); the request then fails as a timeout, and is not retried.
 * **Scheme**: https, always verified (``--ca-file`` for a private CA). Plain http only
   for registries configured insecure, and for loopback registries (``localhost``,
   ``127.0.0.0/8``, ``::1``), which — like docker and containerd — may answer plain
@@ -31,8 +36,11 @@ What it guarantees, for every request ocirel makes to a registry:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
+import logging
+import math
 import random
 import re
 import socket
@@ -47,6 +55,8 @@ import requests
 import requests.adapters
 import requests.utils
 import urllib3
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 
 from ocirel import __version__
@@ -59,6 +69,7 @@ from ocirel.errors import (
 from ocirel.redact import redact, register_credentials, register_secret
 from ocirel.reference import api_host, split_host_port
 
+_log = logging.getLogger("ocirel.transport")
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
@@ -121,6 +132,16 @@ class RetryPolicy:
 
 
 @dataclass
+class _Trace:
+    """What ``--debug`` says about one request."""
+
+    started: float
+    retries: int = 0
+    auth: str | None = None
+    fallback: bool = False
+
+
+@dataclass
 class _Token:
     value: str
     expires_at: float
@@ -142,7 +163,7 @@ class Transport:
     def __post_init__(self) -> None:
         self._session = requests.Session()
         self._session.trust_env = False  # no .netrc, no REQUESTS_CA_BUNDLE
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = f"ocirel/{__version__}"
@@ -189,11 +210,39 @@ class Transport:
         if params:
             target += ("&" if "?" in target else "?") + urlencode(params)
         self._check_target_host(target, registry)
+        trace = _Trace(time.monotonic())
+        try:
+            reply = self._attempts(
+                method, registry, target, scope=scope, headers=headers, data=data,
+                content_length=content_length, max_body=max_body, trace=trace,
+            )  # fmt: skip
+        except RegistryError as exc:
+            self._log_request(method, target, registry, trace, f"failed: {exc}")
+            raise
+        self._log_request(method, target, registry, trace, str(reply.status))
+        return reply
+
+    def _attempts(
+        self,
+        method: str,
+        registry: str,
+        target: str,
+        *,
+        scope: str | None,
+        headers: Mapping[str, str] | None,
+        data: bytes | BodyFactory | None,
+        content_length: int | None,
+        max_body: int,
+        trace: _Trace,
+    ) -> Reply:
+        """Send until done: retries, one auth refresh, the anonymous fallback for reads."""
         replayable = not callable(data)
         refreshed = False
         attempt = 0
         while True:
+            trace.retries = attempt
             auth, refusal = self._authorization_for(registry, scope, method)
+            trace.auth, trace.fallback = auth, refusal is not None
             try:
                 reply = self._send(
                     method, target, registry=registry, headers=headers, data=data,
@@ -221,6 +270,33 @@ class Transport:
                 attempt += 1
                 continue
             return reply
+
+    def _log_request(
+        self, method: str, url: str, registry: str, trace: _Trace, outcome: str
+    ) -> None:
+        """``--debug``: one line per request; never a credential, token or query string."""
+        if not _log.isEnabledFor(logging.DEBUG):
+            return
+        took = (time.monotonic() - trace.started) * 1000
+        _log.debug(
+            redact(
+                f"{method} {_display_url(url)} → {outcome} in {took:.0f} ms "
+                f"(retries {trace.retries}, auth: {self._auth_source(registry, trace)})"
+            )
+        )
+
+    def _auth_source(self, registry: str, trace: _Trace) -> str:
+        if trace.auth is None:
+            return (
+                "anonymous (the token service refused an anonymous token)"
+                if trace.fallback
+                else "anonymous"
+            )
+        if trace.auth.startswith("Basic "):
+            return "basic"
+        challenge = self._challenges.get(registry)
+        realm = challenge.params.get("realm", "") if challenge else ""
+        return f"bearer token from realm {_display_url(realm)}"
 
     def ping(self, registry: str) -> Reply:
         """``GET /v2/`` (with auth when challenged)."""
@@ -474,7 +550,18 @@ class Transport:
                         f"the token service of {registry} redirected to another host "
                         f"({_display_url(url)}); refusing to send the identity token there"
                     )
+            started = time.monotonic()
             reply = self._send_with_retries(method, url, headers=headers, body=body)
+            if _log.isEnabledFor(logging.DEBUG):
+                sent = "basic" if "Authorization" in headers else "anonymous"
+                sent = "identity token" if body is not None else sent
+                took = (time.monotonic() - started) * 1000
+                _log.debug(
+                    redact(
+                        f"token {method} {_display_url(url)} → {reply.status} in "
+                        f"{took:.0f} ms (auth: {sent})"
+                    )
+                )
             location = reply.header("Location")
             if reply.status not in REDIRECT_STATUS or not location:
                 return reply
@@ -487,6 +574,12 @@ class Transport:
         )
 
     def _check_realm(self, realm: str, registry: str) -> None:
+        try:
+            join_url(realm, "", registry=registry, what="its token realm")
+        except RegistryError as exc:
+            raise RegistryAuthError(
+                f"{registry} names a token realm that does not parse ({_display_url(realm)})"
+            ) from exc
         parts = urlsplit(realm)
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https") or not host:
@@ -518,7 +611,7 @@ class Transport:
     # --------------------------------------------------------------- sending
 
     def _check_target_host(self, url: str, registry: str) -> None:
-        parts = urlsplit(url)
+        parts = urlsplit(join_url(url, "", registry=registry, what="a URL"))
         if parts.username or parts.password:
             raise RegistryError(f"refusing a URL with user-info from {registry}")
 
@@ -581,7 +674,7 @@ class Transport:
         raise RegistryError(f"too many redirects from {registry} (more than {MAX_REDIRECTS})")
 
     def _redirect_target(self, current: str, location: str, registry: str) -> str:
-        target = urljoin(current, location)
+        target = join_url(current, location, registry=registry, what="a redirect Location")
         old, new = urlsplit(current), urlsplit(target)
         if new.scheme not in ("http", "https"):
             raise RegistryError(
@@ -617,6 +710,48 @@ class Transport:
             send_headers["Authorization"] = auth
         if content_length is not None:
             send_headers["Content-Length"] = str(content_length)
+        deadline = _Deadline(self.read_timeout)
+        _active.deadline = deadline
+        try:
+            reply = self._exchange(
+                method, url, registry=registry, send_headers=send_headers, body=body,
+                max_body=max_body, deadline=deadline,
+            )  # fmt: skip
+        except Exception as exc:
+            # a socket timeout that fired on its own keeps its message; anything else that
+            # follows the watchdog's shutdown (EOF, a broken read) is the deadline's doing
+            own_timeout = isinstance(exc, RegistryError) and exc.temporary
+            if deadline.cancel() and not own_timeout:
+                raise self._overran(method, url) from None
+            raise
+        finally:
+            _active.deadline = None
+        if deadline.cancel():
+            raise self._overran(method, url)
+        self._note_warnings(reply)
+        return reply
+
+    def _overran(self, method: str, url: str) -> RegistryError:
+        return RegistryError(
+            f"timed out waiting for {_display_url(url)}: the reply stalled or trickled in "
+            f"for longer than the read timeout ({self.read_timeout:g} s)",
+            method=method,
+            url=_display_url(url),
+            temporary=True,
+            hint="raise OCIREL_READ_TIMEOUT if the registry is slow",
+        )
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        registry: str | None,
+        send_headers: Mapping[str, str],
+        body: bytes | IO[bytes] | None,
+        max_body: int,
+        deadline: _Deadline,
+    ) -> Reply:
         host = urlsplit(url).hostname or ""
         self._count("requests")
         try:
@@ -661,13 +796,20 @@ class Transport:
             ) from None
         except requests.exceptions.RequestException as exc:
             raise RegistryError(f"{method} {_display_url(url)} failed: {_reason(exc)}") from None
+        except ValueError as exc:  # requests parses a redirect's Location before we see it
+            raise RegistryError(
+                f"{method} {_display_url(url)}: the reply names a malformed URL "
+                f"(a redirect Location?): {_reason(exc)}",
+                method=method,
+                url=_display_url(url),
+            ) from None
         try:
-            content = _read_capped(response, max_body, method, url, self.read_timeout)
+            content = _read_capped(
+                response, max_body, method, url, self.read_timeout, deadline=deadline
+            )
         finally:
             response.close()
-        reply = Reply(response.status_code, response.headers, content, url, method)
-        self._note_warnings(reply)
-        return reply
+        return Reply(response.status_code, response.headers, content, url, method)
 
     def backoff(self, attempt: int, retry_after: str | None) -> None:
         wait = parse_retry_after(retry_after, now=time.time())
@@ -684,6 +826,104 @@ class Transport:
             if text not in self._warned:
                 self._warned.add(text)
                 self.on_warning(redact(text))
+
+
+_CHUNK = 65536
+_active = threading.local()  # .deadline: the _Deadline of this thread's request in flight
+
+
+class _Deadline:
+    """A watchdog for one request: shuts its socket down when the reply is too slow.
+
+    A socket timeout bounds each ``recv``; a reply that trickles in a byte at a time
+    never trips it. This bounds the whole wait instead: armed when the request has
+    been sent (the connection's ``getresponse``), re-armed for each 64 KiB of body.
+    The thread starts only once armed and ends with :meth:`cancel`.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._fired = False
+        self._done = False
+        self._sock: object = None
+        self._expires = math.inf
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def attach(self, sock: object) -> None:
+        with self._wake:
+            self._sock = sock
+        self.rearm()
+
+    def rearm(self) -> None:
+        with self._wake:
+            self._expires = time.monotonic() + self.seconds
+            if self._thread is None and not self._done:
+                self._thread = threading.Thread(target=self._watch, daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def cancel(self) -> bool:
+        """Stop watching; say whether the deadline passed (the reply is then void)."""
+        with self._wake:
+            self._done = True
+            self._wake.notify()
+            return self._fired
+
+    def _watch(self) -> None:
+        with self._wake:
+            while not self._done:
+                left = self._expires - time.monotonic()
+                if left <= 0:
+                    self._fired = True
+                    if isinstance(self._sock, socket.socket):
+                        # the plain socket's shutdown, even under TLS: wakes the reader with EOF
+                        with contextlib.suppress(OSError):
+                            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+                    return
+                self._wake.wait(left)
+
+
+def _arm_deadline(sock: object) -> None:
+    deadline = getattr(_active, "deadline", None)
+    if deadline is not None:
+        deadline.attach(sock)
+
+
+class _DeadlineHTTPConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _arm_deadline(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _DeadlineHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _arm_deadline(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _DeadlineHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_DEADLINE_POOLS = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections arm the request's :class:`_Deadline`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_DEADLINE_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(_DEADLINE_POOLS)
+        return manager
 
 
 class _AnonymousRefusedError(RegistryAuthError):
@@ -721,12 +961,20 @@ def _classify_ssl(exc: Exception, method: str, url: str, registry: str | None) -
 
 
 def _read_capped(
-    response: requests.Response, limit: int, method: str, url: str, read_timeout: float
+    response: requests.Response,
+    limit: int,
+    method: str,
+    url: str,
+    read_timeout: float,
+    *,
+    deadline: _Deadline | None = None,
 ) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.iter_content(chunk_size=65536):
+        for chunk in response.iter_content(chunk_size=_CHUNK):
+            if deadline is not None:
+                deadline.rearm()  # the next 64 KiB gets the whole read timeout again
             size += len(chunk)
             if size > limit:
                 raise RegistryError(
@@ -737,6 +985,15 @@ def _read_capped(
                     url=_display_url(url),
                 )
             chunks.append(chunk)
+    except requests.exceptions.ContentDecodingError:
+        encoding = response.headers.get("Content-Encoding", "")
+        raise RegistryError(
+            f"{method} {_display_url(url)}: the body does not decode as its Content-Encoding "
+            f"({redact(encoding)[:40]}) says; refused",
+            status=response.status_code,
+            method=method,
+            url=_display_url(url),
+        ) from None
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
         if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
             # requests reports a body that stalls as a ConnectionError: a timeout, not retried
@@ -858,11 +1115,39 @@ def _scope_repository(scope: str | None) -> str:
 
 def _display_url(url: str) -> str:
     """The URL without user-info or query string (query strings may carry tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # malformed: show a bounded, redacted prefix without the query
+        text = url.split("?", 1)[0].split("#", 1)[0]
+        text = re.sub(r"(?<=://)[^/@]*@", "", text)
+        return redact(text[:100]) + ("…" if len(text) > 100 else "")
     return redact(f"{parts.scheme}://{host}{parts.path}")
+
+
+def join_url(base: str, reference: str, *, registry: str, what: str) -> str:
+    """``reference`` (from a ``Link`` or ``Location`` header) resolved against ``base``.
+
+    A URL that does not parse — a broken IPv6 literal, a port out of range, an
+    http(s) URL without a host — is a :class:`RegistryError` naming ``what`` it was.
+    """
+    try:
+        target = urljoin(base, reference.strip())
+        parts = urlsplit(target)
+        _ = parts.port  # raises ValueError when out of range
+        if parts.hostname:
+            parts.hostname.encode("idna")
+    except (ValueError, UnicodeError) as exc:
+        raise RegistryError(
+            f"{registry} sent a malformed URL in {what} ({_display_url(reference)}): {exc}"
+        ) from None
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        raise RegistryError(
+            f"{registry} sent a malformed URL in {what} ({_display_url(reference)}): no host"
+        )
+    return target
 
 
 def _reason(exc: BaseException) -> str:

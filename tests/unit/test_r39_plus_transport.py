@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
+import zlib
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -330,3 +332,183 @@ def test_r58_credentials_refused_are_not_hidden_by_a_fallback(
     with pytest.raises(RegistryAuthError, match="refused the credentials"):
         get(transport, fake.address)
     assert fake.requests(TAGS) == []
+
+
+# ------------------------------------------------------------------ item 44
+
+BROKEN_URLS = [
+    "http://[::1/v2/team/app/tags/list?last=v1",
+    "http://127.0.0.1:99999/v2/team/app/tags/list?last=v1",
+    "http://127.0.0.1:-1/x",
+    "http://[fe80::zz]/x",
+]
+
+
+@pytest.mark.parametrize("url", BROKEN_URLS)
+def test_r44_malformed_link_fails_cleanly(fake: FakeRegistry, registry: Registry, url: str) -> None:
+    fake.route("GET", TAGS, tags_page(["v1"], link=url))
+    with pytest.raises(RegistryError, match=r"malformed|another host") as caught:
+        registry.list_tags(parse(f"{fake.address}/team/app"))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", BROKEN_URLS)
+def test_r44_malformed_redirect_location_fails_cleanly(
+    fake: FakeRegistry, transport: Transport, url: str
+) -> None:
+    fake.route("GET", BLOB, redirect(url))
+    with pytest.raises(RegistryError, match="malformed"):
+        get(transport, fake.address, BLOB)
+
+
+@pytest.mark.parametrize("url", BROKEN_URLS)
+def test_r44_malformed_upload_location_fails_cleanly(
+    fake: FakeRegistry, registry: Registry, tmp_path: Path, url: str
+) -> None:
+    fake.route("POST", "/v2/team/app/blobs/uploads/", status(202, Location=url))
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"layer")
+    with pytest.raises(RegistryError, match="malformed"):
+        registry.upload_blob(
+            parse(f"{fake.address}/team/app"), "sha256:" + "c" * 64, lambda: blob.open("rb"), 5
+        )
+
+
+@pytest.mark.parametrize("realm", BROKEN_URLS)
+def test_r44_token_realm_that_does_not_parse_fails_cleanly(
+    fake: FakeRegistry, make_transport: MakeTransport, realm: str
+) -> None:
+    transport = make_transport(credentials=lambda r, p: alice())
+    challenge = Response(401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="s"'})
+    fake.route("GET", "/v2/", challenge)
+    fake.route("GET", TAGS, challenge)
+    with pytest.raises(RegistryAuthError, match="token realm"):
+        get(transport, fake.address)
+
+
+def test_r44_cli_exit_1_for_a_malformed_link(fake: FakeRegistry, clean_home: Path) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from ocirel.cli import app  # noqa: PLC0415
+
+    fake.route("GET", TAGS, tags_page(["v1"], link=BROKEN_URLS[0]))
+    result = CliRunner().invoke(app, ["tags", f"{fake.address}/team/app"])
+    assert result.exit_code == 1, result.output
+    assert "malformed" in result.output
+    assert "internal error" not in result.output
+
+
+# ------------------------------------------------------------------ item 45
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "x-gzip"])
+def test_r45_body_that_does_not_decode_fails_cleanly(
+    fake: FakeRegistry, transport: Transport, encoding: str
+) -> None:
+    garbage = (
+        b"\x1f\x8b\x08\x00not really compressed at all" if "gzip" in encoding else b"\xff" * 40
+    )
+    fake.route("GET", TAGS, Response(200, {"Content-Encoding": encoding}, garbage))
+    with pytest.raises(RegistryError, match="Content-Encoding") as caught:
+        get(transport, fake.address)
+    assert not isinstance(caught.value, RegistryAuthError)
+
+
+def test_r45_deflate_that_decodes_is_read(fake: FakeRegistry, transport: Transport) -> None:
+    plain = tags_page(["v1"]).body
+    fake.route("GET", TAGS, Response(200, {"Content-Encoding": "deflate"}, zlib.compress(plain)))
+    assert get(transport, fake.address).body == plain
+
+
+# ------------------------------------------------------------------ item 57
+
+
+def test_r57_link_to_https_on_the_same_host_names_the_scheme(
+    fake: FakeRegistry, registry: Registry
+) -> None:
+    link = f"https://{fake.address}{TAGS}?last=v1"
+    fake.route("GET", TAGS, tags_page(["v1"], link=link))
+    with pytest.raises(RegistryError) as caught:
+        registry.list_tags(parse(f"{fake.address}/team/app"))
+    message = str(caught.value)
+    assert "another host" not in message
+    assert "https" in message
+    assert "scheme" in message
+    assert len(fake.requests(TAGS)) == 1
+
+
+# ------------------------------------------------------------------ item 48
+
+
+@pytest.mark.parametrize("headers_too", [True, False], ids=["headers", "body"])
+def test_r48_trickling_reply_cannot_evade_the_read_timeout(
+    fake: FakeRegistry, make_transport: MakeTransport, sleeps: list[float], headers_too: bool
+) -> None:
+    """One byte every 0.1 s never trips a 0.5 s per-read timeout; the deadline does."""
+    transport = make_transport(read_timeout=0.5)
+    transport.ping(fake.address)
+    body = tags_page(["v1", "v2", "v3"]).body
+    fake.route("GET", TAGS, Response(200, {}, body, trickle=0.1, trickle_headers=headers_too))
+    started = time.monotonic()
+    with pytest.raises(RegistryError, match="timed out") as caught:
+        get(transport, fake.address)
+    assert time.monotonic() - started < 2.0
+    assert "OCIREL_READ_TIMEOUT" in (caught.value.hint or "")
+    assert len(fake.requests(TAGS)) == 1  # a timeout is not retried
+    assert sleeps == []
+
+
+def test_r48_a_slow_but_steady_body_is_read(
+    fake: FakeRegistry, make_transport: MakeTransport
+) -> None:
+    """The deadline is per 64 KiB of body: a large body that keeps coming is fine."""
+    transport = make_transport(read_timeout=0.5)
+    body = tags_page([f"v{i}" for i in range(30000)]).body
+    assert len(body) > 4 * 65536
+    fake.route("GET", TAGS, Response(200, {}, body))
+    assert get(transport, fake.address).body == body
+
+
+# ------------------------------------------------------------------ item 50
+
+
+def test_r50_debug_logs_each_request_without_secrets(
+    fake: FakeRegistry, clean_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from ocirel.cli import app  # noqa: PLC0415
+
+    password = "debug-secret-pw-31337"
+    tokens = fake.require_bearer(TokenService(credentials=("alice", password)))
+    fake.route("GET", TAGS, tags_page(["v1", "v2"]))
+    monkeypatch.setenv("OCIREL_USERNAME", "alice")
+    monkeypatch.setenv("OCIREL_PASSWORD", password)
+    result = CliRunner().invoke(app, ["--debug", "tags", f"{fake.address}/team/app"])
+    assert result.exit_code == 0, result.output
+    log = result.stderr
+    lines = [line for line in log.splitlines() if "/v2/team/app/tags/list" in line]
+    assert lines, log
+    line = lines[-1]
+    assert f"GET http://{fake.address}/v2/team/app/tags/list" in line
+    assert "200" in line
+    assert " ms" in line
+    assert "retries 0" in line
+    assert f"bearer token from realm http://{fake.address}/token" in line
+    assert any("token" in entry and "basic" in entry for entry in log.splitlines()), log
+    token = (fake.requests(TAGS)[-1].header("Authorization") or "").split()[-1]
+    assert len(tokens.calls) == 1
+    for secret in (password, token, basic("alice", password).split()[1]):
+        assert secret not in log
+        assert secret not in result.stdout
+
+
+def test_r50_no_request_lines_without_debug(fake: FakeRegistry, clean_home: Path) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from ocirel.cli import app  # noqa: PLC0415
+
+    fake.route("GET", TAGS, tags_page(["v1"]))
+    result = CliRunner().invoke(app, ["tags", f"{fake.address}/team/app"])
+    assert result.exit_code == 0, result.output
+    assert "/v2/" not in result.stderr

@@ -1,6 +1,6 @@
 """``ocirel.lock.json``: which digest each released image name points to.
 
-Format (schema 1)::
+Format (schema 2)::
 
     {
       "images": {
@@ -13,8 +13,16 @@ Format (schema 1)::
           "tag": "v7"
         }
       },
-      "schema": 1
+      "issued": {"registry.example.com/team/app": "v7"},
+      "schema": 2
     }
+
+``issued`` is the floor: per repository, the highest version ocirel ever recorded
+for it. It stays when an entry moves on (to an older tag, another repository, or is
+removed), so a version the registry has lost (a deleted tag) is never issued again.
+Schema 1 files (without ``issued``) are read as they are (their entries' tags are
+the floor); every write is schema 2, so an older ocirel refuses the file instead of
+silently dropping the floor.
 
 Output is canonical — sorted keys, 2-space indent, LF, trailing newline, no
 timestamps — so the same inputs give byte-identical files. Writes take an exclusive
@@ -48,7 +56,8 @@ from typing import Any
 from ocirel import reference
 from ocirel.errors import InvalidReferenceError, LockfileError
 
-SCHEMA = 1
+SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 _KNOWN_KEYS = frozenset({"repository", "tag", "digest", "reference", "platforms", "source"})
 
@@ -137,12 +146,25 @@ def _str(data: Mapping[str, Any], key: str, where: str, name: str) -> str:
 @dataclass(frozen=True)
 class Lockfile:
     entries: Mapping[str, LockEntry] = field(default_factory=dict)
+    #: repository → the highest version ever recorded for it (the floor)
+    issued: Mapping[str, str] = field(default_factory=dict)
 
     def with_entry(self, entry: LockEntry) -> Lockfile:
-        return Lockfile({**self.entries, entry.name: entry})
+        return Lockfile({**self.entries, entry.name: entry}, self.issued)
 
     def without(self, name: str) -> Lockfile:
-        return Lockfile({k: v for k, v in self.entries.items() if k != name})
+        return Lockfile({k: v for k, v in self.entries.items() if k != name}, self.issued)
+
+    def with_issued(self, repository: str, tag: str) -> Lockfile:
+        """Set the floor of ``repository`` (the caller decides which tag is higher)."""
+        return Lockfile(self.entries, {**self.issued, repository: tag})
+
+    def known_tags(self, repository: str) -> set[str]:
+        """Every tag this lockfile records, or recorded as the floor, for ``repository``."""
+        known = {e.tag for e in self.entries.values() if e.repository == repository}
+        if repository in self.issued:
+            known.add(self.issued[repository])
+        return known
 
     def find_repository(self, repository: str) -> LockEntry | None:
         """The entry whose repository is ``repository`` (normalized), if any."""
@@ -154,7 +176,11 @@ class Lockfile:
 
 def dumps(lock: Lockfile) -> str:
     """The canonical text of ``lock``."""
-    doc = {"schema": SCHEMA, "images": {n: e.to_json() for n, e in lock.entries.items()}}
+    doc = {
+        "schema": SCHEMA,
+        "images": {n: e.to_json() for n, e in lock.entries.items()},
+        "issued": dict(lock.issued),
+    }
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -170,15 +196,36 @@ def loads(text: str, *, where: str = "lockfile") -> Lockfile:
     if not isinstance(doc, dict):
         raise LockfileError(f"{where} is not a JSON object; it was left untouched")
     schema = doc.get("schema")
-    if schema != SCHEMA or isinstance(schema, bool):
+    if schema not in READABLE_SCHEMAS or isinstance(schema, bool):
         raise LockfileError(
-            f"{where} has schema {schema!r}; this ocirel reads schema {SCHEMA}",
+            f"{where} has schema {schema!r}; this ocirel reads schemas "
+            f"{', '.join(map(str, READABLE_SCHEMAS))}",
             hint="upgrade ocirel if the file was written by a newer version",
         )
     images = doc.get("images", {})
     if not isinstance(images, dict):
         raise LockfileError(f"{where}: 'images' must be an object")
-    return Lockfile({n: LockEntry.from_json(n, d, where=where) for n, d in images.items()})
+    entries = {n: LockEntry.from_json(n, d, where=where) for n, d in images.items()}
+    return Lockfile(entries, _issued_from(doc.get("issued", {}), where))
+
+
+def _issued_from(data: object, where: str) -> dict[str, str]:
+    """``issued``: normalized repository → a valid tag."""
+    if not isinstance(data, dict):
+        raise LockfileError(f"{where}: 'issued' must map repository to tag")
+    issued: dict[str, str] = {}
+    for key, tag in data.items():
+        try:
+            repo = reference.parse(key)
+            if not isinstance(tag, str):
+                raise LockfileError(f"{where}: 'issued' of {key!r} must be a tag (a string)")
+            reference.validate_tag(tag)
+        except InvalidReferenceError as exc:
+            raise LockfileError(f"{where}: 'issued' of {key!r}: {exc}") from None
+        if repo.tag or repo.digest or repo.name in issued:
+            raise LockfileError(f"{where}: 'issued' key {key!r} must be a repository, named once")
+        issued[repo.name] = tag
+    return issued
 
 
 def load(path: Path) -> Lockfile:

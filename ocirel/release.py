@@ -50,6 +50,7 @@ from ocirel.errors import (
     OcirelError,
     RegistryError,
     TagConflictError,
+    VersionError,
 )
 from ocirel.gitinfo import SourceInfo
 from ocirel.image import INDEX_TYPES, Manifest, OciImage, read_layout, stamp_labels
@@ -155,10 +156,37 @@ class PublishResult:
 # ----------------------------------------------------------------- small cases
 
 
-def next_tag(registry: Registry, repo: Reference, scheme: Scheme) -> tuple[str, list[str]]:
-    """The next version of ``repo`` under ``scheme``, and the tags it was computed from."""
+def next_tag(
+    registry: Registry, repo: Reference, scheme: Scheme, known: Iterable[str] = ()
+) -> tuple[str, list[str]]:
+    """The next version of ``repo`` under ``scheme``, and the tags it was computed from.
+
+    ``known`` are the tags the lockfile records or recorded for ``repo`` (the floor):
+    the next version is above them too, whatever the registry still lists.
+    """
     tags = registry.list_tags(repo)
-    return scheme.next_tag(tags), tags
+    return scheme.next_tag({*tags, *known}), tags
+
+
+def lost_versions(known: Iterable[str], tags: Iterable[str]) -> list[str]:
+    """The tags the lockfile knows that the registry no longer lists."""
+    listed = set(tags)
+    return sorted(t for t in set(known) if t not in listed)
+
+
+def lost_warning(repository: str, lost: Iterable[str]) -> str:
+    names = ", ".join(lost)
+    return (
+        f"the lockfile records {repository}:{names} but the registry no longer has it "
+        "(deleted?); it is never issued again, and the next version is above it"
+    )
+
+
+def raised_floor(current: str | None, tag: str, scheme: Scheme) -> str:
+    """The floor after recording ``tag``: the higher of the two under ``scheme``; a tag
+    of another scheme never lowers a floor of this one."""
+    highest = latest_version([t for t in (current, tag) if t is not None], scheme)
+    return highest or current or tag
 
 
 def latest_version(tags: Iterable[str], scheme: Scheme) -> str | None:
@@ -168,15 +196,36 @@ def latest_version(tags: Iterable[str], scheme: Scheme) -> str | None:
 
 
 def first_candidate(
-    scheme: Scheme, existing: Iterable[str], explicit: str | None, floating: Iterable[str]
+    scheme: Scheme,
+    existing: Iterable[str],
+    explicit: str | None,
+    floating: Iterable[str],
+    known: Iterable[str] = (),
 ) -> str:
-    existing = list(existing)
+    """The first tag to try. ``existing`` are the registry's tags, ``known`` the tags
+    the lockfile records or recorded (the floor)."""
+    existing, known = list(existing), set(known)
     if explicit is not None:
+        _check_against_floor(scheme, explicit, known)
         return check_explicit_tag(explicit, existing, floating)
-    candidate = scheme.next_tag(existing)
+    candidate = scheme.next_tag({*existing, *known})
     if is_floating(candidate, floating):  # only possible with an odd prefix
         raise TagConflictError(f"the next version {candidate!r} would be a floating tag")
     return candidate
+
+
+def _check_against_floor(scheme: Scheme, explicit: str, known: set[str]) -> None:
+    version = scheme.parse(explicit)
+    floor = latest_version(known, scheme)
+    floor_version = scheme.parse(floor) if floor is not None else None
+    if explicit in known or (
+        version is not None and floor_version is not None and version <= floor_version
+    ):
+        raise VersionError(
+            f"tag {explicit!r} was already issued, or is below the highest version the "
+            f"lockfile recorded ({floor or explicit}); ocirel never issues a version twice",
+            hint="choose a higher --tag, or drop --tag to get the next version",
+        )
 
 
 def rfc3339(epoch: int) -> str:
@@ -242,9 +291,12 @@ class Publisher:
     say: Say = _quiet
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    warn: Say | None = None  # default: ``say("warning: …")``
 
     def __post_init__(self) -> None:
         repo = self.request.repository
+        self._known: set[str] = set()  # tags the lockfile records or recorded: the floor
+        self._warned = False
         # The build is referred to by the image ID it returns. Named only when the user
         # keeps it (or when the builder must have a name, e.g. to push by itself).
         self.local_name = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
@@ -257,12 +309,12 @@ class Publisher:
         req = self.request
         repo = req.repository
         # A lockfile that cannot be updated must stop us before anything is pushed.
-        lockfile.load(req.lockfile)
+        self._known = lockfile.load(req.lockfile).known_tags(repo.name)
         if req.dry_run:
             self.registry = self.registry_factory()
             self.source = self.source_factory()
-            existing = self.registry.list_tags(repo)
-            return self._plan(first_candidate(req.scheme, existing, req.explicit_tag, req.floating))
+            existing = self._with_floor(set(self.registry.list_tags(repo)))
+            return self._plan(self._first_candidate(existing))
         try:
             if not self.backend.exports_layout:
                 return self._run_builder_push()
@@ -284,11 +336,11 @@ class Publisher:
         # in the background while the builder works
         background = _Background(lambda: self._prepare(repo))
         if req.explicit_tag is not None:  # a taken or floating --tag fails before building
-            first_candidate(req.scheme, background.result(), req.explicit_tag, req.floating)
+            self._first_candidate(self._with_floor(background.result()))
         workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
         try:
             self._build(self._spec())
-            tags: set[str] = background.result()
+            tags: set[str] = self._with_floor(background.result())
             image: OciImage | None = None
             local_config = self.backend.image_config(self.local_image, self.build_env)
             if local_config is None:  # the builder cannot show its config: export first
@@ -299,7 +351,7 @@ class Publisher:
                 return self._settle_without_push(decision)
             if image is None:
                 image = self._export(workdir / "layout")
-            tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
+            tag = self._first_candidate(tags)
             for attempt in range(1, req.max_attempts + 1):
                 stamped = stamp_labels(image, dict(self._labels(tag, image.config)))
                 self.say(
@@ -326,8 +378,8 @@ class Publisher:
         period is at least as long as our own push took."""
         req, repo = self.request, self.request.repository
         self.say(f"listing tags of {repo.name}")
-        tags = self._prepare(repo)
-        tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
+        tags = self._with_floor(self._prepare(repo))
+        tag = self._first_candidate(tags)
         for attempt in range(1, req.max_attempts + 1):
             created = rfc3339(req.timestamp) if req.timestamp is not None else None
             spec = replace(self._spec(), labels=build_labels(tag, self.source, created))
@@ -353,6 +405,20 @@ class Publisher:
             config = self._remote_config(repo, digest, manifest)
             return self._record(tag, digest, platform_of(config), attempt, decision)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _with_floor(self, registry_tags: set[str]) -> set[str]:
+        """The registry's tags plus the lockfile's floor; warn (once) about versions the
+        lockfile knows and the registry has lost."""
+        lost = lost_versions(self._known, registry_tags)
+        if lost and not self._warned:
+            self._warned = True
+            warn = self.warn or (lambda text: self.say(f"warning: {text}"))
+            warn(lost_warning(self.request.repository.name, lost))
+        return registry_tags | self._known
+
+    def _first_candidate(self, tags: set[str]) -> str:
+        req = self.request
+        return first_candidate(req.scheme, tags, req.explicit_tag, req.floating, self._known)
 
     def _check_built_config(self, repo: Reference, digest: str, manifest: Manifest) -> None:
         """The config the builder built (buildx metadata, or the classic store's image
@@ -563,8 +629,14 @@ class Publisher:
             platforms=platforms,
             source=self.source.lock_fields(),
         )
+        repository, scheme = req.repository.name, req.scheme
+
+        def change(lock: lockfile.Lockfile) -> lockfile.Lockfile:
+            floor = raised_floor(lock.issued.get(repository), tag, scheme)
+            return lock.with_entry(entry).with_issued(repository, floor)
+
         try:
-            lockfile.upsert(req.lockfile, entry)
+            lockfile.update(req.lockfile, change)
         except LockfileError as exc:  # say what the registry now holds, and what to do
             raise LockfileError(
                 f"{exc}; {entry.reference} is in the registry but not recorded",

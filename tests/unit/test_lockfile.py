@@ -84,7 +84,8 @@ CANONICAL = """\
       "tag": "v2"
     }
   },
-  "schema": 1
+  "issued": {},
+  "schema": 2
 }
 """.replace("DIGEST2", D2).replace("DIGEST", D1)
 
@@ -292,7 +293,7 @@ BAD_FILES: list[tuple[str, bytes]] = [
     ("string", b'"schema 1"'),
     ("number", b"1"),
     ("no-schema", b'{"images": {}}'),
-    ("schema-2", doc({}, schema=2).encode()),
+    ("schema-3", doc({}, schema=3).encode()),
     ("schema-0", doc({}, schema=0).encode()),
     ("schema-string", doc({}, schema="1").encode()),
     ("schema-true", doc({}, schema=True).encode()),
@@ -361,8 +362,8 @@ def test_unreadable_lockfile_is_never_rewritten(tmp_path: Path, case: str, conte
 
 def test_unknown_schema_error_suggests_an_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "ocirel.lock.json"
-    path.write_text(doc({}, schema=2), encoding="utf-8")
-    with pytest.raises(LockfileError, match="schema 2") as info:
+    path.write_text(doc({}, schema=3), encoding="utf-8")
+    with pytest.raises(LockfileError, match="schema 3") as info:
         lockfile.load(path)
     assert info.value.hint is not None
     assert "upgrade" in info.value.hint
@@ -551,3 +552,41 @@ def test_concurrent_writers_keep_every_entry(tmp_path: Path) -> None:
     assert lock.entries["w3-n2"].reference == f"r.io/w3-n2:v3@{D1}"
     assert path.read_text(encoding="utf-8") == lockfile.dumps(lock)
     assert leftovers(tmp_path, {path.name}) == set()
+
+
+# -- round two: item 42 (issue 9.4): the floor -------------------------------------------
+
+
+def test_r42_schema_1_lockfiles_still_load() -> None:
+    old = doc({"app": entry_json()}, schema=1)
+    lock = lockfile.loads(old)
+    assert lock.entries["app"] == entry()
+    assert lock.issued == {}
+    assert lock.known_tags(REPO) == {"v1"}
+
+
+def test_r42_issued_round_trips_and_is_documented_in_the_output() -> None:
+    lock = Lockfile({"app": entry(tag="v2")}).with_issued(REPO, "v5")
+    text = lockfile.dumps(lock)
+    data = json.loads(text)
+    assert data["schema"] == lockfile.SCHEMA == 2
+    assert data["issued"] == {REPO: "v5"}
+    assert lockfile.loads(text) == lock
+    assert lock.known_tags(REPO) == {"v2", "v5"}
+    assert lock.known_tags("r.io/other") == set()
+
+
+def test_r42_issued_survives_removing_the_entry() -> None:
+    lock = Lockfile({"app": entry(tag="v2")}).with_issued(REPO, "v5").without("app")
+    assert lock.known_tags(REPO) == {"v5"}
+
+
+@pytest.mark.parametrize(
+    "issued",
+    [[], {"reg.example.com/team/app": 3}, {"Not A Repo!": "v1"}, {REPO: "bad tag"}],
+    ids=["not-object", "not-string", "bad-repository", "bad-tag"],
+)
+def test_r42_malformed_issued_is_an_error(issued: object) -> None:
+    text = json.dumps({"schema": 2, "images": {}, "issued": issued})
+    with pytest.raises(LockfileError, match="issued"):
+        lockfile.loads(text)

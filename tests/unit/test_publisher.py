@@ -514,3 +514,72 @@ def test_r29_export_digest_that_does_not_match_the_layout_pushes_nothing(
         publish.run()
     assert not [r for r in publish.store.fake.log if r.method in ("PUT", "POST")]
     assert publish.lockfile.read_bytes() == old_lockfile
+
+
+# ------------------------------------------------------ round two: item 42 (issue 9.4)
+
+
+def _record_in_lockfile(publish: Run, tag: str, issued: str | None = None) -> None:
+    """The lockfile says ``app`` was released as ``tag`` (and, optionally, that the
+    highest version ever issued for the repository is ``issued``)."""
+    lock = Lockfile({"app": LockEntry("app", publish.repo.name, tag, "sha256:" + "3" * 64)})
+    if issued is not None:
+        lock = lock.with_issued(publish.repo.name, issued)
+    lockfile.write_atomic(publish.lockfile, lockfile.dumps(lock))
+
+
+def test_r42_a_tag_deleted_from_the_registry_is_not_issued_again(publish: Run) -> None:
+    """v3 was yanked from the registry; the lockfile still knows it: the next is v4."""
+    publish.store.seed("v1")
+    publish.store.seed("v2")
+    _record_in_lockfile(publish, "v3")
+    result = publish.run()
+    assert result.tag == "v4"
+    assert publish.store.tag_puts == ["v4"]
+    publish.assert_recorded_is_ours(result, "v4")
+    warnings = [line for line in publish.said if line.startswith("warning:")]
+    assert any("v3" in line and "registry" in line for line in warnings), publish.said
+
+
+def test_r42_a_registry_that_lost_every_tag_does_not_restart_at_v1(publish: Run) -> None:
+    """Distribution answers ``{"tags": null}`` once every tag is deleted."""
+    publish.store.fake.route(
+        "GET", f"/v2/{NAME}/tags/list", json_reply({"name": NAME, "tags": None})
+    )
+    _record_in_lockfile(publish, "v3")
+    result = publish.run()
+    assert result.tag == "v4"
+    publish.assert_recorded_is_ours(result, "v4")
+    assert any(line.startswith("warning:") and "v3" in line for line in publish.said)
+
+
+def test_r42_the_floor_survives_the_entry_moving_on(publish: Run) -> None:
+    """The entry now says v2 (an unchanged build reused it), but v5 was issued once."""
+    publish.store.seed("v1")
+    publish.store.seed("v2")
+    _record_in_lockfile(publish, "v2", issued="v5")
+    result = publish.run()
+    assert result.tag == "v6"
+    assert lockfile.load(publish.lockfile).issued == {publish.repo.name: "v6"}
+
+
+def test_r42_publishing_records_the_highest_issued_version(publish: Run) -> None:
+    first = publish.run()
+    assert first.tag == "v1"
+    assert lockfile.load(publish.lockfile).issued == {publish.repo.name: "v1"}
+
+
+def test_r42_an_explicit_tag_the_lockfile_recorded_is_refused(publish: Run) -> None:
+    _record_in_lockfile(publish, "v2", issued="v5")
+    before = publish.lockfile.read_bytes()
+    for tag in ("v2", "v4", "v5"):
+        with pytest.raises(VersionError, match="lockfile"):
+            publish.run(explicit_tag=tag)
+    assert "build" not in publish.builder.calls
+    assert publish.store.tag_puts == []
+    assert publish.lockfile.read_bytes() == before
+
+
+def test_r42_dry_run_applies_the_floor(publish: Run) -> None:
+    _record_in_lockfile(publish, "v3")
+    assert publish.run(dry_run=True).tag == "v4"

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -187,7 +188,7 @@ def dumps(lock: Lockfile) -> str:
 def loads(text: str, *, where: str = "lockfile") -> Lockfile:
     """Parse lockfile text; any problem raises :class:`LockfileError`."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=functools.partial(_unique_keys, where))
     except (ValueError, RecursionError) as exc:
         raise LockfileError(
             f"{where} is not valid JSON ({exc}); it was left untouched",
@@ -207,6 +208,20 @@ def loads(text: str, *, where: str = "lockfile") -> Lockfile:
         raise LockfileError(f"{where}: 'images' must be an object")
     entries = {n: LockEntry.from_json(n, d, where=where) for n, d in images.items()}
     return Lockfile(entries, _issued_from(doc.get("issued", {}), where))
+
+
+def _unique_keys(where: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: a duplicate would silently win
+    over the earlier one (and a rewrite would drop it)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise LockfileError(
+                f"{where} has the key {key!r} more than once in one object; it was left untouched",
+                hint="keep one of them (a JSON object's keys must differ), then run again",
+            )
+        result[key] = value
+    return result
 
 
 def _issued_from(data: object, where: str) -> dict[str, str]:

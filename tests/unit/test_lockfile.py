@@ -590,3 +590,26 @@ def test_r42_malformed_issued_is_an_error(issued: object) -> None:
     text = json.dumps({"schema": 2, "images": {}, "issued": issued})
     with pytest.raises(LockfileError, match="issued"):
         lockfile.loads(text)
+
+
+# -- round two: item 55 (issue 9.17): duplicate keys -------------------------------------
+
+_ENTRY_TEXT = json.dumps(entry_json())
+DUPLICATES = {
+    "entry-name": '{"schema": 2, "images": {"app": ENTRY, "app": ENTRY}}',
+    "entry-field": '{"schema": 2, "images": {"app": {"tag": "v1", "tag": "v2"}}}',
+    "top-level": '{"schema": 2, "images": {}, "images": {"app": ENTRY}}',
+}
+
+
+@pytest.mark.parametrize("text", DUPLICATES.values(), ids=DUPLICATES.keys())
+def test_r55_duplicate_keys_are_refused_naming_the_key(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "ocirel.lock.json"
+    path.write_text(text.replace("ENTRY", _ENTRY_TEXT), encoding="utf-8")
+    before = path.read_bytes()
+    with pytest.raises(LockfileError, match=r"more than once") as info:
+        lockfile.upsert(path, entry("db", "r.io/db"))
+    duplicated = {"entry-name": "'app'", "entry-field": "'tag'", "top-level": "'images'"}
+    assert any(key in str(info.value) for key in duplicated.values())
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == before

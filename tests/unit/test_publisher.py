@@ -32,7 +32,13 @@ import typer
 from ocirel import lockfile
 from ocirel.backends.base import BuildEnv, BuildSpec
 from ocirel.cli import handle_errors
-from ocirel.errors import DigestMismatchError, RegistryError, TagConflictError, VersionError
+from ocirel.errors import (
+    DigestMismatchError,
+    LockfileError,
+    RegistryError,
+    TagConflictError,
+    VersionError,
+)
 from ocirel.image import OCI_CONFIG, OCI_MANIFEST
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference, parse
@@ -583,3 +589,18 @@ def test_r42_an_explicit_tag_the_lockfile_recorded_is_refused(publish: Run) -> N
 def test_r42_dry_run_applies_the_floor(publish: Run) -> None:
     _record_in_lockfile(publish, "v3")
     assert publish.run(dry_run=True).tag == "v4"
+
+
+# ----------------------------------------------------- round two: item 55 (issue 9.17)
+
+
+def test_r55_lockfile_with_duplicate_keys_stops_publish_before_building(publish: Run) -> None:
+    entry = json.dumps(LockEntry("app", publish.repo.name, "v1", "sha256:" + "1" * 64).to_json())
+    other = json.dumps(LockEntry("app", "r.example/other", "v9", "sha256:" + "9" * 64).to_json())
+    publish.lockfile.write_text(f'{{"schema": 1, "images": {{"app": {entry}, "app": {other}}}}}')
+    before = publish.lockfile.read_bytes()
+    with pytest.raises(LockfileError, match=r"'app' more than once"):
+        publish.run()
+    assert publish.builder.calls == []
+    assert publish.store.tag_puts == []
+    assert publish.lockfile.read_bytes() == before

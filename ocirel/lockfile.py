@@ -244,9 +244,19 @@ def _issued_from(data: object, where: str) -> dict[str, str]:
 
 
 def load(path: Path) -> Lockfile:
-    """Read ``path``; a missing file is an empty lockfile."""
+    """Read ``path``; a missing file is an empty lockfile.
+
+    Only a regular file is read: a FIFO would block the read forever, a device or a
+    socket is never a lockfile. The file is opened without blocking and checked again
+    once open, so it cannot be swapped for a FIFO in between.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        if not _is_regular(path):
+            return Lockfile()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            _refuse_special(path, os.fstat(handle.fileno()).st_mode)
+            text = handle.read().decode("utf-8")
     except FileNotFoundError:
         return Lockfile()
     except UnicodeDecodeError:
@@ -254,6 +264,66 @@ def load(path: Path) -> Lockfile:
     except OSError as exc:
         raise LockfileError(f"cannot read {path}: {exc.strerror}") from None
     return loads(text, where=str(path))
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    raise LockfileError(
+        f"{path} is not a regular file ({kind}); a lockfile must be a regular file, "
+        "and nothing was read or written",
+        hint="point --lockfile at a file (it is created if missing)",
+    )
+
+
+def _is_regular(path: Path) -> bool:
+    """True for a regular file (symlinks followed), False when missing; refuse the rest."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return False
+    _refuse_special(path, mode)
+    return True
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, not after a push, when :func:`update` could not write ``path``: the
+    file must be a regular file (or missing), its ``.lock`` sibling must open for
+    writing, and its directory must take a new (temporary) file. The probe is a real
+    create and unlink, so it holds for root (who ignores permissions but not a
+    read-only file system or a missing directory) and for everyone else alike."""
+    target = _real_target(path)
+    with contextlib.suppress(OSError):  # a missing or unusable directory: the probe says
+        _is_regular(target)
+    lock_path = target.with_name(target.name + ".lock")
+    if lock_path.exists():
+        try:
+            os.close(os.open(lock_path, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC))
+        except OSError as exc:
+            raise LockfileError(
+                f"cannot open lock file {lock_path}: {exc.strerror}; {target} could not be updated",
+                hint="remove it or fix its permissions, or choose another --lockfile",
+            ) from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise LockfileError(
+            f"cannot write {target}: cannot create a file in {target.parent}: {_reason(exc)}",
+            hint="choose a --lockfile in a directory you can write, or fix its permissions",
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(FileNotFoundError):  # a writer under the lock may remove it
+        Path(probe).unlink()
 
 
 @contextlib.contextmanager

@@ -310,6 +310,8 @@ class Publisher:
         repo = req.repository
         # A lockfile that cannot be updated must stop us before anything is pushed.
         self._known = lockfile.load(req.lockfile).known_tags(repo.name)
+        if not (req.dry_run or req.explain):  # and one that cannot be written, too
+            lockfile.check_writable(req.lockfile)
         if req.dry_run:
             self.registry = self.registry_factory()
             self.source = self.source_factory()

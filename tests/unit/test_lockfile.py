@@ -6,9 +6,10 @@ import errno
 import json
 import multiprocessing
 import os
+import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -613,3 +614,107 @@ def test_r55_duplicate_keys_are_refused_naming_the_key(tmp_path: Path, text: str
     assert any(key in str(info.value) for key in duplicated.values())
     assert str(path) in str(info.value)
     assert path.read_bytes() == before
+
+
+# -- round two: item 49 (issue 9.11): only a regular file is a lockfile -------------------
+
+
+def _fifo(directory: Path) -> Path:
+    path = directory / "ocirel.lock.json"
+    os.mkfifo(path)
+    return path
+
+
+def _socket(directory: Path) -> Iterator[Path]:
+    import socket  # noqa: PLC0415
+
+    short = Path(tempfile.mkdtemp(prefix="ocs-"))  # AF_UNIX paths are short
+    path = short / "lock.json"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    try:
+        yield path
+    finally:
+        server.close()
+        shutil.rmtree(short)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device", "symlink-to-fifo"])
+def test_r49_a_fifo_socket_or_device_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    sockets = _socket(tmp_path)
+    if kind == "fifo":
+        path = _fifo(tmp_path)
+    elif kind == "socket":
+        path = next(sockets)
+    elif kind == "device":
+        path = Path("/dev/null")
+    else:
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+        path = tmp_path / "ocirel.lock.json"
+        path.symlink_to(target)
+    try:
+        for action in (lambda: lockfile.load(path), lambda: lockfile.upsert(path, entry())):
+            with pytest.raises(LockfileError, match="not a regular file") as info:
+                action()
+            assert str(path) in str(info.value) or str(path.resolve()) in str(info.value)
+    finally:
+        sockets.close()
+    if kind == "device":
+        assert Path("/dev/null").is_char_device()
+
+
+# -- round two: item 59 (issue 9.21): an unwritable lockfile is found before building ----
+
+
+def test_r59_writable_lockfile_passes_the_check(tmp_path: Path) -> None:
+    path = tmp_path / "ocirel.lock.json"
+    lockfile.check_writable(path)  # missing file, writable directory
+    lockfile.upsert(path, entry())
+    lockfile.check_writable(path)
+    assert leftovers(tmp_path, {path.name}) == set()  # the probe leaves nothing behind
+
+
+def test_r59_parent_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "deploy").write_text("not a directory")
+    with pytest.raises(LockfileError, match=r"cannot write .*deploy/ocirel.lock.json"):
+        lockfile.check_writable(tmp_path / "deploy" / "ocirel.lock.json")
+
+
+def test_r59_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LockfileError, match="No such file or directory"):
+        lockfile.check_writable(tmp_path / "nope" / "ocirel.lock.json")
+
+
+def test_r59_lock_sibling_that_cannot_be_opened_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ocirel.lock.json"
+    (tmp_path / "ocirel.lock.json.lock").mkdir()
+    with pytest.raises(LockfileError, match=r"ocirel.lock.json.lock"):
+        lockfile.check_writable(path)
+
+
+def test_r59_permission_denied_on_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an unprivileged user meets in a directory they cannot write (root cannot be
+    refused by permissions, so the refusal is simulated where the probe creates its file)."""
+
+    def refuse(*_args: object, **_kwargs: object) -> tuple[int, str]:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(lockfile.tempfile, "mkstemp", refuse)
+    with pytest.raises(LockfileError, match="Permission denied"):
+        lockfile.check_writable(tmp_path / "ocirel.lock.json")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
+def test_r59_read_only_directory_is_refused_as_a_user(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o555)
+    try:
+        with pytest.raises(LockfileError, match="Permission denied"):
+            lockfile.check_writable(directory / "ocirel.lock.json")
+    finally:
+        directory.chmod(0o755)

@@ -298,8 +298,9 @@ class Run:
             self.sleep_hook()
 
     def publisher(self, **options: Any) -> Publisher:
+        options.setdefault("lockfile", self.lockfile)
         request = PublishRequest(
-            context=self.tmp_path, repository=self.repo, name="app", lockfile=self.lockfile,
+            context=self.tmp_path, repository=self.repo, name="app",
             scheme=make_scheme("counter"), **options,
         )  # fmt: skip
         ticks = itertools.count()
@@ -604,3 +605,32 @@ def test_r55_lockfile_with_duplicate_keys_stops_publish_before_building(publish:
     assert publish.builder.calls == []
     assert publish.store.tag_puts == []
     assert publish.lockfile.read_bytes() == before
+
+
+# ------------------------------------------ round two: items 49 and 59 (issue 9.11, 9.21)
+
+
+@pytest.mark.timeout(20)
+def test_r49_fifo_as_lockfile_stops_publish_before_building(publish: Run) -> None:
+    os.mkfifo(publish.lockfile)
+    with pytest.raises(LockfileError, match="not a regular file"):
+        publish.run()
+    assert publish.builder.calls == []
+    assert publish.store.tag_puts == []
+
+
+def test_r59_unwritable_lockfile_stops_publish_before_building(publish: Run) -> None:
+    """A lockfile that does not exist yet, where it cannot be created: found out before
+    the build, not after the push (``cannot create lock file …``)."""
+    with pytest.raises(LockfileError, match=r"cannot write .*deploy/ocirel.lock.json"):
+        publish.run(lockfile=publish.tmp_path / "deploy" / "ocirel.lock.json")
+    assert publish.builder.calls == []
+    assert not [r for r in publish.store.fake.log if r.method in ("PUT", "POST")]
+
+
+def test_r59_unwritable_lock_sibling_stops_publish_before_building(publish: Run) -> None:
+    (publish.tmp_path / "ocirel.lock.json.lock").mkdir()
+    with pytest.raises(LockfileError, match=r"ocirel.lock.json.lock"):
+        publish.run()
+    assert publish.builder.calls == []
+    assert publish.store.tag_puts == []

@@ -330,6 +330,7 @@ def publish(
         build_args=parse_build_args(build_arg or []),
         target=target, explicit_tag=tag, floating=floating_from(config),
         max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
+        verify_timeout=config.verify_timeout,
         build_timeout=config.build_timeout, push_timeout=config.push_timeout,
         keep_image=config.keep_image, dry_run=dry_run, explain=explain, timestamp=timestamp,
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,

@@ -49,6 +49,7 @@ from ocirel.errors import (
     LockfileError,
     OcirelError,
     RegistryError,
+    RegistryNotFoundError,
     TagConflictError,
     VersionError,
 )
@@ -66,6 +67,9 @@ LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_SOURCE = "org.opencontainers.image.source"
 LABEL_CREATED = "org.opencontainers.image.created"
 IMMUTABLE_CODES = frozenset({"TAG_INVALID", "MANIFEST_TAG_IMMUTABLE", "TAG_IMMUTABLE"})
+#: read-after-write lag: the first and the longest wait before asking for a new tag again
+LAG_FIRST_WAIT = 0.25
+LAG_MAX_WAIT = 4.0
 
 Say = Callable[[str], None]
 
@@ -88,6 +92,7 @@ class PublishRequest:
     floating: frozenset[str] = FLOATING_TAGS
     max_attempts: int = 5
     settle_seconds: float = 0.02
+    verify_timeout: float = 30.0  # how long a new tag may answer 404 (read-after-write lag)
     build_timeout: float = 3600.0
     push_timeout: float = 1800.0
     keep_image: bool = False
@@ -443,7 +448,7 @@ class Publisher:
             self.local_image, str(ref), self.build_env, timeout=req.push_timeout
         )
         took = self.clock() - start
-        digest = self.registry.resolve(ref).digest
+        digest = self._resolve_written(ref, reported)
         if reported is not None and reported != digest:
             raise TagConflictError(
                 f"{self.backend.name} pushed {reported[:19]}… but {ref.tag} resolves to "
@@ -611,12 +616,45 @@ class Publisher:
         self._verify(ref, manifest.digest)
 
     def _verify(self, ref: Reference, digest: str) -> None:
-        info = self.registry.resolve(ref)
-        if info.digest != digest:
+        found = self._resolve_written(ref, digest)
+        if found != digest:
             raise TagConflictError(
-                f"tag {ref.tag} now points at {info.digest[:19]}…, not at the digest this run "
+                f"tag {ref.tag} now points at {found[:19]}…, not at the digest this run "
                 f"pushed ({digest[:19]}…): another publisher raced us"
             )
+
+    def _resolve_written(self, ref: Reference, digest: str | None) -> str:
+        """The digest of the tag this run has just written. Some registries (S3-backed,
+        CDN-fronted) answer 404 for a new tag for a few seconds: ask again, with growing
+        waits, for at most ``verify_timeout`` seconds of waiting in all."""
+        limit = self.request.verify_timeout
+        waited, wait = 0.0, LAG_FIRST_WAIT
+        while True:
+            try:
+                return self.registry.resolve(ref).digest
+            except RegistryNotFoundError:
+                if waited >= limit:
+                    raise self._not_visible(ref, digest, waited) from None
+            pause = min(wait, limit - waited)
+            self.sleep(pause)
+            waited += pause
+            wait = min(2 * wait, LAG_MAX_WAIT)
+
+    def _not_visible(self, ref: Reference, digest: str | None, waited: float) -> RegistryError:
+        req = self.request
+        image = f"{req.repository.name}@{digest}" if digest else f"the image {req.name}"
+        return RegistryError(
+            f"{req.repository.name}:{ref.tag} still answers 404 {waited:g} s after this run "
+            f"wrote it: {image} is in the registry, tagged {ref.tag}, but not recorded "
+            f"in {req.lockfile}",
+            status=404,
+            hint=(
+                f"the registry may only be slow to show new tags: once 'ocirel digest "
+                f"{req.repository.name}:{ref.tag}' answers, publish again (an unchanged build "
+                f"reuses {ref.tag} and records it); raise OCIREL_VERIFY_TIMEOUT "
+                f"(now {req.verify_timeout:g} s) for a registry this slow"
+            ),
+        )
 
     def _record(
         self, tag: str, digest: str, platform: str, attempts: int, decision: Decision

@@ -52,6 +52,7 @@ class Settings:
     backend: str = "auto"
     max_attempts: int = 5
     settle_seconds: float = 0.02
+    verify_timeout: float = 30.0
     build_timeout: float = 3600.0
     push_timeout: float = 1800.0
     isolation: str | None = None

@@ -634,3 +634,53 @@ def test_r59_unwritable_lock_sibling_stops_publish_before_building(publish: Run)
         publish.run()
     assert publish.builder.calls == []
     assert publish.store.tag_puts == []
+
+
+# ----------------------------------------------------- round two: item 56 (issue 9.18)
+
+
+def _lagging(publish: Run, tag: str, misses: int) -> None:
+    """After the PUT to ``tag``, the registry answers 404 for it ``misses`` more times
+    (an S3-backed or CDN-fronted registry that has not caught up yet)."""
+    lag = {"left": 0}
+
+    def after_put(put_tag: str, _digest: str) -> None:
+        if put_tag == tag:
+            lag["left"] = misses
+
+    def manifest(request: Request) -> Response:
+        if lag["left"] > 0:
+            lag["left"] -= 1
+            return oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+        return publish.store._get_manifest(request)
+
+    publish.store.on_tag_put = after_put
+    publish.store.fake.route("GET", f"/v2/{NAME}/manifests/{re.escape(tag)}", manifest)
+
+
+def test_r56_a_new_tag_that_answers_404_for_a_while_is_waited_for(publish: Run) -> None:
+    _lagging(publish, "v1", misses=3)
+    result = publish.run(verify_timeout=10.0)
+    assert result.tag == "v1"
+    publish.assert_recorded_is_ours(result, "v1")
+    settle, *backoff = publish.sleeps
+    assert settle == 0.02
+    assert len(backoff) == 3
+    assert backoff == sorted(backoff)  # growing waits
+    assert sum(backoff) <= 10.0
+
+
+def test_r56_a_tag_that_never_shows_up_fails_saying_what_is_where(
+    publish: Run, old_lockfile: bytes
+) -> None:
+    _lagging(publish, "v1", misses=10**6)
+    with pytest.raises(RegistryError) as info:
+        publish.run(verify_timeout=3.0)
+    message = f"{info.value} {info.value.hint}"
+    digest = publish.store.tags["v1"]
+    assert f"{publish.repo.name}@{digest}" in message  # what is in the registry
+    assert ":v1" in message  # under which tag
+    assert "not recorded" in message
+    assert "publish again" in message  # how to recover
+    assert 0 < sum(publish.sleeps[1:]) <= 3.0 + 2.0  # bounded (one last wait may overrun)
+    assert publish.lockfile.read_bytes() == old_lockfile

@@ -84,7 +84,7 @@ class Scheme(Protocol):
         ...
 
 
-def _check_prefix(prefix: str) -> str:
+def check_prefix(prefix: str) -> str:
     if not _PREFIX_RE.fullmatch(prefix) or prefix[:1] in (".", "-"):
         raise VersionError(
             f"invalid version prefix {prefix!r}: up to 32 letters, digits, '_', '.' or '-', "
@@ -99,7 +99,7 @@ class CounterScheme:
     name: SchemeName = "counter"
 
     def __post_init__(self) -> None:
-        _check_prefix(self.prefix)
+        check_prefix(self.prefix)
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
         match = re.fullmatch(re.escape(self.prefix) + _NUMBER, tag)
@@ -117,7 +117,7 @@ class SemverScheme:
     name: SchemeName = "semver"
 
     def __post_init__(self) -> None:
-        _check_prefix(self.prefix)
+        check_prefix(self.prefix)
         if self.bump not in BUMPS:
             raise VersionError(f"unknown bump {self.bump!r}; choose one of {', '.join(BUMPS)}")
 
@@ -148,7 +148,7 @@ class CalverScheme:
     name: SchemeName = "calver"
 
     def __post_init__(self) -> None:
-        _check_prefix(self.prefix)
+        check_prefix(self.prefix)
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
         pattern = (

@@ -67,3 +67,46 @@ def test_r42_next_reads_the_lockfile_named_by_the_option(
     data = json.loads(run("next", repo, "--lockfile", str(lock), "--json").stdout)
     assert data["next"] == "v8"
     assert data["lost"] == ["v7"]
+
+
+# ------------------------------------------------------------- items 51 and 47
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--scheme", "date"], {}),
+        (["--bump", "huge"], {}),
+        (["--prefix", "-v"], {}),
+        ([], {"OCIREL_SCHEME": "date"}),
+        ([], {"OCIREL_BUMP": "huge"}),
+        ([], {"OCIREL_PREFIX": "a/b"}),
+    ],
+    ids=["scheme-flag", "bump-flag", "prefix-flag", "scheme-env", "bump-env", "prefix-env"],
+)
+@pytest.mark.parametrize("command", ["next", "publish"])
+def test_r51_bad_scheme_bump_or_prefix_exit_2(
+    fake: FakeRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    args: list[str],
+    env: dict[str, str],
+) -> None:
+    fake.route("GET", "/v2/team/app/tags/list", tags_page(["v1"]))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    repo = f"{fake.address}/team/app"
+    target = [repo] if command == "next" else ["--image", repo, "--dry-run"]
+    result = run(command, *target, *args, code=2)
+    assert "error:" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_r47_read_timeout_of_zero_or_less_exits_2(
+    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    fake.route("GET", "/v2/team/app/tags/list", tags_page(["v1"]))
+    monkeypatch.setenv("OCIREL_READ_TIMEOUT", value)
+    result = run("next", f"{fake.address}/team/app", code=2)
+    assert "OCIREL_READ_TIMEOUT" in result.stderr
+    assert "internal error" not in result.stderr

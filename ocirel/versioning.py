@@ -15,8 +15,10 @@ Schemes:
   respected: the next tag continues that date, so versions never sort backwards.
   Dates further ahead are not taken for clock skew and are ignored.
 
-Numbers of more than 18 digits are not versions (they are ignored like any foreign
-tag); a next version that would need one is a :class:`VersionError`.
+Numbers (counters, semver parts, calver serials) of more than 18 digits are not
+versions (they are ignored like any foreign tag); a next version that would need one
+is a :class:`VersionError`. Every scheme parses and writes the same width, so the
+next version is never a tag that already exists.
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ class CalverScheme:
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
         pattern = (
-            re.escape(self.prefix) + r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})(?:\.([1-9][0-9]{0,8}))?"
+            re.escape(self.prefix) + r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})(?:\.([1-9][0-9]{0,17}))?"
         )
         match = re.fullmatch(pattern, tag)
         if not match:
@@ -174,7 +176,7 @@ class CalverScheme:
         serials = [v[3] for v in versions if v[:3] == day]
         if not serials:
             return base
-        return f"{base}.{max(serials) + 1}"
+        return f"{base}.{_bounded(max(serials) + 1)}"
 
 
 def _bounded(number: int) -> int:

@@ -110,3 +110,13 @@ def test_r47_read_timeout_of_zero_or_less_exits_2(
     result = run("next", f"{fake.address}/team/app", code=2)
     assert "OCIREL_READ_TIMEOUT" in result.stderr
     assert "internal error" not in result.stderr
+
+
+# ------------------------------------------------------------------ item 54
+
+
+def test_r54_tags_prints_each_tag_once(fake: FakeRegistry) -> None:
+    fake.route("GET", "/v2/team/app/tags/list", tags_page(["v2", "v1", "v2", "latest", "v1"]))
+    repo = f"{fake.address}/team/app"
+    assert run("tags", repo).stdout.splitlines() == ["latest", "v1", "v2"]
+    assert json.loads(run("tags", repo, "--json").stdout)["tags"] == ["latest", "v1", "v2"]

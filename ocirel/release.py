@@ -54,7 +54,14 @@ from ocirel.errors import (
     VersionError,
 )
 from ocirel.gitinfo import SourceInfo
-from ocirel.image import INDEX_TYPES, Manifest, OciImage, read_layout, stamp_labels
+from ocirel.image import (
+    SCHEMA1_TYPES,
+    Manifest,
+    OciImage,
+    not_comparable,
+    read_layout,
+    stamp_labels,
+)
 from ocirel.reference import Reference
 from ocirel.runner import display
 from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floating
@@ -308,7 +315,7 @@ class Publisher:
         self.local_image = self.local_name
         self._cleanup: _Background | None = None
         self._built = False
-        self._previous: tuple[str, Manifest, dict[str, Any]] | None = None
+        self._previous: _Previous | None = None
 
     def run(self) -> PublishResult:
         req = self.request
@@ -480,9 +487,16 @@ class Publisher:
             return Decision(
                 True, (f"no earlier {req.scheme.name} version in {req.repository.name}",)
             )
-        previous, manifest, config = self._previous
-        if manifest.media_type in INDEX_TYPES:
-            return Decision(True, (f"{previous} is a multi-platform index; comparison skipped",))
+        previous, manifest, config = (
+            self._previous.tag,
+            self._previous.manifest,
+            self._previous.config,
+        )
+        if self._previous.skipped is not None or manifest is None:
+            note = f"{previous} {self._previous.skipped}; comparison skipped"
+            if not req.explain:
+                self.say(note)
+            return Decision(True, (note,))
         reasons = differences(local_config, config)
         if reasons:
             return Decision(True, (f"the build differs from {previous}:", *reasons), previous)
@@ -531,18 +545,30 @@ class Publisher:
         self._previous = self._fetch_previous(tags)
         return tags
 
-    def _fetch_previous(self, tags: set[str]) -> tuple[str, Manifest, dict[str, Any]] | None:
-        """The latest version's manifest and config, fetched while the builder works."""
+    def _fetch_previous(self, tags: set[str]) -> _Previous | None:
+        """The latest version's manifest and config, fetched while the builder works;
+        or why it cannot be compared with the build (an index, an artifact, a schema 1
+        manifest, a config that is not JSON)."""
         req = self.request
         if req.explicit_tag is not None or req.always_new_version:
             return None
         previous = latest_version(tags, req.scheme)
         if previous is None:
             return None
-        manifest = self.registry.get_manifest(req.repository.with_tag(previous))
-        if manifest.media_type in INDEX_TYPES:
-            return (previous, manifest, {})
-        return (previous, manifest, self._remote_config(req.repository, manifest.digest, manifest))
+        try:
+            manifest = self.registry.get_manifest(req.repository.with_tag(previous))
+        except (RegistryError, DigestMismatchError) as exc:
+            if not _unreadable_manifest(exc):
+                raise
+            return _Previous(previous, None, {}, _unreadable_reason(exc))
+        skipped = not_comparable(manifest)
+        if skipped is not None:
+            return _Previous(previous, manifest, {}, skipped)
+        try:
+            config = self._remote_config(req.repository, manifest.digest, manifest)
+        except (ValueError, RecursionError):  # binary, or not UTF-8: not an image config
+            return _Previous(previous, manifest, {}, "has a configuration that is not JSON")
+        return _Previous(previous, manifest, config, None)
 
     def _spec(self) -> BuildSpec:
         req = self.request
@@ -724,6 +750,36 @@ class Publisher:
             name=req.name, repository=req.repository.name, tag=tag, digest=None,
             backend=self.backend.name, dry_run=True, plan=steps, lockfile=str(req.lockfile),
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """The latest version, and why it cannot be compared with the build (if so)."""
+
+    tag: str
+    manifest: Manifest | None
+    config: dict[str, Any]
+    skipped: str | None
+
+
+def _unreadable_manifest(exc: OcirelError) -> bool:
+    """The registry answered, with a manifest ocirel cannot read (a schema 1 manifest,
+    a type it does not know, bytes that do not hash to the digest it claims) — not a
+    failure to talk to it (those carry a method, a status, or are temporary)."""
+    if isinstance(exc, DigestMismatchError):
+        return True
+    return (
+        isinstance(exc, RegistryError)
+        and exc.status is None
+        and not exc.temporary
+        and not exc.method
+    )
+
+
+def _unreadable_reason(exc: OcirelError) -> str:
+    if any(media_type in str(exc) for media_type in SCHEMA1_TYPES):
+        return "is a schema 1 manifest, which ocirel cannot compare"
+    return f"is a manifest ocirel cannot read ({exc})"
 
 
 def _is_immutable_rejection(exc: RegistryError) -> bool:

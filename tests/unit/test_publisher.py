@@ -684,3 +684,73 @@ def test_r56_a_tag_that_never_shows_up_fails_saying_what_is_where(
     assert "publish again" in message  # how to recover
     assert 0 < sum(publish.sleeps[1:]) <= 3.0 + 2.0  # bounded (one last wait may overrun)
     assert publish.lockfile.read_bytes() == old_lockfile
+
+
+# ------------------------------------------------------ round two: item 46 (issue 9.8)
+
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+
+def _seed_raw(store: Store, tag: str, media_type: str, manifest: bytes, *blobs: bytes) -> None:
+    with store._lock:
+        for blob in blobs:
+            store.blobs[sha256(blob)] = blob
+        store.manifests[sha256(manifest)] = (media_type, manifest)
+        store.tags[tag] = sha256(manifest)
+
+
+def _artifact(config_type: str, config: bytes) -> tuple[bytes, bytes]:
+    layer = os.urandom(32)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.sbom.v1",
+        "config": descriptor(config_type, config),
+        "layers": [descriptor("application/octet-stream", layer)],
+    }).encode()  # fmt: skip
+    return manifest, layer
+
+
+LATEST_KINDS = {
+    "artifact-binary-config": "application/vnd.example.thing.config.v1+octet",
+    "binary-config-claiming-image": OCI_CONFIG,
+    "empty-config": "application/vnd.oci.empty.v1+json",
+}
+
+
+@pytest.mark.parametrize("config_type", LATEST_KINDS.values(), ids=LATEST_KINDS.keys())
+def test_r46_latest_version_is_an_artifact_comparison_skipped(
+    publish: Run, config_type: str
+) -> None:
+    config = b"{}" if "empty" in config_type else b"\x00\xff\xfe binary \x80"
+    manifest, layer = _artifact(config_type, config)
+    _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, config, layer)
+    result = publish.run()
+    assert result.tag == "v2"
+    assert not result.unchanged
+    publish.assert_recorded_is_ours(result, "v2")
+    assert any("v1" in line and "comparison skipped" in line for line in publish.said)
+    assert "comparison skipped" in result.explanation[0]
+
+
+def test_r46_latest_version_is_a_schema1_manifest_comparison_skipped(publish: Run) -> None:
+    manifest = json.dumps({
+        "schemaVersion": 1, "name": NAME, "tag": "v1", "architecture": "amd64",
+        "fsLayers": [{"blobSum": "sha256:" + "a" * 64}],
+        "history": [{"v1Compatibility": "{}"}],
+        "signatures": [{"header": {"alg": "ES256"}, "signature": "x", "protected": "y"}],
+    }, indent=3).encode()  # fmt: skip
+    _seed_raw(publish.store, "v1", SCHEMA1, manifest)
+    result = publish.run()
+    assert result.tag == "v2"
+    publish.assert_recorded_is_ours(result, "v2")
+    assert any("schema 1" in line and "comparison skipped" in line for line in publish.said)
+
+
+def test_r46_explain_says_why_the_comparison_was_skipped(publish: Run) -> None:
+    manifest, layer = _artifact(LATEST_KINDS["artifact-binary-config"], b"\x00\x01")
+    _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, b"\x00\x01", layer)
+    result = publish.run(explain=True)
+    assert result.explain_only
+    assert not result.unchanged
+    assert "artifact" in result.explanation[0]
+    assert publish.store.tag_puts == []

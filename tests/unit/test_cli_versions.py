@@ -73,14 +73,14 @@ def test_r42_next_reads_the_lockfile_named_by_the_option(
 
 
 @pytest.mark.parametrize(
-    ("args", "env"),
+    ("args", "env", "origin"),
     [
-        (["--scheme", "date"], {}),
-        (["--bump", "huge"], {}),
-        (["--prefix", "-v"], {}),
-        ([], {"OCIREL_SCHEME": "date"}),
-        ([], {"OCIREL_BUMP": "huge"}),
-        ([], {"OCIREL_PREFIX": "a/b"}),
+        (["--scheme", "date"], {}, "--scheme"),
+        (["--bump", "huge"], {}, "--bump"),
+        (["--prefix", "-v"], {}, "--prefix"),
+        ([], {"OCIREL_SCHEME": "date"}, "OCIREL_SCHEME"),
+        ([], {"OCIREL_BUMP": "huge"}, "OCIREL_BUMP"),
+        ([], {"OCIREL_PREFIX": "a/b"}, "OCIREL_PREFIX"),
     ],
     ids=["scheme-flag", "bump-flag", "prefix-flag", "scheme-env", "bump-env", "prefix-env"],
 )
@@ -91,18 +91,22 @@ def test_r51_bad_scheme_bump_or_prefix_exit_2(
     command: str,
     args: list[str],
     env: dict[str, str],
+    origin: str,
 ) -> None:
     fake.route("GET", "/v2/team/app/tags/list", tags_page(["v1"]))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
     repo = f"{fake.address}/team/app"
     target = [repo] if command == "next" else ["--image", repo, "--dry-run"]
+    if command == "next":
+        run(command, *target, code=0)  # without the bad value, the command works
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     result = run(command, *target, *args, code=2)
     assert "error:" in result.stderr
+    assert origin in result.stderr  # the version setting failed, not something else
 
 
-@pytest.mark.parametrize("value", ["0", "-1"])
-def test_r47_read_timeout_of_zero_or_less_exits_2(
+@pytest.mark.parametrize("value", ["0", "0.0"])
+def test_r47_read_timeout_of_zero_exits_2(
     fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     fake.route("GET", "/v2/team/app/tags/list", tags_page(["v1"]))

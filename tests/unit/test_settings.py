@@ -450,11 +450,9 @@ def test_r51_bad_version_settings_in_a_file_name_the_file(tmp_path: Path) -> Non
 TIMEOUTS = ("connect_timeout", "read_timeout", "build_timeout", "push_timeout", "verify_timeout")
 
 
-@pytest.mark.parametrize("value", ["0", "0.0", "-0", "-1", "-0.5"])
+@pytest.mark.parametrize("value", ["0", "0.0", "-0", "0e5"])
 @pytest.mark.parametrize("name", TIMEOUTS)
-def test_r47_zero_or_negative_timeouts_are_config_errors(
-    tmp_path: Path, name: str, value: str
-) -> None:
+def test_r47_zero_timeouts_are_config_errors(tmp_path: Path, name: str, value: str) -> None:
     env_name = f"OCIREL_{name.upper()}"
     with pytest.raises(ConfigError) as info:
         settings.load({}, {env_name: value}, cwd=tmp_path)
@@ -470,7 +468,7 @@ def test_r47_zero_timeout_in_a_file_is_a_config_error(tmp_path: Path, name: str)
         settings.load({}, {}, cwd=tmp_path)
 
 
-def test_r47_waits_that_may_be_zero_stay_allowed(tmp_path: Path) -> None:
+def test_waits_that_may_be_zero_stay_allowed(tmp_path: Path) -> None:
     env = {"OCIREL_SETTLE_SECONDS": "0", "OCIREL_MAX_RETRY_WAIT": "0", "OCIREL_RETRIES": "0"}
     loaded = settings.load({}, env, cwd=tmp_path)
     assert (loaded.settle_seconds, loaded.max_retry_wait, loaded.retries) == (0.0, 0.0, 0)

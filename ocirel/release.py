@@ -187,10 +187,12 @@ def lost_versions(known: Iterable[str], tags: Iterable[str]) -> list[str]:
 
 
 def lost_warning(repository: str, lost: Iterable[str]) -> str:
-    names = ", ".join(lost)
+    lost = list(lost)
+    it = "it" if len(lost) == 1 else "them"
     return (
-        f"the lockfile records {repository}:{names} but the registry no longer has it "
-        "(deleted?); it is never issued again, and the next version is above it"
+        f"the lockfile records {repository}:{', '.join(lost)} but the registry no longer "
+        f"has {it} (deleted?); ocirel never issues {it} again, and the next version is "
+        f"above {it}"
     )
 
 

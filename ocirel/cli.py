@@ -183,6 +183,9 @@ PrefixOpt = Annotated[
 BumpOpt = Annotated[
     str | None, typer.Option("--bump", help="semver part to bump: patch (default), minor, major")
 ]
+LockfileOpt = Annotated[
+    Path | None, typer.Option("--lockfile", help="lockfile path (default ./ocirel.lock.json)")
+]
 
 
 def load_settings(**flags: Any) -> Settings:
@@ -269,9 +272,7 @@ def publish(
     scheme: SchemeOpt = None,
     prefix: PrefixOpt = None,
     bump: BumpOpt = None,
-    lockfile_path: Annotated[
-        Path | None, typer.Option("--lockfile", help="lockfile path (default ./ocirel.lock.json)")
-    ] = None,
+    lockfile_path: LockfileOpt = None,
     backend: Annotated[
         str | None, typer.Option("--backend", help="auto (default), buildah, podman or docker")
     ] = None,
@@ -348,6 +349,7 @@ def publish(
         build_args=parse_build_args(build_arg or []),
         target=target, explicit_tag=tag, floating=floating_from(config),
         max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
+        verify_timeout=config.verify_timeout,
         build_timeout=config.build_timeout, push_timeout=config.push_timeout,
         keep_image=config.keep_image, dry_run=dry_run, explain=explain, timestamp=timestamp,
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
@@ -359,6 +361,7 @@ def publish(
             registry_factory=lambda: make_registry(config, repo),
             source_factory=lambda: source_info(context),
             say=lambda message: err(f"ocirel: {message}"),
+            warn=lambda message: err(f"warning: {message}"),
         ).run()  # fmt: skip
     render_publish(result, as_json)
 
@@ -440,24 +443,34 @@ def next_version(
     scheme: SchemeOpt = None,
     prefix: PrefixOpt = None,
     bump: BumpOpt = None,
+    lockfile_path: LockfileOpt = None,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the tag the next publish of REPOSITORY would get."""
-    from ocirel import reference, release  # noqa: PLC0415
+    """Print the tag the next publish of REPOSITORY would get.
+
+    The lockfile, when present, is a floor: a version it records or recorded for
+    REPOSITORY is never the answer, nor anything below the highest of them.
+    """
+    from ocirel import lockfile, reference, release  # noqa: PLC0415
 
     config = load_settings(
-        scheme=scheme, prefix=prefix, bump=bump, insecure=insecure, ca_file=ca_file
-    )
+        scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, insecure=insecure,
+        ca_file=ca_file,
+    )  # fmt: skip
     repo = reference.parse_repository(repository)
     version_scheme = scheme_from(config)
-    candidate, existing = release.next_tag(make_registry(config, repo), repo, version_scheme)
+    known = lockfile.load(config.lockfile).known_tags(repo.name)
+    candidate, existing = release.next_tag(make_registry(config, repo), repo, version_scheme, known)
+    lost = release.lost_versions(known, existing)
+    if lost:
+        err(f"warning: {release.lost_warning(repo.name, lost)}")
     if as_json:
         in_scheme = [t for t in existing if version_scheme.parse(t) is not None]
         out_json({
             "repository": repo.name, "next": candidate, "scheme": config.scheme,
-            "tags": len(existing), "versions": len(in_scheme),
+            "tags": len(existing), "versions": len(in_scheme), "lost": lost,
         })  # fmt: skip
     else:
         out(candidate)

@@ -33,6 +33,31 @@ INDEX_TYPES = frozenset(
 )
 
 
+#: configs of images (what ``compare`` understands); any other config type is an artifact
+IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, "application/vnd.docker.container.image.v1+json"})
+SCHEMA1_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
+
+
+def not_comparable(manifest: Manifest) -> str | None:
+    """Why the image behind ``manifest`` cannot be compared layer by layer with a
+    build (an index, an OCI artifact), or None when it can."""
+    if manifest.media_type in INDEX_TYPES:
+        return "is a multi-platform index"
+    document = manifest.document
+    config = document.get("config")
+    config_type = config.get("mediaType") if isinstance(config, dict) else None
+    artifact_type = document.get("artifactType")
+    if artifact_type is not None or config_type not in IMAGE_CONFIG_TYPES:
+        kind = artifact_type if isinstance(artifact_type, str) else config_type
+        return f"is an OCI artifact ({kind!s:.100}), not an image"
+    return None
+
+
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

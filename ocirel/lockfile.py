@@ -1,6 +1,6 @@
 """``ocirel.lock.json``: which digest each released image name points to.
 
-Format (schema 1)::
+Format (schema 2)::
 
     {
       "images": {
@@ -13,8 +13,16 @@ Format (schema 1)::
           "tag": "v7"
         }
       },
-      "schema": 1
+      "issued": {"registry.example.com/team/app": "v7"},
+      "schema": 2
     }
+
+``issued`` is the floor: per repository, the highest version ocirel ever recorded
+for it. It stays when an entry moves on (to an older tag, another repository, or is
+removed), so a version the registry has lost (a deleted tag) is never issued again.
+Schema 1 files (without ``issued``) are read as they are (their entries' tags are
+the floor); every write is schema 2, so an older ocirel refuses the file instead of
+silently dropping the floor.
 
 Output is canonical — sorted keys, 2-space indent, LF, trailing newline, no
 timestamps — so the same inputs give byte-identical files. Writes take an exclusive
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -48,7 +57,8 @@ from typing import Any
 from ocirel import reference
 from ocirel.errors import InvalidReferenceError, LockfileError
 
-SCHEMA = 1
+SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 _KNOWN_KEYS = frozenset({"repository", "tag", "digest", "reference", "platforms", "source"})
 
@@ -137,12 +147,25 @@ def _str(data: Mapping[str, Any], key: str, where: str, name: str) -> str:
 @dataclass(frozen=True)
 class Lockfile:
     entries: Mapping[str, LockEntry] = field(default_factory=dict)
+    #: repository → the highest version ever recorded for it (the floor)
+    issued: Mapping[str, str] = field(default_factory=dict)
 
     def with_entry(self, entry: LockEntry) -> Lockfile:
-        return Lockfile({**self.entries, entry.name: entry})
+        return Lockfile({**self.entries, entry.name: entry}, self.issued)
 
     def without(self, name: str) -> Lockfile:
-        return Lockfile({k: v for k, v in self.entries.items() if k != name})
+        return Lockfile({k: v for k, v in self.entries.items() if k != name}, self.issued)
+
+    def with_issued(self, repository: str, tag: str) -> Lockfile:
+        """Set the floor of ``repository`` (the caller decides which tag is higher)."""
+        return Lockfile(self.entries, {**self.issued, repository: tag})
+
+    def known_tags(self, repository: str) -> set[str]:
+        """Every tag this lockfile records, or recorded as the floor, for ``repository``."""
+        known = {e.tag for e in self.entries.values() if e.repository == repository}
+        if repository in self.issued:
+            known.add(self.issued[repository])
+        return known
 
     def find_repository(self, repository: str) -> LockEntry | None:
         """The entry whose repository is ``repository`` (normalized), if any."""
@@ -154,14 +177,18 @@ class Lockfile:
 
 def dumps(lock: Lockfile) -> str:
     """The canonical text of ``lock``."""
-    doc = {"schema": SCHEMA, "images": {n: e.to_json() for n, e in lock.entries.items()}}
+    doc = {
+        "schema": SCHEMA,
+        "images": {n: e.to_json() for n, e in lock.entries.items()},
+        "issued": dict(lock.issued),
+    }
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def loads(text: str, *, where: str = "lockfile") -> Lockfile:
     """Parse lockfile text; any problem raises :class:`LockfileError`."""
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=functools.partial(_unique_keys, where))
     except (ValueError, RecursionError) as exc:
         raise LockfileError(
             f"{where} is not valid JSON ({exc}); it was left untouched",
@@ -170,21 +197,66 @@ def loads(text: str, *, where: str = "lockfile") -> Lockfile:
     if not isinstance(doc, dict):
         raise LockfileError(f"{where} is not a JSON object; it was left untouched")
     schema = doc.get("schema")
-    if schema != SCHEMA or isinstance(schema, bool):
+    if schema not in READABLE_SCHEMAS or isinstance(schema, bool):
         raise LockfileError(
-            f"{where} has schema {schema!r}; this ocirel reads schema {SCHEMA}",
+            f"{where} has schema {schema!r}; this ocirel reads schemas "
+            f"{', '.join(map(str, READABLE_SCHEMAS))}",
             hint="upgrade ocirel if the file was written by a newer version",
         )
     images = doc.get("images", {})
     if not isinstance(images, dict):
         raise LockfileError(f"{where}: 'images' must be an object")
-    return Lockfile({n: LockEntry.from_json(n, d, where=where) for n, d in images.items()})
+    entries = {n: LockEntry.from_json(n, d, where=where) for n, d in images.items()}
+    return Lockfile(entries, _issued_from(doc.get("issued", {}), where))
+
+
+def _unique_keys(where: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: a duplicate would silently win
+    over the earlier one (and a rewrite would drop it)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise LockfileError(
+                f"{where} has the key {key!r} more than once in one object; it was left untouched",
+                hint="keep one of them (a JSON object's keys must differ), then run again",
+            )
+        result[key] = value
+    return result
+
+
+def _issued_from(data: object, where: str) -> dict[str, str]:
+    """``issued``: normalized repository → a valid tag."""
+    if not isinstance(data, dict):
+        raise LockfileError(f"{where}: 'issued' must map repository to tag")
+    issued: dict[str, str] = {}
+    for key, tag in data.items():
+        try:
+            repo = reference.parse(key)
+            if not isinstance(tag, str):
+                raise LockfileError(f"{where}: 'issued' of {key!r} must be a tag (a string)")
+            reference.validate_tag(tag)
+        except InvalidReferenceError as exc:
+            raise LockfileError(f"{where}: 'issued' of {key!r}: {exc}") from None
+        if repo.tag or repo.digest or repo.name in issued:
+            raise LockfileError(f"{where}: 'issued' key {key!r} must be a repository, named once")
+        issued[repo.name] = tag
+    return issued
 
 
 def load(path: Path) -> Lockfile:
-    """Read ``path``; a missing file is an empty lockfile."""
+    """Read ``path``; a missing file is an empty lockfile.
+
+    Only a regular file is read: a FIFO would block the read forever, a device or a
+    socket is never a lockfile. The file is opened without blocking and checked again
+    once open, so it cannot be swapped for a FIFO in between.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        if not _is_regular(path):
+            return Lockfile()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            _refuse_special(path, os.fstat(handle.fileno()).st_mode)
+            text = handle.read().decode("utf-8")
     except FileNotFoundError:
         return Lockfile()
     except UnicodeDecodeError:
@@ -192,6 +264,66 @@ def load(path: Path) -> Lockfile:
     except OSError as exc:
         raise LockfileError(f"cannot read {path}: {exc.strerror}") from None
     return loads(text, where=str(path))
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    raise LockfileError(
+        f"{path} is not a regular file ({kind}); a lockfile must be a regular file, "
+        "and nothing was read or written",
+        hint="point --lockfile at a file (it is created if missing)",
+    )
+
+
+def _is_regular(path: Path) -> bool:
+    """True for a regular file (symlinks followed), False when missing; refuse the rest."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return False
+    _refuse_special(path, mode)
+    return True
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, not after a push, when :func:`update` could not write ``path``: the
+    file must be a regular file (or missing), its ``.lock`` sibling must open for
+    writing, and its directory must take a new (temporary) file. The probe is a real
+    create and unlink, so it holds for root (who ignores permissions but not a
+    read-only file system or a missing directory) and for everyone else alike."""
+    target = _real_target(path)
+    with contextlib.suppress(OSError):  # a missing or unusable directory: the probe says
+        _is_regular(target)
+    lock_path = target.with_name(target.name + ".lock")
+    if lock_path.exists():
+        try:
+            os.close(os.open(lock_path, os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC))
+        except OSError as exc:
+            raise LockfileError(
+                f"cannot open lock file {lock_path}: {exc.strerror}; {target} could not be updated",
+                hint="remove it or fix its permissions, or choose another --lockfile",
+            ) from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise LockfileError(
+            f"cannot write {target}: cannot create a file in {target.parent}: {_reason(exc)}",
+            hint="choose a --lockfile in a directory you can write, or fix its permissions",
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(FileNotFoundError):  # a writer under the lock may remove it
+        Path(probe).unlink()
 
 
 @contextlib.contextmanager

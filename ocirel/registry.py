@@ -85,10 +85,11 @@ class Registry:
     # ---------------------------------------------------------------- tags
 
     def list_tags(self, repo: Reference) -> list[str]:
-        """Every tag of ``repo`` (order not meaningful); [] for an unknown repository."""
+        """Every tag of ``repo``, each once (a registry may repeat one), in the order
+        listed (not meaningful); [] for an unknown repository."""
         for page_size in PAGE_SIZES:
             try:
-                return list(self._iter_tags(repo, page_size))
+                return list(dict.fromkeys(self._iter_tags(repo, page_size)))
             except _PageSizeRejectedError:
                 continue
             except RegistryNotFoundError as exc:

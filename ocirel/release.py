@@ -49,10 +49,19 @@ from ocirel.errors import (
     LockfileError,
     OcirelError,
     RegistryError,
+    RegistryNotFoundError,
     TagConflictError,
+    VersionError,
 )
 from ocirel.gitinfo import SourceInfo
-from ocirel.image import INDEX_TYPES, Manifest, OciImage, read_layout, stamp_labels
+from ocirel.image import (
+    SCHEMA1_TYPES,
+    Manifest,
+    OciImage,
+    not_comparable,
+    read_layout,
+    stamp_labels,
+)
 from ocirel.reference import Reference
 from ocirel.runner import display
 from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floating
@@ -65,6 +74,9 @@ LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_SOURCE = "org.opencontainers.image.source"
 LABEL_CREATED = "org.opencontainers.image.created"
 IMMUTABLE_CODES = frozenset({"TAG_INVALID", "MANIFEST_TAG_IMMUTABLE", "TAG_IMMUTABLE"})
+#: read-after-write lag: the first and the longest wait before asking for a new tag again
+LAG_FIRST_WAIT = 0.25
+LAG_MAX_WAIT = 4.0
 
 Say = Callable[[str], None]
 
@@ -87,6 +99,7 @@ class PublishRequest:
     floating: frozenset[str] = FLOATING_TAGS
     max_attempts: int = 5
     settle_seconds: float = 0.02
+    verify_timeout: float = 30.0  # how long a new tag may answer 404 (read-after-write lag)
     build_timeout: float = 3600.0
     push_timeout: float = 1800.0
     keep_image: bool = False
@@ -155,10 +168,39 @@ class PublishResult:
 # ----------------------------------------------------------------- small cases
 
 
-def next_tag(registry: Registry, repo: Reference, scheme: Scheme) -> tuple[str, list[str]]:
-    """The next version of ``repo`` under ``scheme``, and the tags it was computed from."""
+def next_tag(
+    registry: Registry, repo: Reference, scheme: Scheme, known: Iterable[str] = ()
+) -> tuple[str, list[str]]:
+    """The next version of ``repo`` under ``scheme``, and the tags it was computed from.
+
+    ``known`` are the tags the lockfile records or recorded for ``repo`` (the floor):
+    the next version is above them too, whatever the registry still lists.
+    """
     tags = registry.list_tags(repo)
-    return scheme.next_tag(tags), tags
+    return scheme.next_tag({*tags, *known}), tags
+
+
+def lost_versions(known: Iterable[str], tags: Iterable[str]) -> list[str]:
+    """The tags the lockfile knows that the registry no longer lists."""
+    listed = set(tags)
+    return sorted(t for t in set(known) if t not in listed)
+
+
+def lost_warning(repository: str, lost: Iterable[str]) -> str:
+    lost = list(lost)
+    it = "it" if len(lost) == 1 else "them"
+    return (
+        f"the lockfile records {repository}:{', '.join(lost)} but the registry no longer "
+        f"has {it} (deleted?); ocirel never issues {it} again, and the next version is "
+        f"above {it}"
+    )
+
+
+def raised_floor(current: str | None, tag: str, scheme: Scheme) -> str:
+    """The floor after recording ``tag``: the higher of the two under ``scheme``; a tag
+    of another scheme never lowers a floor of this one."""
+    highest = latest_version([t for t in (current, tag) if t is not None], scheme)
+    return highest or current or tag
 
 
 def latest_version(tags: Iterable[str], scheme: Scheme) -> str | None:
@@ -168,15 +210,36 @@ def latest_version(tags: Iterable[str], scheme: Scheme) -> str | None:
 
 
 def first_candidate(
-    scheme: Scheme, existing: Iterable[str], explicit: str | None, floating: Iterable[str]
+    scheme: Scheme,
+    existing: Iterable[str],
+    explicit: str | None,
+    floating: Iterable[str],
+    known: Iterable[str] = (),
 ) -> str:
-    existing = list(existing)
+    """The first tag to try. ``existing`` are the registry's tags, ``known`` the tags
+    the lockfile records or recorded (the floor)."""
+    existing, known = list(existing), set(known)
     if explicit is not None:
+        _check_against_floor(scheme, explicit, known)
         return check_explicit_tag(explicit, existing, floating)
-    candidate = scheme.next_tag(existing)
+    candidate = scheme.next_tag({*existing, *known})
     if is_floating(candidate, floating):  # only possible with an odd prefix
         raise TagConflictError(f"the next version {candidate!r} would be a floating tag")
     return candidate
+
+
+def _check_against_floor(scheme: Scheme, explicit: str, known: set[str]) -> None:
+    version = scheme.parse(explicit)
+    floor = latest_version(known, scheme)
+    floor_version = scheme.parse(floor) if floor is not None else None
+    if explicit in known or (
+        version is not None and floor_version is not None and version <= floor_version
+    ):
+        raise VersionError(
+            f"tag {explicit!r} was already issued, or is below the highest version the "
+            f"lockfile recorded ({floor or explicit}); ocirel never issues a version twice",
+            hint="choose a higher --tag, or drop --tag to get the next version",
+        )
 
 
 def rfc3339(epoch: int) -> str:
@@ -242,27 +305,32 @@ class Publisher:
     say: Say = _quiet
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    warn: Say | None = None  # default: ``say("warning: …")``
 
     def __post_init__(self) -> None:
         repo = self.request.repository
+        self._known: set[str] = set()  # tags the lockfile records or recorded: the floor
+        self._warned = False
         # The build is referred to by the image ID it returns. Named only when the user
         # keeps it (or when the builder must have a name, e.g. to push by itself).
         self.local_name = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
         self.local_image = self.local_name
         self._cleanup: _Background | None = None
         self._built = False
-        self._previous: tuple[str, Manifest, dict[str, Any]] | None = None
+        self._previous: _Previous | None = None
 
     def run(self) -> PublishResult:
         req = self.request
         repo = req.repository
         # A lockfile that cannot be updated must stop us before anything is pushed.
-        lockfile.load(req.lockfile)
+        self._known = lockfile.load(req.lockfile).known_tags(repo.name)
+        if not (req.dry_run or req.explain):  # and one that cannot be written, too
+            lockfile.check_writable(req.lockfile)
         if req.dry_run:
             self.registry = self.registry_factory()
             self.source = self.source_factory()
-            existing = self.registry.list_tags(repo)
-            return self._plan(first_candidate(req.scheme, existing, req.explicit_tag, req.floating))
+            existing = self._with_floor(set(self.registry.list_tags(repo)))
+            return self._plan(self._first_candidate(existing))
         try:
             if not self.backend.exports_layout:
                 return self._run_builder_push()
@@ -284,11 +352,11 @@ class Publisher:
         # in the background while the builder works
         background = _Background(lambda: self._prepare(repo))
         if req.explicit_tag is not None:  # a taken or floating --tag fails before building
-            first_candidate(req.scheme, background.result(), req.explicit_tag, req.floating)
+            self._first_candidate(self._with_floor(background.result()))
         workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
         try:
             self._build(self._spec())
-            tags: set[str] = background.result()
+            tags: set[str] = self._with_floor(background.result())
             image: OciImage | None = None
             local_config = self.backend.image_config(self.local_image, self.build_env)
             if local_config is None:  # the builder cannot show its config: export first
@@ -299,7 +367,7 @@ class Publisher:
                 return self._settle_without_push(decision)
             if image is None:
                 image = self._export(workdir / "layout")
-            tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
+            tag = self._first_candidate(tags)
             for attempt in range(1, req.max_attempts + 1):
                 stamped = stamp_labels(image, dict(self._labels(tag, image.config)))
                 self.say(
@@ -326,8 +394,8 @@ class Publisher:
         period is at least as long as our own push took."""
         req, repo = self.request, self.request.repository
         self.say(f"listing tags of {repo.name}")
-        tags = self._prepare(repo)
-        tag = first_candidate(req.scheme, tags, req.explicit_tag, req.floating)
+        tags = self._with_floor(self._prepare(repo))
+        tag = self._first_candidate(tags)
         for attempt in range(1, req.max_attempts + 1):
             created = rfc3339(req.timestamp) if req.timestamp is not None else None
             spec = replace(self._spec(), labels=build_labels(tag, self.source, created))
@@ -354,6 +422,20 @@ class Publisher:
             return self._record(tag, digest, platform_of(config), attempt, decision)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _with_floor(self, registry_tags: set[str]) -> set[str]:
+        """The registry's tags plus the lockfile's floor; warn (once) about versions the
+        lockfile knows and the registry has lost."""
+        lost = lost_versions(self._known, registry_tags)
+        if lost and not self._warned:
+            self._warned = True
+            warn = self.warn or (lambda text: self.say(f"warning: {text}"))
+            warn(lost_warning(self.request.repository.name, lost))
+        return registry_tags | self._known
+
+    def _first_candidate(self, tags: set[str]) -> str:
+        req = self.request
+        return first_candidate(req.scheme, tags, req.explicit_tag, req.floating, self._known)
+
     def _check_built_config(self, repo: Reference, digest: str, manifest: Manifest) -> None:
         """The config the builder built (buildx metadata, or the classic store's image
         ID) must be the config of the manifest the registry serves."""
@@ -375,7 +457,7 @@ class Publisher:
             self.local_image, str(ref), self.build_env, timeout=req.push_timeout
         )
         took = self.clock() - start
-        digest = self.registry.resolve(ref).digest
+        digest = self._resolve_written(ref, reported)
         if reported is not None and reported != digest:
             raise TagConflictError(
                 f"{self.backend.name} pushed {reported[:19]}… but {ref.tag} resolves to "
@@ -407,9 +489,16 @@ class Publisher:
             return Decision(
                 True, (f"no earlier {req.scheme.name} version in {req.repository.name}",)
             )
-        previous, manifest, config = self._previous
-        if manifest.media_type in INDEX_TYPES:
-            return Decision(True, (f"{previous} is a multi-platform index; comparison skipped",))
+        previous, manifest, config = (
+            self._previous.tag,
+            self._previous.manifest,
+            self._previous.config,
+        )
+        if self._previous.skipped is not None or manifest is None:
+            note = f"{previous} {self._previous.skipped}; comparison skipped"
+            if not req.explain:
+                self.say(note)
+            return Decision(True, (note,))
         reasons = differences(local_config, config)
         if reasons:
             return Decision(True, (f"the build differs from {previous}:", *reasons), previous)
@@ -458,18 +547,30 @@ class Publisher:
         self._previous = self._fetch_previous(tags)
         return tags
 
-    def _fetch_previous(self, tags: set[str]) -> tuple[str, Manifest, dict[str, Any]] | None:
-        """The latest version's manifest and config, fetched while the builder works."""
+    def _fetch_previous(self, tags: set[str]) -> _Previous | None:
+        """The latest version's manifest and config, fetched while the builder works;
+        or why it cannot be compared with the build (an index, an artifact, a schema 1
+        manifest, a config that is not JSON)."""
         req = self.request
         if req.explicit_tag is not None or req.always_new_version:
             return None
         previous = latest_version(tags, req.scheme)
         if previous is None:
             return None
-        manifest = self.registry.get_manifest(req.repository.with_tag(previous))
-        if manifest.media_type in INDEX_TYPES:
-            return (previous, manifest, {})
-        return (previous, manifest, self._remote_config(req.repository, manifest.digest, manifest))
+        try:
+            manifest = self.registry.get_manifest(req.repository.with_tag(previous))
+        except (RegistryError, DigestMismatchError) as exc:
+            if not _unreadable_manifest(exc):
+                raise
+            return _Previous(previous, None, {}, _unreadable_reason(exc))
+        skipped = not_comparable(manifest)
+        if skipped is not None:
+            return _Previous(previous, manifest, {}, skipped)
+        try:
+            config = self._remote_config(req.repository, manifest.digest, manifest)
+        except (ValueError, RecursionError):  # binary, or not UTF-8: not an image config
+            return _Previous(previous, manifest, {}, "has a configuration that is not JSON")
+        return _Previous(previous, manifest, config, None)
 
     def _spec(self) -> BuildSpec:
         req = self.request
@@ -543,12 +644,45 @@ class Publisher:
         self._verify(ref, manifest.digest)
 
     def _verify(self, ref: Reference, digest: str) -> None:
-        info = self.registry.resolve(ref)
-        if info.digest != digest:
+        found = self._resolve_written(ref, digest)
+        if found != digest:
             raise TagConflictError(
-                f"tag {ref.tag} now points at {info.digest[:19]}…, not at the digest this run "
+                f"tag {ref.tag} now points at {found[:19]}…, not at the digest this run "
                 f"pushed ({digest[:19]}…): another publisher raced us"
             )
+
+    def _resolve_written(self, ref: Reference, digest: str | None) -> str:
+        """The digest of the tag this run has just written. Some registries (S3-backed,
+        CDN-fronted) answer 404 for a new tag for a few seconds: ask again, with growing
+        waits, for at most ``verify_timeout`` seconds of waiting in all."""
+        limit = self.request.verify_timeout
+        waited, wait = 0.0, LAG_FIRST_WAIT
+        while True:
+            try:
+                return self.registry.resolve(ref).digest
+            except RegistryNotFoundError:
+                if waited >= limit:
+                    raise self._not_visible(ref, digest, waited) from None
+            pause = min(wait, limit - waited)
+            self.sleep(pause)
+            waited += pause
+            wait = min(2 * wait, LAG_MAX_WAIT)
+
+    def _not_visible(self, ref: Reference, digest: str | None, waited: float) -> RegistryError:
+        req = self.request
+        image = f"{req.repository.name}@{digest}" if digest else f"the image {req.name}"
+        return RegistryError(
+            f"{req.repository.name}:{ref.tag} still answers 404 {waited:g} s after this run "
+            f"wrote it: {image} is in the registry, tagged {ref.tag}, but not recorded "
+            f"in {req.lockfile}",
+            status=404,
+            hint=(
+                f"the registry may only be slow to show new tags: once 'ocirel digest "
+                f"{req.repository.name}:{ref.tag}' answers, publish again (an unchanged build "
+                f"reuses {ref.tag} and records it); raise OCIREL_VERIFY_TIMEOUT "
+                f"(now {req.verify_timeout:g} s) for a registry this slow"
+            ),
+        )
 
     def _record(
         self, tag: str, digest: str, platform: str, attempts: int, decision: Decision
@@ -563,8 +697,14 @@ class Publisher:
             platforms=platforms,
             source=self.source.lock_fields(),
         )
+        repository, scheme = req.repository.name, req.scheme
+
+        def change(lock: lockfile.Lockfile) -> lockfile.Lockfile:
+            floor = raised_floor(lock.issued.get(repository), tag, scheme)
+            return lock.with_entry(entry).with_issued(repository, floor)
+
         try:
-            lockfile.upsert(req.lockfile, entry)
+            lockfile.update(req.lockfile, change)
         except LockfileError as exc:  # say what the registry now holds, and what to do
             raise LockfileError(
                 f"{exc}; {entry.reference} is in the registry but not recorded",
@@ -612,6 +752,36 @@ class Publisher:
             name=req.name, repository=req.repository.name, tag=tag, digest=None,
             backend=self.backend.name, dry_run=True, plan=steps, lockfile=str(req.lockfile),
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """The latest version, and why it cannot be compared with the build (if so)."""
+
+    tag: str
+    manifest: Manifest | None
+    config: dict[str, Any]
+    skipped: str | None
+
+
+def _unreadable_manifest(exc: OcirelError) -> bool:
+    """The registry answered, with a manifest ocirel cannot read (a schema 1 manifest,
+    a type it does not know, bytes that do not hash to the digest it claims) — not a
+    failure to talk to it (those carry a method, a status, or are temporary)."""
+    if isinstance(exc, DigestMismatchError):
+        return True
+    return (
+        isinstance(exc, RegistryError)
+        and exc.status is None
+        and not exc.temporary
+        and not exc.method
+    )
+
+
+def _unreadable_reason(exc: OcirelError) -> str:
+    if any(media_type in str(exc) for media_type in SCHEMA1_TYPES):
+        return "is a schema 1 manifest, which ocirel cannot compare"
+    return f"is a manifest ocirel cannot read ({exc})"
 
 
 def _is_immutable_rejection(exc: RegistryError) -> bool:

@@ -27,9 +27,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ocirel.errors import ConfigError
+from ocirel.errors import ConfigError, VersionError
+from ocirel.versioning import BUMPS, SCHEMES, check_prefix
 
 BACKENDS = ("auto", "buildah", "podman", "docker")
+#: waits that must be longer than zero (a zero timeout fails every request at once)
+POSITIVE = frozenset(
+    {"connect_timeout", "read_timeout", "build_timeout", "push_timeout", "verify_timeout"}
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Settings:
     backend: str = "auto"
     max_attempts: int = 5
     settle_seconds: float = 0.02
+    verify_timeout: float = 30.0
     build_timeout: float = 3600.0
     push_timeout: float = 1800.0
     isolation: str | None = None
@@ -126,9 +132,17 @@ def _coercer(kind: str) -> Callable[[Any, str, Path | None], Any]:
 def _coerce(name: str, value: Any, origin: str, base: Path | None) -> Any:
     kind = _FIELD_TYPES[name]
     try:
-        return _coercer(kind)(value, kind, base)
+        coerced = _coercer(kind)(value, kind, base)
+        if name in POSITIVE:
+            _check_positive(coerced, value)
     except ValueError as exc:
         raise ConfigError(f"invalid value for {name} from {origin}: {exc}") from None
+    return coerced
+
+
+def _check_positive(number: float, given: Any) -> None:
+    if number <= 0:
+        raise ValueError(f"must be more than 0 seconds; got {given!r}")
 
 
 def _read_file_config(cwd: Path) -> tuple[dict[str, Any], str, Path | None]:
@@ -182,6 +196,34 @@ def load(
     return _validate(settings)
 
 
+def _origin(settings: Settings, name: str) -> str:
+    """Where ``name`` came from, as the user wrote it: ``--bump``, ``OCIREL_BUMP``, a file."""
+    origin = settings.origins.get(name, "default")
+    if origin == "flag":
+        return f"--{name.replace('_', '-')}"
+    if origin == "env":
+        return f"OCIREL_{name.upper()}"
+    return origin
+
+
+def _validate_versions(settings: Settings) -> None:
+    if settings.scheme not in SCHEMES:
+        raise ConfigError(
+            f"unknown version scheme {settings.scheme!r} from {_origin(settings, 'scheme')}; "
+            f"choose one of {', '.join(SCHEMES)}"
+        )
+    if settings.bump not in BUMPS:
+        raise ConfigError(
+            f"unknown bump {settings.bump!r} from {_origin(settings, 'bump')}; "
+            f"choose one of {', '.join(BUMPS)}"
+        )
+    if settings.prefix is not None:
+        try:
+            check_prefix(settings.prefix)
+        except VersionError as exc:
+            raise ConfigError(f"{exc} (from {_origin(settings, 'prefix')})") from None
+
+
 def _validate(settings: Settings) -> Settings:
     if settings.backend not in BACKENDS:
         raise ConfigError(
@@ -193,4 +235,5 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"CA file {settings.ca_file} does not exist or is not a file")
     if settings.max_attempts < 1:
         raise ConfigError("max_attempts must be at least 1")
+    _validate_versions(settings)
     return settings

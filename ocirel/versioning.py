@@ -15,8 +15,10 @@ Schemes:
   respected: the next tag continues that date, so versions never sort backwards.
   Dates further ahead are not taken for clock skew and are ignored.
 
-Numbers of more than 18 digits are not versions (they are ignored like any foreign
-tag); a next version that would need one is a :class:`VersionError`.
+Numbers (counters, semver parts, calver serials) of more than 18 digits are not
+versions (they are ignored like any foreign tag); a next version that would need one
+is a :class:`VersionError`. Every scheme parses and writes the same width, so the
+next version is never a tag that already exists.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class Scheme(Protocol):
         ...
 
 
-def _check_prefix(prefix: str) -> str:
+def check_prefix(prefix: str) -> str:
     if not _PREFIX_RE.fullmatch(prefix) or prefix[:1] in (".", "-"):
         raise VersionError(
             f"invalid version prefix {prefix!r}: up to 32 letters, digits, '_', '.' or '-', "
@@ -99,7 +101,7 @@ class CounterScheme:
     name: SchemeName = "counter"
 
     def __post_init__(self) -> None:
-        _check_prefix(self.prefix)
+        check_prefix(self.prefix)
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
         match = re.fullmatch(re.escape(self.prefix) + _NUMBER, tag)
@@ -117,7 +119,7 @@ class SemverScheme:
     name: SchemeName = "semver"
 
     def __post_init__(self) -> None:
-        _check_prefix(self.prefix)
+        check_prefix(self.prefix)
         if self.bump not in BUMPS:
             raise VersionError(f"unknown bump {self.bump!r}; choose one of {', '.join(BUMPS)}")
 
@@ -148,11 +150,11 @@ class CalverScheme:
     name: SchemeName = "calver"
 
     def __post_init__(self) -> None:
-        _check_prefix(self.prefix)
+        check_prefix(self.prefix)
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
         pattern = (
-            re.escape(self.prefix) + r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})(?:\.([1-9][0-9]{0,8}))?"
+            re.escape(self.prefix) + r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})(?:\.([1-9][0-9]{0,17}))?"
         )
         match = re.fullmatch(pattern, tag)
         if not match:
@@ -174,7 +176,7 @@ class CalverScheme:
         serials = [v[3] for v in versions if v[:3] == day]
         if not serials:
             return base
-        return f"{base}.{max(serials) + 1}"
+        return f"{base}.{_bounded(max(serials) + 1)}"
 
 
 def _bounded(number: int) -> int:

@@ -315,3 +315,47 @@ def test_bad_lockfile_stops_before_anything_is_built_or_pushed(
     assert lockfile.read_text() == content
     with registry.client() as client:
         assert client.tags(unique_repo) == []
+
+
+def test_r42_deleted_tags_are_never_issued_again(
+    ocirel: OcirelRunner,
+    registry: RegistryServer,
+    unique_repo: str,
+    build_context: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """Issue 9.4: publish v1..v3, yank v3 from the registry, publish new content: v4,
+    not v3 again. Then delete every tag (distribution answers ``{"tags": null}``): v5."""
+    repo = f"{registry.host}/{unique_repo}"
+    lock = tmp_path / "ocirel.lock.json"
+    digests = {}
+    for expected in ("v1", "v2", "v3"):
+        result = publish(ocirel, repo, build_context(unique=True), "--lockfile", str(lock))
+        assert result["tag"] == expected
+        digests[expected] = result["digest"]
+
+    with registry.client() as client:
+        client.delete_manifest(unique_repo, digests["v3"])
+        assert sorted(client.tags(unique_repo)) == ["v1", "v2"]
+    run = ocirel(
+        "publish", "--image", repo, "--backend", "buildah", "--json", "--lockfile", str(lock),
+        str(context := build_context(unique=True)), cwd=context,
+    )  # fmt: skip
+    assert run.returncode == 0, run.explain()
+    assert run.json["tag"] == "v4"
+    assert "warning:" in run.stderr, run.explain()
+    assert f"{repo}:v3" in run.stderr, run.explain()
+    digests["v4"] = run.json["digest"]
+
+    with registry.client() as client:
+        for tag in ("v1", "v2", "v4"):
+            client.delete_manifest(unique_repo, digests[tag])
+        assert client.tags(unique_repo) == []
+    nxt = ocirel("next", repo, "--lockfile", str(lock))
+    assert nxt.returncode == 0, nxt.explain()
+    assert nxt.stdout.strip() == "v5"
+    result = publish(ocirel, repo, build_context(unique=True), "--lockfile", str(lock))
+    assert result["tag"] == "v5"
+    data = json.loads(lock.read_text())
+    assert data["issued"] == {repo: "v5"}
+    assert data["images"][unique_repo.rsplit("/", 1)[-1]]["tag"] == "v5"

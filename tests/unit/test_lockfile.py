@@ -6,9 +6,10 @@ import errno
 import json
 import multiprocessing
 import os
+import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,8 @@ CANONICAL = """\
       "tag": "v2"
     }
   },
-  "schema": 1
+  "issued": {},
+  "schema": 2
 }
 """.replace("DIGEST2", D2).replace("DIGEST", D1)
 
@@ -292,7 +294,7 @@ BAD_FILES: list[tuple[str, bytes]] = [
     ("string", b'"schema 1"'),
     ("number", b"1"),
     ("no-schema", b'{"images": {}}'),
-    ("schema-2", doc({}, schema=2).encode()),
+    ("schema-3", doc({}, schema=3).encode()),
     ("schema-0", doc({}, schema=0).encode()),
     ("schema-string", doc({}, schema="1").encode()),
     ("schema-true", doc({}, schema=True).encode()),
@@ -361,8 +363,8 @@ def test_unreadable_lockfile_is_never_rewritten(tmp_path: Path, case: str, conte
 
 def test_unknown_schema_error_suggests_an_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "ocirel.lock.json"
-    path.write_text(doc({}, schema=2), encoding="utf-8")
-    with pytest.raises(LockfileError, match="schema 2") as info:
+    path.write_text(doc({}, schema=3), encoding="utf-8")
+    with pytest.raises(LockfileError, match="schema 3") as info:
         lockfile.load(path)
     assert info.value.hint is not None
     assert "upgrade" in info.value.hint
@@ -551,3 +553,168 @@ def test_concurrent_writers_keep_every_entry(tmp_path: Path) -> None:
     assert lock.entries["w3-n2"].reference == f"r.io/w3-n2:v3@{D1}"
     assert path.read_text(encoding="utf-8") == lockfile.dumps(lock)
     assert leftovers(tmp_path, {path.name}) == set()
+
+
+# -- round two: item 42 (issue 9.4): the floor -------------------------------------------
+
+
+def test_r42_schema_1_lockfiles_still_load() -> None:
+    old = doc({"app": entry_json()}, schema=1)
+    lock = lockfile.loads(old)
+    assert lock.entries["app"] == entry()
+    assert lock.issued == {}
+    assert lock.known_tags(REPO) == {"v1"}
+
+
+def test_r42_issued_round_trips_and_is_documented_in_the_output() -> None:
+    lock = Lockfile({"app": entry(tag="v2")}).with_issued(REPO, "v5")
+    text = lockfile.dumps(lock)
+    data = json.loads(text)
+    assert data["schema"] == lockfile.SCHEMA == 2
+    assert data["issued"] == {REPO: "v5"}
+    assert lockfile.loads(text) == lock
+    assert lock.known_tags(REPO) == {"v2", "v5"}
+    assert lock.known_tags("r.io/other") == set()
+
+
+def test_r42_issued_survives_removing_the_entry() -> None:
+    lock = Lockfile({"app": entry(tag="v2")}).with_issued(REPO, "v5").without("app")
+    assert lock.known_tags(REPO) == {"v5"}
+
+
+@pytest.mark.parametrize(
+    "issued",
+    [[], {"reg.example.com/team/app": 3}, {"Not A Repo!": "v1"}, {REPO: "bad tag"}],
+    ids=["not-object", "not-string", "bad-repository", "bad-tag"],
+)
+def test_r42_malformed_issued_is_an_error(issued: object) -> None:
+    text = json.dumps({"schema": 2, "images": {}, "issued": issued})
+    with pytest.raises(LockfileError, match="issued"):
+        lockfile.loads(text)
+
+
+# -- round two: item 55 (issue 9.17): duplicate keys -------------------------------------
+
+_ENTRY_TEXT = json.dumps(entry_json())
+DUPLICATES = {
+    "entry-name": '{"schema": 2, "images": {"app": ENTRY, "app": ENTRY}}',
+    "entry-field": '{"schema": 2, "images": {"app": {"tag": "v1", "tag": "v2"}}}',
+    "top-level": '{"schema": 2, "images": {}, "images": {"app": ENTRY}}',
+}
+
+
+@pytest.mark.parametrize("text", DUPLICATES.values(), ids=DUPLICATES.keys())
+def test_r55_duplicate_keys_are_refused_naming_the_key(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "ocirel.lock.json"
+    path.write_text(text.replace("ENTRY", _ENTRY_TEXT), encoding="utf-8")
+    before = path.read_bytes()
+    with pytest.raises(LockfileError, match=r"more than once") as info:
+        lockfile.upsert(path, entry("db", "r.io/db"))
+    duplicated = {"entry-name": "'app'", "entry-field": "'tag'", "top-level": "'images'"}
+    assert any(key in str(info.value) for key in duplicated.values())
+    assert str(path) in str(info.value)
+    assert path.read_bytes() == before
+
+
+# -- round two: item 49 (issue 9.11): only a regular file is a lockfile -------------------
+
+
+def _fifo(directory: Path) -> Path:
+    path = directory / "ocirel.lock.json"
+    os.mkfifo(path)
+    return path
+
+
+def _socket(directory: Path) -> Iterator[Path]:
+    import socket  # noqa: PLC0415
+
+    short = Path(tempfile.mkdtemp(prefix="ocs-"))  # AF_UNIX paths are short
+    path = short / "lock.json"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    try:
+        yield path
+    finally:
+        server.close()
+        shutil.rmtree(short)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device", "symlink-to-fifo"])
+def test_r49_a_fifo_socket_or_device_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    sockets = _socket(tmp_path)
+    if kind == "fifo":
+        path = _fifo(tmp_path)
+    elif kind == "socket":
+        path = next(sockets)
+    elif kind == "device":
+        path = Path("/dev/null")
+    else:
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+        path = tmp_path / "ocirel.lock.json"
+        path.symlink_to(target)
+    try:
+        for action in (lambda: lockfile.load(path), lambda: lockfile.upsert(path, entry())):
+            with pytest.raises(LockfileError, match="not a regular file") as info:
+                action()
+            assert str(path) in str(info.value) or str(path.resolve()) in str(info.value)
+    finally:
+        sockets.close()
+    if kind == "device":
+        assert Path("/dev/null").is_char_device()
+
+
+# -- round two: item 59 (issue 9.21): an unwritable lockfile is found before building ----
+
+
+def test_r59_writable_lockfile_passes_the_check(tmp_path: Path) -> None:
+    path = tmp_path / "ocirel.lock.json"
+    lockfile.check_writable(path)  # missing file, writable directory
+    lockfile.upsert(path, entry())
+    lockfile.check_writable(path)
+    assert leftovers(tmp_path, {path.name}) == set()  # the probe leaves nothing behind
+
+
+def test_r59_parent_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "deploy").write_text("not a directory")
+    with pytest.raises(LockfileError, match=r"cannot write .*deploy/ocirel.lock.json"):
+        lockfile.check_writable(tmp_path / "deploy" / "ocirel.lock.json")
+
+
+def test_r59_missing_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LockfileError, match="No such file or directory"):
+        lockfile.check_writable(tmp_path / "nope" / "ocirel.lock.json")
+
+
+def test_r59_lock_sibling_that_cannot_be_opened_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ocirel.lock.json"
+    (tmp_path / "ocirel.lock.json.lock").mkdir()
+    with pytest.raises(LockfileError, match=r"ocirel.lock.json.lock"):
+        lockfile.check_writable(path)
+
+
+def test_r59_permission_denied_on_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an unprivileged user meets in a directory they cannot write (root cannot be
+    refused by permissions, so the refusal is simulated where the probe creates its file)."""
+
+    def refuse(*_args: object, **_kwargs: object) -> tuple[int, str]:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(lockfile.tempfile, "mkstemp", refuse)
+    with pytest.raises(LockfileError, match="Permission denied"):
+        lockfile.check_writable(tmp_path / "ocirel.lock.json")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
+def test_r59_read_only_directory_is_refused_as_a_user(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o555)
+    try:
+        with pytest.raises(LockfileError, match="Permission denied"):
+            lockfile.check_writable(directory / "ocirel.lock.json")
+    finally:
+        directory.chmod(0o755)

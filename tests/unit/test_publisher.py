@@ -32,7 +32,13 @@ import typer
 from ocirel import lockfile
 from ocirel.backends.base import BuildEnv, BuildSpec
 from ocirel.cli import handle_errors
-from ocirel.errors import DigestMismatchError, RegistryError, TagConflictError, VersionError
+from ocirel.errors import (
+    DigestMismatchError,
+    LockfileError,
+    RegistryError,
+    TagConflictError,
+    VersionError,
+)
 from ocirel.image import OCI_CONFIG, OCI_MANIFEST
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference, parse
@@ -292,8 +298,9 @@ class Run:
             self.sleep_hook()
 
     def publisher(self, **options: Any) -> Publisher:
+        options.setdefault("lockfile", self.lockfile)
         request = PublishRequest(
-            context=self.tmp_path, repository=self.repo, name="app", lockfile=self.lockfile,
+            context=self.tmp_path, repository=self.repo, name="app",
             scheme=make_scheme("counter"), **options,
         )  # fmt: skip
         ticks = itertools.count()
@@ -514,3 +521,236 @@ def test_r29_export_digest_that_does_not_match_the_layout_pushes_nothing(
         publish.run()
     assert not [r for r in publish.store.fake.log if r.method in ("PUT", "POST")]
     assert publish.lockfile.read_bytes() == old_lockfile
+
+
+# ------------------------------------------------------ round two: item 42 (issue 9.4)
+
+
+def _record_in_lockfile(publish: Run, tag: str, issued: str | None = None) -> None:
+    """The lockfile says ``app`` was released as ``tag`` (and, optionally, that the
+    highest version ever issued for the repository is ``issued``)."""
+    lock = Lockfile({"app": LockEntry("app", publish.repo.name, tag, "sha256:" + "3" * 64)})
+    if issued is not None:
+        lock = lock.with_issued(publish.repo.name, issued)
+    lockfile.write_atomic(publish.lockfile, lockfile.dumps(lock))
+
+
+def test_r42_a_tag_deleted_from_the_registry_is_not_issued_again(publish: Run) -> None:
+    """v3 was yanked from the registry; the lockfile still knows it: the next is v4."""
+    publish.store.seed("v1")
+    publish.store.seed("v2")
+    _record_in_lockfile(publish, "v3")
+    result = publish.run()
+    assert result.tag == "v4"
+    assert publish.store.tag_puts == ["v4"]
+    publish.assert_recorded_is_ours(result, "v4")
+    warnings = [line for line in publish.said if line.startswith("warning:")]
+    assert any("v3" in line and "registry" in line for line in warnings), publish.said
+
+
+def test_r42_a_registry_that_lost_every_tag_does_not_restart_at_v1(publish: Run) -> None:
+    """Distribution answers ``{"tags": null}`` once every tag is deleted."""
+    publish.store.fake.route(
+        "GET", f"/v2/{NAME}/tags/list", json_reply({"name": NAME, "tags": None})
+    )
+    _record_in_lockfile(publish, "v3")
+    result = publish.run()
+    assert result.tag == "v4"
+    publish.assert_recorded_is_ours(result, "v4")
+    assert any(line.startswith("warning:") and "v3" in line for line in publish.said)
+
+
+def test_r42_the_floor_survives_the_entry_moving_on(publish: Run) -> None:
+    """The entry now says v2 (an unchanged build reused it), but v5 was issued once."""
+    publish.store.seed("v1")
+    publish.store.seed("v2")
+    _record_in_lockfile(publish, "v2", issued="v5")
+    result = publish.run()
+    assert result.tag == "v6"
+    assert lockfile.load(publish.lockfile).issued == {publish.repo.name: "v6"}
+
+
+def test_r42_publishing_records_the_highest_issued_version(publish: Run) -> None:
+    first = publish.run()
+    assert first.tag == "v1"
+    assert lockfile.load(publish.lockfile).issued == {publish.repo.name: "v1"}
+
+
+def test_r42_an_explicit_tag_the_lockfile_recorded_is_refused(publish: Run) -> None:
+    _record_in_lockfile(publish, "v2", issued="v5")
+    before = publish.lockfile.read_bytes()
+    for tag in ("v2", "v4", "v5"):
+        with pytest.raises(VersionError, match="lockfile"):
+            publish.run(explicit_tag=tag)
+    assert "build" not in publish.builder.calls
+    assert publish.store.tag_puts == []
+    assert publish.lockfile.read_bytes() == before
+
+
+def test_r42_dry_run_applies_the_floor(publish: Run) -> None:
+    _record_in_lockfile(publish, "v3")
+    assert publish.run(dry_run=True).tag == "v4"
+
+
+# ----------------------------------------------------- round two: item 55 (issue 9.17)
+
+
+def test_r55_lockfile_with_duplicate_keys_stops_publish_before_building(publish: Run) -> None:
+    entry = json.dumps(LockEntry("app", publish.repo.name, "v1", "sha256:" + "1" * 64).to_json())
+    other = json.dumps(LockEntry("app", "r.example/other", "v9", "sha256:" + "9" * 64).to_json())
+    publish.lockfile.write_text(f'{{"schema": 1, "images": {{"app": {entry}, "app": {other}}}}}')
+    before = publish.lockfile.read_bytes()
+    with pytest.raises(LockfileError, match=r"'app' more than once"):
+        publish.run()
+    assert publish.builder.calls == []
+    assert publish.store.tag_puts == []
+    assert publish.lockfile.read_bytes() == before
+
+
+# ------------------------------------------ round two: items 49 and 59 (issue 9.11, 9.21)
+
+
+@pytest.mark.timeout(20)
+def test_r49_fifo_as_lockfile_stops_publish_before_building(publish: Run) -> None:
+    os.mkfifo(publish.lockfile)
+    with pytest.raises(LockfileError, match="not a regular file"):
+        publish.run()
+    assert publish.builder.calls == []
+    assert publish.store.tag_puts == []
+
+
+def test_r59_unwritable_lockfile_stops_publish_before_building(publish: Run) -> None:
+    """A lockfile that does not exist yet, where it cannot be created: found out before
+    the build, not after the push (``cannot create lock file …``)."""
+    with pytest.raises(LockfileError, match=r"cannot write .*deploy/ocirel.lock.json"):
+        publish.run(lockfile=publish.tmp_path / "deploy" / "ocirel.lock.json")
+    assert publish.builder.calls == []
+    assert not [r for r in publish.store.fake.log if r.method in ("PUT", "POST")]
+
+
+def test_r59_unwritable_lock_sibling_stops_publish_before_building(publish: Run) -> None:
+    (publish.tmp_path / "ocirel.lock.json.lock").mkdir()
+    with pytest.raises(LockfileError, match=r"ocirel.lock.json.lock"):
+        publish.run()
+    assert publish.builder.calls == []
+    assert publish.store.tag_puts == []
+
+
+# ----------------------------------------------------- round two: item 56 (issue 9.18)
+
+
+def _lagging(publish: Run, tag: str, misses: int) -> None:
+    """After the PUT to ``tag``, the registry answers 404 for it ``misses`` more times
+    (an S3-backed or CDN-fronted registry that has not caught up yet)."""
+    lag = {"left": 0}
+
+    def after_put(put_tag: str, _digest: str) -> None:
+        if put_tag == tag:
+            lag["left"] = misses
+
+    def manifest(request: Request) -> Response:
+        if lag["left"] > 0:
+            lag["left"] -= 1
+            return oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+        return publish.store._get_manifest(request)
+
+    publish.store.on_tag_put = after_put
+    publish.store.fake.route("GET", f"/v2/{NAME}/manifests/{re.escape(tag)}", manifest)
+
+
+def test_r56_a_new_tag_that_answers_404_for_a_while_is_waited_for(publish: Run) -> None:
+    _lagging(publish, "v1", misses=3)
+    result = publish.run(verify_timeout=10.0)
+    assert result.tag == "v1"
+    publish.assert_recorded_is_ours(result, "v1")
+    settle, *backoff = publish.sleeps
+    assert settle == 0.02
+    assert len(backoff) == 3
+    assert backoff == sorted(backoff)  # growing waits
+    assert sum(backoff) <= 10.0
+
+
+def test_r56_a_tag_that_never_shows_up_fails_saying_what_is_where(
+    publish: Run, old_lockfile: bytes
+) -> None:
+    _lagging(publish, "v1", misses=10**6)
+    with pytest.raises(RegistryError) as info:
+        publish.run(verify_timeout=3.0)
+    message = f"{info.value} {info.value.hint}"
+    digest = publish.store.tags["v1"]
+    assert f"{publish.repo.name}@{digest}" in message  # what is in the registry
+    assert ":v1" in message  # under which tag
+    assert "not recorded" in message
+    assert "publish again" in message  # how to recover
+    assert 0 < sum(publish.sleeps[1:]) <= 3.0 + 2.0  # bounded (one last wait may overrun)
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
+# ------------------------------------------------------ round two: item 46 (issue 9.8)
+
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+
+def _seed_raw(store: Store, tag: str, media_type: str, manifest: bytes, *blobs: bytes) -> None:
+    with store._lock:
+        for blob in blobs:
+            store.blobs[sha256(blob)] = blob
+        store.manifests[sha256(manifest)] = (media_type, manifest)
+        store.tags[tag] = sha256(manifest)
+
+
+def _artifact(config_type: str, config: bytes) -> tuple[bytes, bytes]:
+    layer = os.urandom(32)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.sbom.v1",
+        "config": descriptor(config_type, config),
+        "layers": [descriptor("application/octet-stream", layer)],
+    }).encode()  # fmt: skip
+    return manifest, layer
+
+
+LATEST_KINDS = {
+    "artifact-binary-config": "application/vnd.example.thing.config.v1+octet",
+    "binary-config-claiming-image": OCI_CONFIG,
+    "empty-config": "application/vnd.oci.empty.v1+json",
+}
+
+
+@pytest.mark.parametrize("config_type", LATEST_KINDS.values(), ids=LATEST_KINDS.keys())
+def test_r46_latest_version_is_an_artifact_comparison_skipped(
+    publish: Run, config_type: str
+) -> None:
+    config = b"{}" if "empty" in config_type else b"\x00\xff\xfe binary \x80"
+    manifest, layer = _artifact(config_type, config)
+    _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, config, layer)
+    result = publish.run()
+    assert result.tag == "v2"
+    assert not result.unchanged
+    publish.assert_recorded_is_ours(result, "v2")
+    assert any("v1" in line and "comparison skipped" in line for line in publish.said)
+    assert "comparison skipped" in result.explanation[0]
+
+
+def test_r46_latest_version_is_a_schema1_manifest_comparison_skipped(publish: Run) -> None:
+    manifest = json.dumps({
+        "schemaVersion": 1, "name": NAME, "tag": "v1", "architecture": "amd64",
+        "fsLayers": [{"blobSum": "sha256:" + "a" * 64}],
+        "history": [{"v1Compatibility": "{}"}],
+        "signatures": [{"header": {"alg": "ES256"}, "signature": "x", "protected": "y"}],
+    }, indent=3).encode()  # fmt: skip
+    _seed_raw(publish.store, "v1", SCHEMA1, manifest)
+    result = publish.run()
+    assert result.tag == "v2"
+    publish.assert_recorded_is_ours(result, "v2")
+    assert any("schema 1" in line and "comparison skipped" in line for line in publish.said)
+
+
+def test_r46_explain_says_why_the_comparison_was_skipped(publish: Run) -> None:
+    manifest, layer = _artifact(LATEST_KINDS["artifact-binary-config"], b"\x00\x01")
+    _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, b"\x00\x01", layer)
+    result = publish.run(explain=True)
+    assert result.explain_only
+    assert not result.unchanged
+    assert "artifact" in result.explanation[0]
+    assert publish.store.tag_puts == []

@@ -813,3 +813,19 @@ def test_r17_blob_redirect_followed_without_credentials(
     assert Registry(transport).get_blob(repo, digest) == data
     assert fake.requests("/v2/team/app/blobs/.*")[0].header("Authorization") is not None
     assert other.log[0].header("Authorization") is None
+
+
+# -- round two: item 54 (issue 9.16) ---------------------------------------------------
+
+
+def test_r54_repeated_tags_are_listed_once_in_their_order(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    fake.route(
+        "GET",
+        TAGS,
+        sequence(
+            tags_page(["v2", "v1", "v2"], link=f"{TAGS}?last=v2"), tags_page(["v1", "v3", "v3"])
+        ),
+    )
+    assert registry.list_tags(repo) == ["v2", "v1", "v3"]

@@ -400,3 +400,75 @@ def test_unknown_keys_are_reported_even_if_everything_else_is_flags(tmp_path: Pa
     with pytest.raises(ConfigError, match="typo") as info:
         settings.load({"scheme": "counter"}, {}, cwd=tmp_path)
     assert "pyproject.toml" in str(info.value)
+
+
+# -- round two: items 47 and 51 (issue 9.9, 9.13) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OCIREL_SCHEME": "date"},
+        {"OCIREL_SCHEME": ""},
+        {"OCIREL_BUMP": "huge"},
+        {"OCIREL_PREFIX": "-v"},
+        {"OCIREL_PREFIX": "a/b"},
+        {"OCIREL_PREFIX": "x" * 33},
+    ],
+    ids=["scheme", "empty-scheme", "bump", "prefix-dash", "prefix-slash", "prefix-long"],
+)
+def test_r51_bad_version_settings_are_config_errors(tmp_path: Path, env: dict[str, str]) -> None:
+    (name,) = env
+    with pytest.raises(ConfigError) as info:
+        settings.load({}, env, cwd=tmp_path)
+    assert info.value.exit_code == 2
+    assert name in str(info.value)  # where the bad value came from
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        ({"scheme": "date"}, "--scheme"),
+        ({"bump": "huge"}, "--bump"),
+        ({"prefix": "-v"}, "--prefix"),
+    ],
+)
+def test_r51_bad_version_flags_are_config_errors(
+    tmp_path: Path, flags: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        settings.load(flags, {}, cwd=tmp_path)
+    assert info.value.exit_code == 2
+
+
+def test_r51_bad_version_settings_in_a_file_name_the_file(tmp_path: Path) -> None:
+    write_ocirel_toml(tmp_path, 'scheme = "date"\n')
+    with pytest.raises(ConfigError, match=r"ocirel\.toml"):
+        settings.load({}, {}, cwd=tmp_path)
+
+
+TIMEOUTS = ("connect_timeout", "read_timeout", "build_timeout", "push_timeout", "verify_timeout")
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "-0", "0e5"])
+@pytest.mark.parametrize("name", TIMEOUTS)
+def test_r47_zero_timeouts_are_config_errors(tmp_path: Path, name: str, value: str) -> None:
+    env_name = f"OCIREL_{name.upper()}"
+    with pytest.raises(ConfigError) as info:
+        settings.load({}, {env_name: value}, cwd=tmp_path)
+    assert info.value.exit_code == 2
+    assert env_name in str(info.value)
+    assert name in str(info.value)
+
+
+@pytest.mark.parametrize("name", TIMEOUTS)
+def test_r47_zero_timeout_in_a_file_is_a_config_error(tmp_path: Path, name: str) -> None:
+    write_ocirel_toml(tmp_path, f"{name} = 0\n")
+    with pytest.raises(ConfigError, match=name):
+        settings.load({}, {}, cwd=tmp_path)
+
+
+def test_waits_that_may_be_zero_stay_allowed(tmp_path: Path) -> None:
+    env = {"OCIREL_SETTLE_SECONDS": "0", "OCIREL_MAX_RETRY_WAIT": "0", "OCIREL_RETRIES": "0"}
+    loaded = settings.load({}, env, cwd=tmp_path)
+    assert (loaded.settle_seconds, loaded.max_retry_wait, loaded.retries) == (0.0, 0.0, 0)

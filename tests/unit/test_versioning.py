@@ -6,6 +6,9 @@ import datetime as dt
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from ocirel.errors import InvalidReferenceError, OcirelError, VersionError
 from ocirel.versioning import (
@@ -387,3 +390,63 @@ def test_scheme_classes_validate_prefix(prefix: str) -> None:
         SemverScheme(prefix=prefix)
     with pytest.raises(VersionError, match="invalid version prefix"):
         CalverScheme(today=today, prefix=prefix)
+
+
+# -- round two: item 43 (issue 9.5): no overflow hands back an existing tag ---------------
+
+_EDGES = sorted({n for k in range(1, 21) for n in (10**k - 1, 10**k, 10**k + 1)} | {1, 2, 3})
+
+
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        (["2026.01.05", "2026.01.05.999999999"], "2026.01.05.1000000000"),
+        (
+            ["2026.01.05", "2026.01.05.999999999", "2026.01.05.1000000000"],
+            "2026.01.05.1000000001",
+        ),
+        (["2026.01.05", "2026.01.05.1000000000"], "2026.01.05.1000000001"),
+        (["2026.01.05", "2026.01.05.99999999999999999"], "2026.01.05.100000000000000000"),
+    ],
+)
+def test_r43_calver_serial_past_nine_digits_is_never_an_existing_tag(
+    existing: list[str], expected: str
+) -> None:
+    tag = make_scheme("calver", today=dt.date(2026, 1, 5)).next_tag(existing)
+    assert tag not in existing
+    assert tag == expected
+
+
+def test_r43_calver_serial_past_the_width_is_a_version_error() -> None:
+    scheme = make_scheme("calver", today=dt.date(2026, 1, 5))
+    existing = ["2026.01.05", "2026.01.05." + "9" * 18]
+    with pytest.raises(VersionError, match="18 digits"):
+        scheme.next_tag(existing)
+
+
+def _edge_tags(name: str, prefix: str, numbers: list[int]) -> list[str]:
+    if name == "counter":
+        return [f"{prefix}{n}" for n in numbers]
+    if name == "semver":
+        return [f"{prefix}{a}.{b}.{c}" for a, b, c in itertools.product(numbers[:3], repeat=3)]
+    return [f"{prefix}2026.01.05"] + [f"{prefix}2026.01.05.{n}" for n in numbers]
+
+
+@given(
+    name=st.sampled_from(["counter", "semver", "calver"]),
+    prefix=st.sampled_from(["", "v", "r-"]),
+    bump=st.sampled_from(["patch", "minor", "major"]),
+    numbers=st.lists(st.sampled_from(_EDGES) | st.integers(0, 10**25), min_size=1, max_size=6),
+)
+@hsettings(max_examples=300, deadline=None)
+def test_r43_next_tag_never_equals_an_existing_tag_whatever_the_width(
+    name: str, prefix: str, bump: str, numbers: list[int]
+) -> None:
+    scheme = make_scheme(name, prefix=prefix, bump=bump, today=dt.date(2026, 1, 5))
+    existing = _edge_tags(name, prefix, numbers)
+    try:
+        tag = scheme.next_tag(existing)
+    except VersionError:
+        return  # past the width: refused, never a reused tag
+    assert tag not in existing
+    assert scheme.parse(tag) is not None

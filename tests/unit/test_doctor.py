@@ -367,7 +367,10 @@ def test_docker_cli_without_daemon(isolated: Path) -> None:
     assert entry["installed"] is True
     assert entry["usable"] is False
     assert entry["version"] == "client 28.2.2"
-    assert entry["problem"].startswith("no reachable Docker daemon (Cannot connect")
+    assert entry["problem"] == (
+        "no Docker engine at unix:///nonexistent "
+        "(start one: `dockerd`, or `systemctl start docker`)"
+    )
     assert entry["fix"] == DOCKER_DAEMON_FIX
     assert data["ok"] is False
     assert data["backend"]["selected"] is None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.support import engines
 from tests.support.kubectl import assert_pinned, without_tag
 
 D = "sha256:" + "ab" * 32
@@ -40,3 +43,30 @@ def test_assert_pinned_accepts_both_kubectl_renderings() -> None:
 def test_assert_pinned_rejects_what_a_deployment_would_notice(rendered: str) -> None:
     with pytest.raises(AssertionError):
         assert_pinned([rendered], [f"registry.example.com/app:v7@{D}"])
+
+
+def test_a_missing_docker_engine_is_reported_in_plain_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docker = tmp_path / "docker"
+    # Debian's client: an empty answer and a template error, not "cannot connect"
+    docker.write_text(
+        '#!/bin/sh\necho \'template: :1:9: executing "" at <.Server.Version>: '
+        "nil pointer evaluating *types.Version.Version' >&2\nexit 1\n"
+    )
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    engines.docker_daemon_problem.cache_clear()
+    try:
+        assert engines.docker_daemon_problem() == (
+            "no Docker engine at unix:///var/run/docker.sock "
+            "(start one with `scripts/start-dockerd`)"
+        )
+        monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/x/docker.sock")
+        engines.docker_daemon_problem.cache_clear()
+        assert engines.docker_daemon_problem() == (
+            "no Docker engine at unix:///tmp/x/docker.sock (start one with `scripts/start-dockerd`)"
+        )
+    finally:
+        engines.docker_daemon_problem.cache_clear()

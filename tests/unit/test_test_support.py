@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support import engines
 from tests.support.kubectl import assert_pinned, without_tag
+from tests.support.steps import wait_for_step
 
 D = "sha256:" + "ab" * 32
 
@@ -70,3 +73,31 @@ def test_a_missing_docker_engine_is_reported_in_plain_words(
         )
     finally:
         engines.docker_daemon_problem.cache_clear()
+
+
+def test_waiting_for_a_step_fails_fast_with_the_builders_stderr(tmp_path: Path) -> None:
+    log = tmp_path / "ocirel.log"
+    with log.open("w") as output:
+        proc = subprocess.Popen(
+            ["sh", "-c", "echo 'Error: cannot clone: Operation not permitted' >&2; exit 1"],
+            stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(pytest.fail.Exception) as failure:
+        wait_for_step(proc, lambda: None, log, timeout=300)
+    assert time.monotonic() - started < 10
+    assert "exited before the step started (ocirel exit code 1)" in str(failure.value)
+    assert "cannot clone: Operation not permitted" in str(failure.value)
+
+
+def test_waiting_for_a_step_returns_what_started_returns(tmp_path: Path) -> None:
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        assert wait_for_step(proc, lambda: {1: "sleep"}, tmp_path / "log", timeout=5) == {
+            1: "sleep"
+        }
+        with pytest.raises(pytest.fail.Exception, match=r"did not start within 0\.5 s"):
+            wait_for_step(proc, lambda: None, tmp_path / "log", timeout=0.5)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -32,7 +32,8 @@ from tests.support.steps import wait_for_step
 pytestmark = [pytest.mark.builder, pytest.mark.slow]
 
 LOCK_BEFORE = '{\n  "images": {},\n  "schema": 1\n}\n'
-_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "BUSYBOX", "XDG_RUNTIME_DIR", "XDG_DATA_HOME")
+_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "BUSYBOX", "XDG_RUNTIME_DIR", "XDG_DATA_HOME",
+         "DOCKER_HOST")  # fmt: skip
 
 
 def proc_stat(pid: int) -> tuple[str, int, int] | None:

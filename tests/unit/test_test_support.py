@@ -101,3 +101,12 @@ def test_waiting_for_a_step_returns_what_started_returns(tmp_path: Path) -> None
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_rootless_lane_says_why_docker_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(engines.NO_DOCKER_ENV, "rootless lane: the Docker engine is root's")
+    engines.docker_daemon_problem.cache_clear()
+    try:
+        assert engines.engine_problem("docker") == "rootless lane: the Docker engine is root's"
+    finally:
+        engines.docker_daemon_problem.cache_clear()

@@ -48,9 +48,9 @@ USERNS_CLONE_FIX = (
     "(persist it in /etc/sysctl.d/)"
 )
 APPARMOR_FIX = (
-    "AppArmor refuses user namespaces to unconfined programs: install the distribution's "
-    "profiles for buildah/podman (apparmor-profiles), or sysctl -w "
-    "kernel.apparmor_restrict_unprivileged_userns=0"
+    "AppArmor refuses user namespaces to programs without a profile that allows them: "
+    "rootless builds work only if buildah/podman have such a profile loaded (see "
+    "/etc/apparmor.d/), else sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
 )
 SECCOMP_FIX = (
     "the container's seccomp profile refuses unshare/clone: run it with a profile that "
@@ -377,16 +377,18 @@ def _rootless_findings(host: HostStatus) -> list[Finding]:
         ))  # fmt: skip
     elif host.rootless and refused:
         message = f"cannot create a user namespace (unshare --user true: {host.unshare})"
+        severity = ERROR
         if host.userns_clone == 0:
             message, fix = f"{message}: kernel.unprivileged_userns_clone = 0", USERNS_CLONE_FIX
         elif host.apparmor_userns:
+            # unshare is unconfined; buildah/podman may still have a profile that allows it
             message = f"{message}: kernel.apparmor_restrict_unprivileged_userns = 1"
-            fix = APPARMOR_FIX
+            severity, fix = WARNING, APPARMOR_FIX
         elif host.in_container:
             message, fix = f"{message}: refused inside a container (seccomp)", SECCOMP_FIX
         else:
             fix = USERNS_FIX
-        findings.append(Finding(ERROR, message, fix))
+        findings.append(Finding(severity, message, fix))
     if not host.rootless:
         return findings
     for kind, ranges in (("subuid", host.subuid), ("subgid", host.subgid)):

@@ -39,6 +39,30 @@ USERNS_FIX = (
     "kernel.unprivileged_userns_clone=1 on older Debian kernels); in a container, allow "
     "unshare/clone in its seccomp profile (e.g. --security-opt seccomp=unconfined)"
 )
+SYSCTL_FIX = (
+    "enable user namespaces: sysctl -w user.max_user_namespaces=15000 (persist it in "
+    "/etc/sysctl.d/)"
+)
+USERNS_CLONE_FIX = (
+    "allow unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 "
+    "(persist it in /etc/sysctl.d/)"
+)
+APPARMOR_FIX = (
+    "AppArmor refuses user namespaces to programs without a profile that allows them: "
+    "rootless builds work only if buildah/podman have such a profile loaded (see "
+    "/etc/apparmor.d/), else sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+)
+SECCOMP_FIX = (
+    "the container's seccomp profile refuses unshare/clone: run it with a profile that "
+    "allows them (e.g. --security-opt seccomp=unconfined, or podman's default profile), "
+    "or build as root in the container with chroot isolation"
+)
+CHROOT_FIX = (
+    "this process is inside a chroot, where the kernel refuses user namespaces and "
+    "buildah cannot remount /; no sysctl or seccomp change helps: run on the host, or in "
+    "a container or a mount namespace entered with pivot_root (e.g. unshare --mount "
+    "--pid --fork, then pivot_root), not a bare chroot"
+)
 DOCKER_SOCKET_FIX = (
     "this user may not use the Docker socket: add it to the docker group (usermod -aG "
     "docker USER, then log in again), or let ocirel use buildah or podman, which need no daemon"
@@ -116,6 +140,9 @@ class HostStatus:
     max_user_namespaces: int | None = None
     unshare: str = "not tried"  # "ok", "failed: …", "not tried (…)"
     newuidmap: str | None = None  # "setuid", "capabilities", "plain" or None (missing)
+    chroot: str | None = None  # why this process looks chrooted, or None
+    userns_clone: int | None = None  # kernel.unprivileged_userns_clone, where it exists
+    apparmor_userns: bool = False  # kernel.apparmor_restrict_unprivileged_userns = 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,7 +151,7 @@ class HostStatus:
             "subuid": [{"start": s, "count": c} for s, c in self.subuid],
             "subgid": [{"start": s, "count": c} for s, c in self.subgid],
             "user_namespaces": {"max": self.max_user_namespaces, "unshare": self.unshare},
-            "newuidmap": self.newuidmap,
+            "newuidmap": self.newuidmap, "chroot": self.chroot,
         }  # fmt: skip
 
 
@@ -245,6 +272,9 @@ def host_status(
         max_user_namespaces=hostinfo.max_user_namespaces(root),
         unshare=(unshare or (lambda: probe_unshare(which)))(),
         newuidmap=newuidmap_kind(which("newuidmap")),
+        chroot=hostinfo.chroot_evidence(root),
+        userns_clone=hostinfo.unprivileged_userns_clone(root),
+        apparmor_userns=hostinfo.apparmor_restricts_userns(root),
     )
 
 
@@ -332,16 +362,33 @@ def _backend_findings(report: DoctorReport, by_name: Mapping[str, BackendStatus]
 
 def _rootless_findings(host: HostStatus) -> list[Finding]:
     findings: list[Finding] = []
-    if host.max_user_namespaces == 0:
+    refused = host.unshare.startswith("failed")
+    if host.chroot is not None and refused:
+        # The kernel's own reason: sysctls and seccomp are beside the point here.
         findings.append(Finding(
             ERROR if host.rootless else WARNING,
-            "user namespaces are disabled (user.max_user_namespaces = 0)", USERNS_FIX,
+            f"inside a chroot ({host.chroot}): user namespaces are refused "
+            f"(unshare --user true: {host.unshare})", CHROOT_FIX,
         ))  # fmt: skip
-    elif host.rootless and host.unshare.startswith("failed"):
+    elif host.max_user_namespaces == 0:
         findings.append(Finding(
-            ERROR, f"cannot create a user namespace (unshare --user true: {host.unshare})",
-            USERNS_FIX,
+            ERROR if host.rootless else WARNING,
+            "user namespaces are disabled (user.max_user_namespaces = 0)", SYSCTL_FIX,
         ))  # fmt: skip
+    elif host.rootless and refused:
+        message = f"cannot create a user namespace (unshare --user true: {host.unshare})"
+        severity = ERROR
+        if host.userns_clone == 0:
+            message, fix = f"{message}: kernel.unprivileged_userns_clone = 0", USERNS_CLONE_FIX
+        elif host.apparmor_userns:
+            # unshare is unconfined; buildah/podman may still have a profile that allows it
+            message = f"{message}: kernel.apparmor_restrict_unprivileged_userns = 1"
+            severity, fix = WARNING, APPARMOR_FIX
+        elif host.in_container:
+            message, fix = f"{message}: refused inside a container (seccomp)", SECCOMP_FIX
+        else:
+            fix = USERNS_FIX
+        findings.append(Finding(severity, message, fix))
     if not host.rootless:
         return findings
     for kind, ranges in (("subuid", host.subuid), ("subgid", host.subgid)):

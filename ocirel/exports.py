@@ -18,8 +18,10 @@ lockfile always gives the same bytes.
     An ``images:`` block of ``{name, newTag, digest}``. kustomize matches ``name``
     against the images in the resources *literally*, so Docker Hub repositories are
     written the way people write them (``nginx``, ``bitnami/redis``); other names are
-    the full repository. With both ``newTag`` and ``digest`` set, ``kubectl kustomize``
-    renders ``name:tag@digest``.
+    the full repository. With both ``newTag`` and ``digest`` set, kustomize 4+
+    (``kubectl`` >= 1.21) renders ``name:tag@digest``; kubectl 1.20 (Debian 12's
+    ``kubernetes-client``) renders ``name@digest``, dropping the tag. Either way the
+    image is pinned to the digest.
 ``helm``
     Values ``<name>: {repository, tag, digest}`` with the full repository, for
     ``helm install -f``. Charts that read ``image.repository``/``image.tag`` need the

@@ -138,3 +138,59 @@ def max_user_namespaces(root: Path = Path("/")) -> int | None:
         return int((root / "proc/sys/user/max_user_namespaces").read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def _proc_int(root: Path, name: str) -> int | None:
+    try:
+        return int((root / "proc/sys" / name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def unprivileged_userns_clone(root: Path = Path("/")) -> int | None:
+    """``kernel.unprivileged_userns_clone`` (Debian's older kernels; absent elsewhere)."""
+    return _proc_int(root, "kernel/unprivileged_userns_clone")
+
+
+def apparmor_restricts_userns(root: Path = Path("/")) -> bool:
+    """Ubuntu 23.10+: AppArmor refuses unprivileged user namespaces to unconfined programs."""
+    return _proc_int(root, "kernel/apparmor_restrict_unprivileged_userns") == 1
+
+
+def chroot_evidence(root: Path = Path("/")) -> str | None:
+    """Why this process looks chrooted (its root is not its mount namespace's), or None.
+
+    The kernel refuses user namespaces to a chrooted process (and buildah cannot remount
+    ``/`` there), whatever the sysctls say. Two reads, no subprocess:
+
+    * when pid 1 is in the same mount namespace and ``/proc/1/root`` is readable (root),
+      a root directory other than pid 1's is a chroot;
+    * otherwise ``/proc/self/mountinfo`` lists only mounts reachable from this root:
+      without one mounted on ``/`` the namespace's root is out of reach;
+    * no ``/proc`` at all is what a bare chroot looks like.
+    """
+    proc = root / "proc"
+    try:
+        same_namespace = (proc / "1/ns/mnt").readlink() == (proc / "self/ns/mnt").readlink()
+    except OSError:
+        same_namespace = False
+    if same_namespace:
+        try:
+            init_root = (proc / "1/root").stat()
+            own_root = root.stat()
+        except OSError:
+            pass
+        else:
+            if (init_root.st_dev, init_root.st_ino) != (own_root.st_dev, own_root.st_ino):
+                return "the root directory is not pid 1's (/proc/1/root)"
+            return None
+    try:
+        mountinfo = (proc / "self/mountinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        if not (proc / "self").exists():
+            return "/proc is not mounted"
+        return None
+    mount_points = [fields[4] for line in mountinfo.splitlines() if len(fields := line.split()) > 4]
+    if mount_points and "/" not in mount_points:
+        return "nothing is mounted on / (/proc/self/mountinfo)"
+    return None

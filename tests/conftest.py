@@ -5,10 +5,14 @@
   instead of skipping. ``--require-engines=buildah,podman`` requires only those.
 * Tests under ``tests/integration`` are marked ``integration`` automatically.
 * Registries are real ``docker-registry serve`` processes on 127.0.0.1.
+* ``OCIREL_SKIP_REPORT=FILE``: every skipped test is appended to FILE as a JSON line
+  ``{"test", "reason"}``, and the outcome counts as ``{"counts": {...}}`` at the end;
+  ``scripts/test`` prints its summary of skips from it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -64,6 +68,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if Path(item.path).resolve().is_relative_to(_INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
+
+
+# -- skip report -----------------------------------------------------------------------
+
+SKIP_REPORT_ENV = "OCIREL_SKIP_REPORT"
+
+
+def _append_report(record: dict[str, Any]) -> None:
+    path = os.environ.get(SKIP_REPORT_ENV)
+    if path:
+        with Path(path).open("a", encoding="utf-8") as report:
+            report.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _append_report({"test": report.nodeid, "reason": reason.removeprefix("Skipped: ")})
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    counts = {
+        key: len(reports)
+        for key, reports in terminalreporter.stats.items()
+        if key and key != "warnings"
+    }
+    _append_report({"counts": counts})
 
 
 # -- engines ---------------------------------------------------------------------------

@@ -64,8 +64,8 @@ DOCKER_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, hint in (
         (
             r"cannot connect to the docker daemon|is the docker daemon running",
-            "no Docker engine is reachable: start dockerd (or check DOCKER_HOST / docker "
-            "context), or use a daemonless builder: --backend buildah",
+            "no Docker engine is reachable: start one (`dockerd`, or `systemctl start docker`; "
+            "check DOCKER_HOST / docker context), or use a daemonless builder: --backend buildah",
         ),
         (
             r"permission denied while trying to connect to the docker daemon",
@@ -245,9 +245,8 @@ class Docker:
         if result is None:
             return f"`docker version` did not answer within {PROBE_TIMEOUT:g} s"
         if not result.ok or not result.stdout.strip():
-            lines = (result.stderr or result.stdout).strip().splitlines()
-            detail = lines[-1].strip() if lines else f"exit code {result.returncode}"
-            return f"no reachable Docker daemon ({detail})"
+            output = (result.stderr or result.stdout).strip()
+            return daemon_problem(output, self._daemon_host(), result.returncode)
         return None
 
     def version(self) -> str | None:
@@ -396,6 +395,33 @@ class Docker:
                 host = text if "://" in text else None
             self._host = (host,)
         return self._host[0]
+
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+_DAEMON_AT = re.compile(r"docker daemon(?: socket)? at (\S+?)[.:]?(?:\s|$)", re.IGNORECASE)
+_NO_ENGINE = re.compile(
+    r"cannot connect to the docker daemon|is the docker daemon running|connection refused"
+    r"|no such file or directory|error during connect|nil pointer evaluating",
+    re.IGNORECASE,
+)
+
+
+def daemon_problem(output: str, host: str | None, returncode: int = 1) -> str:
+    """Plain words for a failed ``docker version``: which endpoint, and what is wrong.
+
+    Docker's own texts vary by client (Debian's 20.10 may print only a template error
+    for ``docker info --format``), so the endpoint is named from the message, the
+    current context or ``DOCKER_HOST``, falling back to the default socket.
+    """
+    found = _DAEMON_AT.search(output)
+    where = (found.group(1) if found else None) or host or DEFAULT_HOST
+    if "permission denied" in output.lower():
+        return f"permission denied on the Docker socket at {where}"
+    if not output or _NO_ENGINE.search(output):
+        return f"no Docker engine at {where} (start one: `dockerd`, or `systemctl start docker`)"
+    lines = output.splitlines()
+    detail = lines[-1].strip() if lines else f"exit code {returncode}"
+    return f"no reachable Docker engine at {where} ({detail})"
 
 
 def _read(path: Path) -> str:

@@ -18,7 +18,10 @@ from typing import Any
 
 import pytest
 
-_KEEP = ("PATH", "LANG", "LC_ALL", "TMPDIR", "TESTCONTAINERS_RYUK_DISABLED", "BUSYBOX")
+_KEEP = (
+    "PATH", "LANG", "LC_ALL", "TMPDIR", "TESTCONTAINERS_RYUK_DISABLED", "BUSYBOX",
+    "DOCKER_HOST",  # scripts/test runs a private Docker engine
+)  # fmt: skip
 
 
 @dataclass

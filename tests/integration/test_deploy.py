@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from ocirel import lockfile
 from ocirel.lockfile import LockEntry, Lockfile
 from tests.integration.conftest import OcirelRunner, Run
-from tests.support import engines
+from tests.support.kubectl import assert_pinned, rendered_images
 from tests.support.registry import RegistryServer
 
 FAST_FAIL = {"OCIREL_RETRIES": "0", "OCIREL_CONNECT_TIMEOUT": "5"}
@@ -239,20 +236,6 @@ spec:
 """
 
 
-def kubectl_kustomize(directory: Path) -> list[str]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        if engines.required():
-            pytest.fail("kubectl is required (install kubernetes-client)", pytrace=False)
-        pytest.skip("kubectl is not installed")
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    doc = YAML(typ="safe", pure=True).load(rendered.stdout)
-    return [c["image"] for c in doc["spec"]["template"]["spec"]["containers"]]
-
-
 @pytest.mark.parametrize("digest_only", [False, True])
 def test_kubectl_kustomize_renders_the_digests_pinned_through_the_cli(
     ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, tmp_path: Path,
@@ -270,7 +253,7 @@ def test_kubectl_kustomize_renders_the_digests_pinned_through_the_cli(
     run = ocirel("pin", "--resolve", *extra, "kustomization.yaml", cwd=tmp_path)
     assert run.returncode == 0, run.explain()
     expected = f"{repository}@{digest}" if digest_only else f"{repository}:v4@{digest}"
-    assert kubectl_kustomize(tmp_path) == [expected]
+    assert_pinned(rendered_images(tmp_path), [expected])
 
 
 def test_lock_export_kustomize_is_accepted_by_kubectl(
@@ -284,6 +267,6 @@ def test_lock_export_kustomize_is_accepted_by_kubectl(
     assert run.returncode == 0, run.explain()
     (tmp_path / "deployment.yaml").write_text(DEPLOYMENT.replace("IMAGE", repository))
     (tmp_path / "kustomization.yaml").write_text("resources:\n- deployment.yaml\n" + run.stdout)
-    assert kubectl_kustomize(tmp_path) == [f"{repository}:v2@{digest}"]
+    assert_pinned(rendered_images(tmp_path), [f"{repository}:v2@{digest}"])
     data = json.loads(ocirel("lock", "export", cwd=tmp_path).stdout)
     assert data == {"web": f"{repository}:v2@{digest}"}

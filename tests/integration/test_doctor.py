@@ -67,7 +67,7 @@ def test_doctor_with_a_docker_cli_but_no_daemon(ocirel: OcirelRunner, tmp_path: 
     entry = next(b for b in data["backends"] if b["name"] == "docker")
     assert entry["installed"] is True, entry
     assert entry["usable"] is False, entry
-    assert entry["problem"].startswith("no reachable Docker daemon"), entry
+    assert entry["problem"].startswith("no Docker engine at unix:///nonexistent/docker.sock"), entry
     assert "start the Docker engine" in entry["fix"]
     assert entry["version"].startswith("client "), entry
     assert data["backend"]["selected"] is None
@@ -77,11 +77,14 @@ def test_doctor_with_a_docker_cli_but_no_daemon(ocirel: OcirelRunner, tmp_path: 
     text = ocirel("doctor", cwd=tmp_path, env=env)
     assert text.returncode == 1, text.explain()
     assert "!! docker" in text.stdout
-    assert "problem: no reachable Docker daemon" in text.stdout
+    assert "problem: no Docker engine at unix:///nonexistent/docker.sock" in text.stdout
     publish = ocirel("publish", "--image", "127.0.0.1:1/t/x", "--backend", "docker", str(tmp_path),
                      cwd=tmp_path, env=env)  # fmt: skip
     assert publish.returncode == 1, publish.explain()
-    assert "backend docker is not usable: no reachable Docker daemon" in publish.stderr
+    assert (
+        "backend docker is not usable: no Docker engine at unix:///nonexistent/docker.sock"
+        in publish.stderr
+    )
 
 
 def test_doctor_with_an_unreachable_registry(

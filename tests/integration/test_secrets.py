@@ -38,7 +38,7 @@ from tests.support.images import FAILING_RUN
 from tests.support.registry import RegistryServer, free_port
 
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-_KEEP = ("PATH", "LANG", "LC_ALL", "XDG_RUNTIME_DIR", "XDG_DATA_HOME")
+_KEEP = ("PATH", "LANG", "LC_ALL", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "DOCKER_HOST")
 
 
 # ---------------------------------------------------------------- the scanner

@@ -62,26 +62,45 @@ def required() -> frozenset[str]:
     return _State.required
 
 
+START_DOCKERD = "start one with `scripts/start-dockerd`"
+#: set by scripts/test in its rootless lane, where the (root-owned) engine is not used
+NO_DOCKER_ENV = "OCIREL_TEST_NO_DOCKER"
+
+
 @functools.cache
 def docker_daemon_problem() -> str | None:
-    """``None`` when ``docker info`` works, else why not (cached per session)."""
+    """``None`` when the Docker engine answers, else why not, in plain words (cached).
+
+    ``scripts/test`` starts a private engine and points ``DOCKER_HOST`` at it; run
+    alone, the tests use whatever engine the docker client's context names.
+    """
+    if reason := os.environ.get(NO_DOCKER_ENV):
+        return reason
     docker = shutil.which("docker")
     if docker is None:
-        return "docker client not found"
+        return "docker client not found (install docker.io)"
     try:
         result = subprocess.run(
-            [docker, "info", "--format", "{{.ServerVersion}}"],
+            [docker, "version", "--format", "{{.Server.Version}}"],
             capture_output=True,
             text=True,
             timeout=30,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return "`docker info` timed out"
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
-        return f"no Docker engine reachable ({' '.join(tail) or 'docker info failed'})"
+        return f"the Docker engine at {_docker_host()} did not answer within 30 s"
+    if result.returncode != 0 or not result.stdout.strip():
+        from ocirel.backends.docker import daemon_problem  # noqa: PLC0415
+
+        problem = daemon_problem((result.stderr or result.stdout).strip(), _docker_host())
+        if problem.startswith("no Docker engine at "):
+            problem = problem.partition(" (")[0] + f" ({START_DOCKERD})"
+        return problem
     return None
+
+
+def _docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def engine_problem(name: str) -> str | None:

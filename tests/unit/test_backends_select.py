@@ -370,7 +370,7 @@ def test_docker_problem_and_version(
     docker = Docker()
     problem = docker.problem()
     assert problem is not None
-    assert problem.startswith("no reachable Docker daemon (Cannot connect to the Docker daemon")
+    assert problem.startswith("no Docker engine at unix://"), problem
     assert docker.version() == "client 28.2.2"
     calls = len(fake_docker.calls())
     assert docker.problem() == problem  # cached: asked once
@@ -608,3 +608,33 @@ def test_group_leaves(tmp_path: Path) -> None:
     (tmp_path / "self").mkdir()
     assert runner.group_leaves(100, 100, tmp_path) == [102, 103]
     assert runner.group_leaves(200, 200, tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("output", "host", "expected"),
+    [
+        ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker "
+         "daemon running?", None, "no Docker engine at unix:///var/run/docker.sock"),
+        ("", "unix:///tmp/private/docker.sock", "no Docker engine at unix:///tmp/private/docker.sock"),
+        ("", None, "no Docker engine at unix:///var/run/docker.sock"),
+        # Debian's 20.10 client can print only a template error when the server is absent
+        ('template: :1:8: executing "" at <.Server.Version>: nil pointer evaluating '
+         "*types.Version.Version", None, "no Docker engine at unix:///var/run/docker.sock"),
+        ("permission denied while trying to connect to the Docker daemon socket at "
+         'unix:///var/run/docker.sock: Get "http://%2Fvar%2Frun%2Fdocker.sock/v1.24/version"',
+         None, "permission denied on the Docker socket at unix:///var/run/docker.sock"),
+        ("Error response from daemon: client version 1.99 is too new", "tcp://127.0.0.1:2375",
+         "no reachable Docker engine at tcp://127.0.0.1:2375 (Error response from daemon: "
+         "client version 1.99 is too new)"),
+    ],
+)  # fmt: skip
+def test_daemon_problem_names_the_endpoint_in_plain_words(
+    output: str, host: str | None, expected: str
+) -> None:
+    from ocirel.backends.docker import daemon_problem  # noqa: PLC0415
+
+    assert daemon_problem(output, host).startswith(expected)
+    if expected.startswith("no Docker engine"):
+        assert daemon_problem(output, host).endswith(
+            "(start one: `dockerd`, or `systemctl start docker`)"
+        )

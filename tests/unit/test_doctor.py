@@ -159,6 +159,53 @@ def test_rootless_findings(host: HostStatus, expected: list[tuple[str, str]]) ->
         assert "podman system migrate" in findings[0].fix
 
 
+REFUSED = "failed: unshare: unshare failed: Operation not permitted"
+CHROOT = "the root directory is not pid 1's (/proc/1/root)"
+
+
+@pytest.mark.parametrize(
+    ("host", "severity", "message", "fix"),
+    [
+        (replace(ALICE, unshare=REFUSED, chroot=CHROOT), ERROR,
+         f"inside a chroot ({CHROOT}): user namespaces are refused", doctor.CHROOT_FIX),
+        # a chroot wins over every other explanation: no sysctl/seccomp change helps there
+        (replace(ALICE, unshare=REFUSED, chroot=CHROOT, max_user_namespaces=0, in_container=True),
+         ERROR, "inside a chroot", doctor.CHROOT_FIX),
+        (replace(ROOT, unshare=REFUSED, chroot=CHROOT), WARNING, "inside a chroot",
+         doctor.CHROOT_FIX),
+        (replace(ALICE, unshare=REFUSED, max_user_namespaces=0), ERROR,
+         "user namespaces are disabled (user.max_user_namespaces = 0)", doctor.SYSCTL_FIX),
+        (replace(ALICE, unshare=REFUSED, userns_clone=0), ERROR,
+         "cannot create a user namespace", doctor.USERNS_CLONE_FIX),
+        (replace(ALICE, unshare=REFUSED, apparmor_userns=True), WARNING,
+         "cannot create a user namespace", doctor.APPARMOR_FIX),
+        (replace(ALICE, unshare=REFUSED, in_container=True), ERROR,
+         "cannot create a user namespace", doctor.SECCOMP_FIX),
+        (replace(ALICE, unshare=REFUSED), ERROR, "cannot create a user namespace",
+         doctor.USERNS_FIX),
+    ],
+)  # fmt: skip
+def test_refused_user_namespaces_get_the_fix_for_their_cause(
+    host: HostStatus, severity: str, message: str, fix: str
+) -> None:
+    findings = assess(report(host=host))
+    assert [(f.severity, f.message[: len(message)], f.fix) for f in findings] == [
+        (severity, message, fix)
+    ]
+
+
+def test_the_chroot_fix_says_what_to_do_instead() -> None:
+    assert "not a bare chroot" in doctor.CHROOT_FIX
+    assert "pivot_root" in doctor.CHROOT_FIX
+    assert "sysctl -w" not in doctor.CHROOT_FIX
+    assert "seccomp=unconfined" not in doctor.CHROOT_FIX
+
+
+def test_a_chroot_where_user_namespaces_work_is_not_a_finding() -> None:
+    """The evidence is a heuristic: unshare succeeding overrules it."""
+    assert not assess(report(host=replace(ALICE, chroot=CHROOT)))
+
+
 def test_rootless_checks_do_not_apply_to_docker() -> None:
     host = replace(ALICE, subuid=(), subgid=(), max_user_namespaces=0)
     backends = (MISSING["buildah"], MISSING["podman"], OK["docker"])
@@ -367,7 +414,10 @@ def test_docker_cli_without_daemon(isolated: Path) -> None:
     assert entry["installed"] is True
     assert entry["usable"] is False
     assert entry["version"] == "client 28.2.2"
-    assert entry["problem"].startswith("no reachable Docker daemon (Cannot connect")
+    assert entry["problem"] == (
+        "no Docker engine at unix:///nonexistent "
+        "(start one: `dockerd`, or `systemctl start docker`)"
+    )
     assert entry["fix"] == DOCKER_DAEMON_FIX
     assert data["ok"] is False
     assert data["backend"]["selected"] is None

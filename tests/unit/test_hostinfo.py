@@ -323,3 +323,73 @@ def test_max_user_namespaces(tmp_path: Path, content: str | None, expected: int 
 def test_is_rootless(monkeypatch: pytest.MonkeyPatch, euid: int, rootless: bool) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: euid)
     assert hostinfo.is_rootless() is rootless
+
+
+def fake_proc(root: Path, *, init_ns: str, own_ns: str, mountinfo: str | None = None) -> Path:
+    for pid, ns in (("1", init_ns), ("self", own_ns)):
+        (root / "proc" / pid / "ns").mkdir(parents=True)
+        (root / "proc" / pid / "ns" / "mnt").symlink_to(ns)
+    if mountinfo is not None:
+        (root / "proc/self/mountinfo").write_text(mountinfo)
+    return root
+
+
+MOUNTINFO_HOST = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+MOUNTINFO_CHROOT = "40 22 0:5 / /proc rw,nosuid - proc proc rw\n"  # "/" is out of reach
+
+
+def test_chroot_evidence_same_root_as_init(tmp_path: Path) -> None:
+    root = fake_proc(tmp_path / "root", init_ns="mnt:[1]", own_ns="mnt:[1]")
+    (root / "proc/1/root").symlink_to(root)
+    assert hostinfo.chroot_evidence(root) is None
+
+
+def test_chroot_evidence_another_root_than_init(tmp_path: Path) -> None:
+    root = fake_proc(tmp_path / "root", init_ns="mnt:[1]", own_ns="mnt:[1]")
+    (tmp_path / "host").mkdir()
+    (root / "proc/1/root").symlink_to(tmp_path / "host")
+    assert hostinfo.chroot_evidence(root) == "the root directory is not pid 1's (/proc/1/root)"
+
+
+@pytest.mark.parametrize(
+    ("mountinfo", "expected"),
+    [
+        (MOUNTINFO_HOST, None),
+        (MOUNTINFO_HOST + MOUNTINFO_CHROOT, None),
+        (MOUNTINFO_CHROOT, "nothing is mounted on / (/proc/self/mountinfo)"),
+        ("", None),  # nothing to judge by
+    ],
+)
+def test_chroot_evidence_from_mountinfo(
+    tmp_path: Path, mountinfo: str, expected: str | None
+) -> None:
+    """pid 1 in another mount namespace (or /proc/1/root unreadable): mountinfo decides."""
+    root = fake_proc(tmp_path / "root", init_ns="mnt:[1]", own_ns="mnt:[2]", mountinfo=mountinfo)
+    assert hostinfo.chroot_evidence(root) == expected
+
+
+def test_chroot_evidence_without_proc(tmp_path: Path) -> None:
+    assert hostinfo.chroot_evidence(tmp_path) == "/proc is not mounted"
+
+
+def test_chroot_evidence_on_this_host() -> None:
+    """The test machine is not a chroot (scripts/fresh-machine-check enters with pivot_root)."""
+    assert hostinfo.chroot_evidence() is None
+
+
+@pytest.mark.parametrize(("content", "expected"), [("0\n", 0), ("1\n", 1), (None, None)])
+def test_unprivileged_userns_clone(
+    tmp_path: Path, content: str | None, expected: int | None
+) -> None:
+    if content is not None:
+        (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+        (tmp_path / "proc/sys/kernel/unprivileged_userns_clone").write_text(content)
+    assert hostinfo.unprivileged_userns_clone(tmp_path) == expected
+
+
+@pytest.mark.parametrize(("content", "expected"), [("1\n", True), ("0\n", False), (None, False)])
+def test_apparmor_restricts_userns(tmp_path: Path, content: str | None, expected: bool) -> None:
+    if content is not None:
+        (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+        (tmp_path / "proc/sys/kernel/apparmor_restrict_unprivileged_userns").write_text(content)
+    assert hostinfo.apparmor_restricts_userns(tmp_path) is expected

@@ -9,18 +9,16 @@ must give ``<case>.out.yaml`` (and ``<case>.digest-only.out.yaml`` when present,
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from ocirel import manifests as m
 from ocirel.errors import InvalidReferenceError, ManifestError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference, parse
+from tests.support.kubectl import assert_pinned, rendered_images
 
 GOLDEN = Path(__file__).parent / "golden" / "manifests"
 UPDATE = os.environ.get("OCIREL_UPDATE_GOLDEN") == "1"
@@ -658,18 +656,6 @@ spec:
 """
 
 
-def kubectl_images(directory: Path) -> list[str]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed")
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    doc = YAML(typ="safe", pure=True).load(rendered.stdout)
-    return [c["image"] for c in doc["spec"]["template"]["spec"]["containers"]]
-
-
 @pytest.mark.parametrize("digest_only", [False, True])
 def test_kubectl_kustomize_renders_the_pinned_digests(tmp_path: Path, digest_only: bool) -> None:
     write(tmp_path / "deployment.yaml", KUSTOMIZE_RESOURCE)
@@ -696,7 +682,7 @@ def test_kubectl_kustomize_renders_the_pinned_digests(tmp_path: Path, digest_onl
             f"busybox:1.36@{D_BUSYBOX}",
             "quay.io/other/tool:2.0",
         ]
-    assert kubectl_images(tmp_path) == expected
+    assert_pinned(rendered_images(tmp_path), expected)
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,10 @@ def source_date_epoch(context: Path, env: Mapping[str, str]) -> tuple[int | None
     """The build timestamp for reproducible builds, and where it came from.
 
     ``SOURCE_DATE_EPOCH`` from the environment, else the time of the last git commit
-    touching ``context``'s repository, else None (builds use the wall clock).
+    that touched ``context`` (not the last commit of the repository), else None
+    (builds use the wall clock). A commit elsewhere in the repository then leaves the
+    timestamp, the layers and so the digest unchanged: no new version, and the layer
+    cache of the previous build stays valid (``--timestamp`` is stamped on every file).
     """
     value = env.get("SOURCE_DATE_EPOCH")
     if value is not None:
@@ -84,11 +87,14 @@ def source_date_epoch(context: Path, env: Mapping[str, str]) -> tuple[int | None
         return None, "no git"
     try:
         log = runner.run(
-            ["git", "-C", str(context), "log", "-1", "--format=%ct"], check=False, timeout=30
-        )
+            ["git", "-C", str(context), "log", "-1", "--format=%ct", "--", "."],
+            check=False, timeout=60,
+        )  # fmt: skip
     except OcirelError:
         return None, "git failed"
     text = log.stdout.strip()
     if log.ok and text.isdigit():
-        return int(text), "last git commit"
+        return int(text), "last git commit touching the build context"
+    if log.ok:  # a git checkout, but no commit holds the context yet
+        return None, "the build context has no commit yet"
     return None, "not a git checkout"

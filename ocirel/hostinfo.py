@@ -81,7 +81,12 @@ def configured_driver(env: Mapping[str, str], rootless: bool) -> tuple[str, str]
     return None
 
 
-def choose_storage(  # noqa: PLR0911 - a decision table reads best as early returns
+def fuse_device_usable(device: Path = Path("/dev/fuse")) -> bool:
+    """Whether this user may open ``/dev/fuse`` (fuse-overlayfs needs it read-write)."""
+    return os.access(device, os.R_OK | os.W_OK)
+
+
+def choose_storage(
     setting: str | None,
     env: Mapping[str, str],
     *,
@@ -89,8 +94,21 @@ def choose_storage(  # noqa: PLR0911 - a decision table reads best as early retu
     kernel: tuple[int, int],
     overlay_available: bool,
     fuse_overlayfs: str | None,
+    fuse_device: bool | None = None,
 ) -> StorageChoice:
-    """What to pass as ``--storage-driver``: the user's choice, else overlay, else vfs."""
+    """What to pass as ``--storage-driver``: the user's choice, else a driver whose layers
+    are the same as root and rootless (docs in the README, "Reproducible builds").
+
+    Native kernel overlay is the fastest, but its layers differ from every other
+    driver's: containers/storage diffs its upper directory, which holds directories
+    that were only copied up (e.g. ``/run`` after a ``RUN`` step), and rootless, where
+    overlay keeps its bookkeeping in ``user.overlay.*`` extended attributes, it writes
+    those into the layer tars (containers/storage 1.44, buildah 1.28). vfs and overlay
+    through fuse-overlayfs both compare file trees instead and give the same layers,
+    root or rootless. So: fuse-overlayfs when it can run here, else vfs.
+    ``fuse_device``: whether ``/dev/fuse`` is usable (None: look).
+    """
+    del kernel  # native rootless overlay (kernel 5.13+) is not chosen: see above
     if setting:
         return StorageChoice(setting, "set by ocirel's storage_driver setting", explicit=True)
     configured = configured_driver(env, rootless)
@@ -98,18 +116,19 @@ def choose_storage(  # noqa: PLR0911 - a decision table reads best as early retu
         return StorageChoice(None, f"configured in {configured[1]} ({configured[0]})")
     if not overlay_available:
         return StorageChoice("vfs", "the kernel has no overlay filesystem")
-    if not rootless:
-        return StorageChoice("overlay", "overlay is available")
-    if kernel >= NATIVE_ROOTLESS_OVERLAY_KERNEL:
-        return StorageChoice("overlay", f"native rootless overlay (kernel {kernel[0]}.{kernel[1]})")
-    if fuse_overlayfs:
+    if fuse_device is None:
+        fuse_device = fuse_device_usable()
+    if fuse_overlayfs and fuse_device:
         return StorageChoice(
             "overlay",
-            "rootless overlay through fuse-overlayfs",
+            "overlay through fuse-overlayfs (same layers root and rootless)",
             (f"overlay.mount_program={fuse_overlayfs}",),
         )
+    missing = "/dev/fuse is not usable" if fuse_overlayfs else "fuse-overlayfs is not installed"
     return StorageChoice(
-        "vfs", "rootless overlay needs kernel 5.13+ or fuse-overlayfs (slow vfs used)"
+        "vfs",
+        f"vfs: {missing}, and native overlay gives other layers as root than rootless "
+        '(set storage_driver = "overlay" for speed over reproducibility)',
     )
 
 

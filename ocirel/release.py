@@ -592,7 +592,20 @@ class Publisher:
 
     def _build(self, spec: BuildSpec) -> None:
         self._built = True
-        image_id = self.backend.build(spec, self.build_env, timeout=self.request.build_timeout)
+        timeout = self.request.build_timeout
+        image_id = self.backend.build(spec, self.build_env, timeout=timeout)
+        if spec.timestamp is not None and spec.layers:
+            # The layer cache ignores --timestamp: a step cached by a build with another
+            # timestamp would carry that time, and the digest would depend on what the
+            # storage held. Check, and rebuild without the cache when it happened.
+            stale = self.backend.stale_cache(
+                image_id or self.local_name, spec.timestamp, self.build_env
+            )
+            if stale:
+                self.say(f"{stale}; building again without the layer cache")
+                image_id = self.backend.build(
+                    replace(spec, layers=False), self.build_env, timeout=timeout
+                )
         self.local_image = image_id or self.local_name
 
     def _export(self, layout: Path) -> OciImage:

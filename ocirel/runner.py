@@ -77,6 +77,7 @@ def run(
     check: bool = True,
     install_hint: str | None = None,
     leaves_first_grace: float = 0.0,
+    on_line: Callable[[str], None] | None = None,
 ) -> Result:
     """Run ``argv``; return its :class:`Result`.
 
@@ -89,6 +90,8 @@ def run(
     SIGTERM), first end the *leaf* processes of its group (a builder's ``RUN`` step) and
     give the program that long to notice, clean up and exit by itself, before the group
     gets SIGTERM (see :func:`_kill_group`).
+    ``on_line`` (with ``stream=True``) sees every output line as it is streamed, for
+    facts only the log tells (which build steps came from the layer cache).
     """
     argv = tuple(argv)
     program = argv[0]
@@ -116,7 +119,7 @@ def run(
         ) from None
     out_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     try:
-        stdout, stderr = _communicate(proc, stdin_data, stream, out_tail, timeout)
+        stdout, stderr = _communicate(proc, stdin_data, stream, out_tail, timeout, on_line=on_line)
     except subprocess.TimeoutExpired:
         _kill_group(proc, leaves_first_grace)
         partial = "".join(out_tail) if stream else _leftover_output(proc)
@@ -163,6 +166,8 @@ def _communicate(
     stream: bool,
     out_tail: collections.deque[str],
     timeout: float | None,
+    *,
+    on_line: Callable[[str], None] | None = None,
 ) -> tuple[str, str]:
     if not stream:
         stdout, stderr = proc.communicate(stdin_data, timeout=timeout)
@@ -172,7 +177,7 @@ def _communicate(
             proc.stdin.write(stdin_data)
         proc.stdin.close()
     assert proc.stdout is not None
-    pump = threading.Thread(target=_pump, args=(proc.stdout, out_tail), daemon=True)
+    pump = threading.Thread(target=_pump, args=(proc.stdout, out_tail, on_line), daemon=True)
     pump.start()
     deadline = None if timeout is None else time.monotonic() + timeout
     # The pump ends at end-of-file, i.e. when the program (and whatever it started)
@@ -193,9 +198,16 @@ def _communicate(
     return "", text
 
 
-def _pump(source: IO[str], out_tail: collections.deque[str]) -> None:
+def _pump(
+    source: IO[str],
+    out_tail: collections.deque[str],
+    on_line: Callable[[str], None] | None = None,
+) -> None:
     for line in source:
         out_tail.append(line)
+        if on_line is not None:
+            with contextlib.suppress(Exception):  # a faulty observer must not stall the pipe
+                on_line(line)
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(redact(line))
             sys.stderr.flush()

@@ -7,8 +7,11 @@ local OCI layout, which ocirel then uploads itself (see release.py for why).
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
+import json
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,24 @@ from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
 from ocirel.backends.hints import with_hint
 from ocirel.errors import BackendNotFoundError, CommandError, DigestMismatchError
 from ocirel.reference import is_valid_digest
+
+#: what buildah (and podman, which builds with buildah's code) prints for each build
+#: step it takes from the layer cache instead of running it
+CACHE_HIT = re.compile(r"^--> Using cache ([0-9a-f]{64})\s*$")
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_created(text: object) -> float | None:
+    """An image config's ``created`` (RFC 3339, maybe with nanoseconds) as epoch seconds."""
+    match = _RFC3339.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    try:
+        when = _dt.datetime.fromisoformat(match.group(1) + zone)
+    except ValueError:
+        return None
+    return when.timestamp() + float("0." + (match.group(2) or "0"))
 
 
 class ContainersBackend:
@@ -27,6 +48,8 @@ class ContainersBackend:
     #: on Ctrl-C/SIGTERM/timeout, end the RUN step first and give the builder this long
     #: to clean up by itself (0: SIGTERM the whole group at once; buildah cleans up then)
     leaves_first_grace = 0.0
+    #: image IDs of the steps the last :meth:`build` took from the layer cache
+    cache_hits: tuple[str, ...] = ()
 
     # --------------------------------------------------------------- argv
 
@@ -73,6 +96,10 @@ class ContainersBackend:
     def remove_argv(self, image: str, env: BuildEnv) -> list[str]:
         return [self.program, *self.global_args(env), "rmi", image]
 
+    def created_argv(self, image: str, env: BuildEnv) -> list[str]:
+        # the whole JSON: buildah 1.28's --format has no `json` function
+        return [self.program, *self.global_args(env), "inspect", "--type", "image", image]
+
     # ---------------------------------------------------------------- run
 
     def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
@@ -83,9 +110,18 @@ class ContainersBackend:
             # --force-rm: a failed or interrupted step must not leave its working
             # container (and layers) in the shared storage (buildah's default keeps it)
             argv[-1:-1] = ["--force-rm", "--iidfile", str(iidfile)]
+            hits: list[str] = []
+            self.cache_hits = ()
+
+            def note_cache_hit(line: str) -> None:
+                match = CACHE_HIT.match(line.strip())
+                if match:
+                    hits.append(match.group(1))
+
             try:
                 runner.run(argv, timeout=timeout, stream=True, install_hint=self.install_hint,
-                           leaves_first_grace=self.leaves_first_grace)  # fmt: skip
+                           leaves_first_grace=self.leaves_first_grace,
+                           on_line=note_cache_hit)  # fmt: skip
             except CommandError as exc:
                 raise with_hint(exc, f"{self.program} build failed") from None
             try:
@@ -97,7 +133,39 @@ class ContainersBackend:
                 f"{self.program} build exited 0 but wrote no image ID; not trusting it",
                 argv=[runner.display(argv)], returncode=0,
             )  # fmt: skip
+        self.cache_hits = tuple(dict.fromkeys(hits))
         return image_id
+
+    def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, float | None]:
+        """Each image's config ``created`` time (None: the builder could not say)."""
+        times: dict[str, float | None] = {}
+        for image in images:
+            result = runner.run(self.created_argv(image, env), timeout=60, check=False)
+            try:
+                data = json.loads(result.stdout) if result.ok else None
+            except ValueError:
+                data = None
+            config = data.get("OCIv1") if isinstance(data, dict) else None
+            times[image] = parse_created(
+                config.get("created") if isinstance(config, dict) else None
+            )
+        return times
+
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
+        """Why ``image`` (just built with ``--timestamp timestamp``) is not what a build on
+        empty storage would give, or None. ``--timestamp`` is not part of the layer cache's
+        key: a step cached by a build with another timestamp is reused as it is, with that
+        build's times in its files and history. Such a step's image (and the final image,
+        when every step was cached) shows the other time as its ``created``."""
+        images = [*self.cache_hits, image] if self.cache_hits else [image]
+        for name, created in self.created_times(images, env).items():
+            if created is not None and created != timestamp:
+                when = _dt.datetime.fromtimestamp(created, _dt.UTC).isoformat()
+                return (
+                    f"cached layer {name.removeprefix('sha256:')[:12]} was built for {when}, "
+                    f"not for {timestamp}"
+                )
+        return None
 
     def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
         """Write ``image`` into the OCI layout ``layout``; return the manifest digest.

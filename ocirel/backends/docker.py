@@ -338,6 +338,11 @@ class Docker:
         the manifest the registry serves after the push must be this one."""
         return self._config_digests.get(image)
 
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
+        """Not checked: the classic builder cannot apply a timestamp at all, and BuildKit
+        keys its cache on ``SOURCE_DATE_EPOCH`` (a build argument)."""
+        return None
+
     def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
         """The image's config as the registry will store it. ``docker image inspect``
         without ``--format``: the CLI then prints the daemon's JSON unchanged, whereas a

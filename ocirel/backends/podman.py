@@ -28,12 +28,14 @@ default (overlay where the kernel allows it, else vfs), which is a driver that w
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec
-from ocirel.backends.containers import ContainersBackend
+from ocirel.backends.containers import ContainersBackend, parse_created
 from ocirel.errors import BackendNotFoundError, CommandError, ConfigError
 from ocirel.hostinfo import StorageChoice
 
@@ -104,6 +106,24 @@ class Podman(ContainersBackend):
 
     def global_args(self, env: BuildEnv) -> list[str]:
         return podman_storage_args(env.storage, self.store_driver())
+
+    def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, float | None]:
+        """One ``podman image inspect`` for all of them (its ``--format`` has no ``json``)."""
+        times: dict[str, float | None] = dict.fromkeys(images)
+        argv = [self.program, *self.global_args(env), "image", "inspect", *images]
+        result = runner.run(argv, timeout=60, check=False)
+        try:
+            found = json.loads(result.stdout) if result.ok else []
+        except ValueError:
+            found = []
+        by_id = {
+            str(item.get("Id", "")): item.get("Created") for item in found if isinstance(item, dict)
+        }
+        for image in images:
+            key = image.removeprefix("sha256:")
+            created = next((c for i, c in by_id.items() if i.startswith(key)), None)
+            times[image] = parse_created(created)
+        return times
 
     def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
         try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -196,3 +199,91 @@ def test_cache_repo_lets_a_fresh_machine_skip_an_expensive_step(
             for run in (first, second)
         ]
     assert layers[0] == layers[1]  # the expensive step's layer was reused, not rebuilt
+
+
+# -- issue 10 item 8: the digest of a commit does not depend on the layer cache ----------
+
+COMMIT_A = 1_700_000_000
+COMMIT_B = 1_700_086_400  # a day later
+
+
+def git(repo: Path, *args: str, when: int = COMMIT_A) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo.parent),
+        "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@e.x",
+        "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@e.x",
+        "GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000",
+    }  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True)
+
+
+def git_publish(ocirel: OcirelRunner, repo: str, context: Path, storage: Path, *extra: str) -> Run:
+    """Publish with the timestamp git gives (no SOURCE_DATE_EPOCH), on ``storage``."""
+    return ocirel(
+        "publish", "--image", repo, "--json", *extra, str(context),
+        cwd=context, env=private_storage_env(storage),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def monorepo(tmp_path: Path, build_context: Callable[..., Path]) -> tuple[Path, Path]:
+    """A git repository with the build context in ``app/`` (committed at COMMIT_A) and
+    a ``docs/`` directory outside it. The context's last step copies ``app.txt``."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = tmp_path / "monorepo"
+    root.mkdir()
+    context = build_context("COPY app.txt /app.txt", files={"app.txt": b"one\n"})
+    shutil.move(context, root / "app")
+    (root / "docs").mkdir()
+    (root / "docs" / "notes.md").write_text("first\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "A")
+    return root, root / "app"
+
+
+def test_a_commit_outside_the_context_is_unchanged_on_warm_storage(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
+    monorepo: tuple[Path, Path], tmp_path: Path,
+) -> None:  # fmt: skip
+    root, context = monorepo
+    repo = f"{registry.host}/{unique_repo}"
+    first = git_publish(ocirel, repo, context, tmp_path / "warm")
+    assert first.returncode == 0, first.explain()
+    (root / "docs" / "notes.md").write_text("second\n")
+    git(root, "commit", "-q", "-am", "B: docs only", when=COMMIT_B)
+
+    again = git_publish(ocirel, repo, context, tmp_path / "warm")
+    assert again.returncode == 0, again.explain()
+    assert again.json["unchanged"] is True, again.explain()
+    assert again.json["digest"] == first.json["digest"]
+
+
+def test_same_commit_same_digest_on_warm_and_on_empty_storage(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str,
+    monorepo: tuple[Path, Path], tmp_path: Path,
+) -> None:  # fmt: skip
+    root, context = monorepo
+    repo = f"{registry.host}/{unique_repo}"
+    # commit A fills the warm storage's layer cache (busybox steps stamped with A's time)
+    first = git_publish(ocirel, repo, context, tmp_path / "warm")
+    assert first.returncode == 0, first.explain()
+    # commit B changes only the last step's input: the earlier steps hit the cache
+    (context / "app.txt").write_text("two\n")
+    git(root, "commit", "-q", "-am", "B", when=COMMIT_B)
+
+    # the same explicit tag in two repositories: same labels, so comparable digests
+    warm = git_publish(ocirel, f"{repo}-warm", context, tmp_path / "warm", "--tag", "b")
+    assert warm.returncode == 0, warm.explain()
+    empty = git_publish(ocirel, f"{repo}-empty", context, tmp_path / "empty", "--tag", "b")
+    assert empty.returncode == 0, empty.explain()
+    assert warm.json["digest"] == empty.json["digest"], warm.explain()
+    assert "without the layer cache" in warm.stderr, warm.explain()
+    with registry.client() as client:
+        manifest = client.manifest(f"{unique_repo}-warm", warm.json["digest"]).json()
+        config = client.request(
+            "GET", f"/v2/{unique_repo}-warm/blobs/{manifest['config']['digest']}",
+            repo=f"{unique_repo}-warm",
+        ).json()  # fmt: skip
+    assert {h["created"] for h in config["history"]} == {"2023-11-15T22:13:20Z"}

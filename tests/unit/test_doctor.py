@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from ocirel import doctor
+from ocirel import doctor, hostinfo
 from ocirel.cli import app
 from ocirel.doctor import (
     DOCKER_DAEMON_FIX,
@@ -300,7 +300,9 @@ class StubBackend:
         return "9.9"
 
 
-def test_diagnose_gathers_and_selects(tmp_path: Path) -> None:
+def test_diagnose_gathers_and_selects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # fuse-overlayfs usable: the storage choice is not vfs (which doctor warns about)
+    monkeypatch.setattr(hostinfo, "fuse_device_usable", lambda: True)
     stubs = {
         "buildah": StubBackend("buildah", None, "buildah"),
         "podman": StubBackend("podman", None, "podman"),
@@ -308,7 +310,9 @@ def test_diagnose_gathers_and_selects(tmp_path: Path) -> None:
             "docker", "no reachable Docker daemon (x)", "docker", reproducible=False
         ),
     }
-    installed = {"podman": "/bin/podman", "docker": "/bin/docker"}
+    installed = {
+        "podman": "/bin/podman", "docker": "/bin/docker", "fuse-overlayfs": "/bin/fuse-overlayfs",
+    }  # fmt: skip
     auth = tmp_path / "containers" / "auth.json"
     auth.parent.mkdir()
     auth.write_text('{"auths": {"r.io": {"auth": "c2VjcmV0OnNlY3JldA=="}}}')

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ocirel import runner
-from ocirel.gitinfo import SourceInfo, public_url, source_info
+from ocirel.gitinfo import SourceInfo, public_url, source_date_epoch, source_info
 
 COMMIT_TIME = 1_700_000_000
 
@@ -221,3 +221,65 @@ def test_source_info_without_git_is_empty(tmp_path: Path, monkeypatch: pytest.Mo
 )  # fmt: skip
 def test_lock_fields(info: SourceInfo, fields: dict[str, object]) -> None:
     assert info.lock_fields() == fields
+
+
+# -- the timestamp: the last commit that touched the build context -----------------------
+
+
+def _git(repo: Path, *args: str, when: int) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo.parent),
+        "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@e.x",
+        "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@e.x",
+        "GIT_AUTHOR_DATE": f"@{when} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000",
+    }  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True)
+
+
+@pytest.fixture
+def monorepo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "Containerfile").write_text("FROM scratch\n", encoding="utf-8")
+    (repo / "docs").mkdir()
+    (repo / "docs" / "x.md").write_text("x\n", encoding="utf-8")
+    _git(repo, "init", "-q", when=COMMIT_TIME)
+    _git(repo, "add", ".", when=COMMIT_TIME)
+    _git(repo, "commit", "-q", "-m", "first", when=COMMIT_TIME)
+    return repo
+
+
+@needs_git
+def test_a_commit_outside_the_context_keeps_the_timestamp(monorepo: Path) -> None:
+    (monorepo / "docs" / "x.md").write_text("y\n", encoding="utf-8")
+    _git(monorepo, "commit", "-q", "-am", "docs only", when=COMMIT_TIME + 500)
+    assert source_date_epoch(monorepo / "app", {}) == (
+        COMMIT_TIME,
+        "last git commit touching the build context",
+    )
+    # the whole repository as context: the docs commit counts
+    assert source_date_epoch(monorepo, {})[0] == COMMIT_TIME + 500
+
+
+@needs_git
+def test_a_commit_inside_the_context_moves_the_timestamp(monorepo: Path) -> None:
+    (monorepo / "app" / "main.txt").write_text("1\n", encoding="utf-8")
+    _git(monorepo, "add", ".", when=COMMIT_TIME + 900)
+    _git(monorepo, "commit", "-q", "-m", "app", when=COMMIT_TIME + 900)
+    assert source_date_epoch(monorepo / "app", {})[0] == COMMIT_TIME + 900
+
+
+@needs_git
+def test_an_uncommitted_context_has_no_timestamp(monorepo: Path) -> None:
+    (monorepo / "new").mkdir()
+    assert source_date_epoch(monorepo / "new", {}) == (None, "the build context has no commit yet")
+
+
+@needs_git
+def test_source_date_epoch_from_the_environment_wins(monorepo: Path) -> None:
+    assert source_date_epoch(monorepo / "app", {"SOURCE_DATE_EPOCH": "42"}) == (
+        42,
+        "SOURCE_DATE_EPOCH",
+    )

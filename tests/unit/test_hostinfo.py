@@ -52,10 +52,11 @@ STORAGE_TABLE = [
      None, (), "STORAGE_DRIVER"),
     ("storage-driver-env-root", None, {"STORAGE_DRIVER": "vfs"}, False, (6, 1), True, None,
      None, (), "STORAGE_DRIVER"),
-    ("rootless-new-kernel", None, {}, True, (5, 13), True, None,
-     "overlay", (), "native rootless overlay"),
-    ("rootless-newer-kernel", None, {}, True, (6, 18), True, FUSE,
-     "overlay", (), "native rootless overlay"),
+    # native overlay is never chosen by itself: its layers differ root vs rootless
+    ("rootless-new-kernel-no-fuse", None, {}, True, (5, 13), True, None,
+     "vfs", (), "fuse-overlayfs is not installed"),
+    ("rootless-newer-kernel-fuse", None, {}, True, (6, 18), True, FUSE,
+     "overlay", (f"overlay.mount_program={FUSE}",), "fuse-overlayfs"),
     ("rootless-old-kernel-fuse", None, {}, True, (5, 12), True, FUSE,
      "overlay", (f"overlay.mount_program={FUSE}",), "fuse-overlayfs"),
     ("rootless-ancient-kernel-fuse", None, {}, True, (4, 19), True, "/opt/bin/fuse-overlayfs",
@@ -64,18 +65,20 @@ STORAGE_TABLE = [
      "vfs", (), "vfs"),
     ("rootless-ancient-kernel-no-fuse", None, {}, True, (3, 10), True, None,
      "vfs", (), "vfs"),
-    ("root", None, {}, False, (6, 1), True, None,
-     "overlay", (), "overlay"),
+    ("root-fuse", None, {}, False, (6, 1), True, FUSE,
+     "overlay", (f"overlay.mount_program={FUSE}",), "same layers root and rootless"),
+    ("root-no-fuse", None, {}, False, (6, 1), True, None,
+     "vfs", (), "native overlay gives other layers"),
     ("root-old-kernel", None, {}, False, (4, 19), True, None,
-     "overlay", (), "overlay"),
+     "vfs", (), "vfs"),
     ("no-overlay-root", None, {}, False, (6, 1), False, None,
      "vfs", (), "no overlay"),
     ("no-overlay-rootless", None, {}, True, (6, 1), False, None,
      "vfs", (), "no overlay"),
     ("no-overlay-rootless-fuse", None, {}, True, (4, 19), False, FUSE,
      "vfs", (), "no overlay"),
-    ("empty-setting-is-unset", "", {}, False, (6, 1), True, None,
-     "overlay", (), "overlay"),
+    ("empty-setting-is-unset", "", {}, False, (6, 1), True, FUSE,
+     "overlay", (f"overlay.mount_program={FUSE}",), "fuse-overlayfs"),
 ]  # fmt: skip
 
 
@@ -100,7 +103,7 @@ def test_choose_storage(
     env = {"HOME": str(home), **extra_env}
     choice = choose_storage(
         setting, env, rootless=rootless, kernel=kernel, overlay_available=overlay,
-        fuse_overlayfs=fuse,
+        fuse_overlayfs=fuse, fuse_device=True,
     )  # fmt: skip
     assert (choice.driver, choice.options) == (driver, options)
     assert reason in choice.reason
@@ -146,16 +149,34 @@ def test_storage_conf_without_a_driver_is_ignored(tmp_path: Path, home: Path, bo
     choice = choose_storage(
         None, env, rootless=True, kernel=(6, 1), overlay_available=True, fuse_overlayfs=None
     )
-    assert choice.driver == "overlay"
+    assert choice.driver == "vfs"
 
 
 def test_root_ignores_the_users_storage_conf(tmp_path: Path, home: Path) -> None:
     env = {"HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     write_storage_conf(tmp_path / "xdg" / "containers" / "storage.conf", 'driver = "vfs"\n')
     choice = choose_storage(
-        None, env, rootless=False, kernel=(6, 1), overlay_available=True, fuse_overlayfs=None
-    )
-    assert choice.driver == "overlay"
+        None, env, rootless=False, kernel=(6, 1), overlay_available=True, fuse_overlayfs=FUSE,
+        fuse_device=True,
+    )  # fmt: skip
+    assert choice.options == (f"overlay.mount_program={FUSE}",)
+
+
+@pytest.mark.parametrize("rootless", [True, False])
+def test_fuse_overlayfs_without_a_usable_dev_fuse_is_vfs(home: Path, rootless: bool) -> None:
+    choice = choose_storage(
+        None, {"HOME": str(home)}, rootless=rootless, kernel=(6, 1), overlay_available=True,
+        fuse_overlayfs=FUSE, fuse_device=False,
+    )  # fmt: skip
+    assert (choice.driver, choice.options) == ("vfs", ())
+    assert "/dev/fuse is not usable" in choice.reason
+
+
+def test_fuse_device_usable(tmp_path: Path) -> None:
+    device = tmp_path / "fuse"
+    assert not hostinfo.fuse_device_usable(device)
+    device.write_text("")
+    assert hostinfo.fuse_device_usable(device)
 
 
 def test_configured_driver_prefers_containers_storage_conf(tmp_path: Path, home: Path) -> None:

@@ -211,6 +211,8 @@ class StubBuilder:
     reported_digest: str | None = None
     before_push: Callable[[], object] | None = None
     calls: list[str] = field(default_factory=list)
+    #: what successive stale_cache calls answer (then None)
+    stale: list[str | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.layer, diff_id = _layer(os.urandom(64))
@@ -238,8 +240,12 @@ class StubBuilder:
         return ["stub", "push", image, f"oci:{layout}"]
 
     def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
-        self.calls.append("build")
+        self.calls.append("build" if spec.layers else "build --no-cache")
         return "sha256:" + "b" * 64
+
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
+        self.calls.append(f"stale_cache {timestamp}")
+        return self.stale.pop(0) if self.stale else None
 
     def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
         self.calls.append("export")
@@ -366,6 +372,31 @@ def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: Run) -> None:
     publish.clock_step = 0.25  # HEAD→PUT took 0.25 s
     publish.run()
     assert publish.sleeps == [1.0]
+
+
+# ------------------------------------------------- issue 10 item 8: stale layer cache
+
+
+def test_a_stale_layer_cache_is_rebuilt_without_the_cache(publish: Run) -> None:
+    publish.builder.stale = ["cached layer abc was built for another time"]
+    result = publish.run(timestamp=1700000000)
+    assert result.tag == "v1"
+    builds = [c for c in publish.builder.calls if c.startswith(("build", "stale"))]
+    assert builds == ["build", "stale_cache 1700000000", "build --no-cache"]
+    assert any("without the layer cache" in line for line in publish.said)
+
+
+def test_a_fresh_layer_cache_is_kept(publish: Run) -> None:
+    publish.run(timestamp=1700000000)
+    builds = [c for c in publish.builder.calls if c.startswith(("build", "stale"))]
+    assert builds == ["build", "stale_cache 1700000000"]
+
+
+@pytest.mark.parametrize("options", [{}, {"timestamp": 1700000000, "no_cache": True}])
+def test_no_timestamp_or_no_cache_needs_no_check(publish: Run, options: dict[str, Any]) -> None:
+    publish.builder.stale = ["would be stale"]
+    publish.run(**options)
+    assert not any(c.startswith("stale") for c in publish.builder.calls)
 
 
 # ------------------------------------------------------------------ item 26

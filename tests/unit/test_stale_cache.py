@@ -1,0 +1,201 @@
+"""A layer cache filled by a build with another timestamp is detected and not kept.
+
+``--timestamp`` is not part of buildah's cache key; these tests use stand-in builders
+(shell scripts) that print buildah's cache-hit lines and answer ``inspect``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ocirel import runner
+from ocirel.backends.base import BuildEnv, BuildSpec
+from ocirel.backends.buildah import Buildah
+from ocirel.backends.containers import CACHE_HIT, parse_created
+from ocirel.backends.podman import Podman
+
+HIT_A = "a" * 64
+HIT_B = "b" * 64
+BUILT = "c" * 64
+T = 1700000000
+T_TEXT = "2023-11-14T22:13:20Z"
+OTHER_TEXT = "2023-11-14T22:30:00Z"
+
+# A stand-in buildah/podman: `build` prints cache hits from $FAKE_HITS and writes the
+# image ID; `inspect` answers with $FAKE_CREATED_<first 12 of the id>, else T_TEXT.
+FAKE = r"""#!/bin/sh
+iidfile=""
+cmd=""
+for arg in "$@"; do
+  case "$prev" in --iidfile) iidfile="$arg" ;; esac
+  case "$arg" in build|inspect|image) [ -z "$cmd" ] && cmd="$arg" ;; esac
+  prev="$arg"
+  last="$arg"
+done
+case "$cmd" in
+  build)
+    echo "STEP 1/2: FROM scratch"
+    for id in $FAKE_HITS; do echo "--> Using cache $id"; done
+    printf '%s' "$FAKE_BUILT" > "$iidfile" ;;
+  inspect)
+    key=$(printf '%s' "$last" | cut -c1-12)
+    eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
+    printf '{"OCIv1": {"created": "%s"}}\n' "$value" ;;
+  image)
+    shift 2>/dev/null
+    printf '['
+    sep=""
+    for id in "$@"; do
+      case "$id" in --*|image|inspect) continue ;; esac
+      key=$(printf '%s' "$id" | cut -c1-12)
+      eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
+      printf '%s{"Id": "%s", "Created": "%s"}' "$sep" "$id" "$value"
+      sep=","
+    done
+    printf ']\n' ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_builders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("buildah", "podman"):
+        program = bindir / name
+        program.write_text(FAKE, encoding="utf-8")
+        program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_BUILT", BUILT)
+    monkeypatch.setenv("FAKE_HITS", "")
+    monkeypatch.setenv("FAKE_DEFAULT", T_TEXT)
+    return bindir
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> BuildSpec:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Containerfile").write_text("FROM scratch\n", encoding="utf-8")
+    return BuildSpec(context=context, image=None, timestamp=T)
+
+
+def _backends() -> list[Buildah | Podman]:
+    return [Buildah(), Podman(store_driver="overlay")]
+
+
+# -- parse_created ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (T_TEXT, float(T)),
+        ("2023-11-14T22:13:20.000000000Z", float(T)),
+        ("2023-11-14T22:13:20.5Z", T + 0.5),
+        ("2023-11-14T23:13:20+01:00", float(T)),
+        ("2023-11-14 22:13:20 +0000 UTC", None),
+        ("", None),
+        (None, None),
+        (17, None),
+    ],
+)
+def test_parse_created(text: object, expected: float | None) -> None:
+    assert parse_created(text) == expected
+
+
+def test_cache_hit_line() -> None:
+    assert CACHE_HIT.match(f"--> Using cache {HIT_A}")
+    assert not CACHE_HIT.match(f"Using cache {HIT_A}")
+    assert not CACHE_HIT.match("--> Using cache abc")
+
+
+# -- the runner lets the backend see streamed lines ----------------------------------
+
+
+def test_runner_on_line_sees_every_streamed_line() -> None:
+    seen: list[str] = []
+    runner.run(
+        [sys.executable, "-c", "print('one'); import sys; print('two', file=sys.stderr)"],
+        stream=True, on_line=seen.append, timeout=30,
+    )  # fmt: skip
+    assert [line.strip() for line in seen] == ["one", "two"]
+
+
+def test_runner_on_line_failure_does_not_stall_the_program() -> None:
+    def explode(_line: str) -> None:
+        raise RuntimeError("observer bug")
+
+    result = runner.run(
+        [sys.executable, "-c", "print('\\n'.join(map(str, range(5000))))"],
+        stream=True, on_line=explode, timeout=30,
+    )  # fmt: skip
+    assert result.ok
+
+
+# -- stale_cache ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_no_cache_hit_is_never_stale(
+    fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman
+) -> None:
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image == BUILT
+    assert backend.cache_hits == ()
+    assert backend.stale_cache(image, T, BuildEnv()) is None
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_cache_hits_with_the_same_timestamp_are_kept(
+    fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B} {HIT_B}")
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert backend.cache_hits == (HIT_A, HIT_B)
+    assert image is not None
+    assert backend.stale_cache(image, T, BuildEnv()) is None
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_a_cached_step_from_another_timestamp_is_stale(
+    fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # the first steps came from a build of an earlier commit; the last step ran now
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv(f"FAKE_CREATED_{HIT_B[:12]}", OTHER_TEXT)
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    reason = backend.stale_cache(image, T, BuildEnv())
+    assert reason is not None
+    assert HIT_B[:12] in reason
+    assert str(T) in reason
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_an_image_from_another_timestamp_is_stale_even_without_log_lines(
+    fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # every step cached, and the builder printed nothing we recognise: the final
+    # image's own created time still tells
+    monkeypatch.setenv("FAKE_DEFAULT", OTHER_TEXT)
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    assert backend.stale_cache(image, T, BuildEnv()) is not None
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_unknown_created_time_is_not_stale(
+    fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FAKE_DEFAULT", "garbage")
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    assert backend.stale_cache(image, T, BuildEnv()) is None

@@ -65,7 +65,7 @@ from ruamel.yaml.reader import ReaderError
 
 from ocirel import reference as refs
 from ocirel.errors import InvalidReferenceError, ManifestError
-from ocirel.filebatch import BatchWriteError, replace_all
+from ocirel.fsutil import BatchWriteError, replace_all
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference
 
@@ -882,7 +882,7 @@ def write_results(results: Iterable[PinResult]) -> list[Path]:
 
     Every new text is first staged in a fsynced temporary file next to its target;
     only when all are staged are they renamed over the targets (see
-    :mod:`ocirel.filebatch`), so a full disk changes no file. The file mode is kept
+    :mod:`ocirel.fsutil`), so a full disk changes no file. The file mode is kept
     and a symlink's target is written, so the link stays. A file that changed since
     it was read is an error (another tool raced us), raised before anything is written.
     """

@@ -7,6 +7,7 @@ in-process :class:`FakeRegistry`; the real registry is in tests/integration.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner, Result
 
-from ocirel import exports, filebatch, lockfile
+from ocirel import exports, fsutil, lockfile
 from ocirel.cli import app
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.manifests import lock_resolver, pin_text, unified_diff
@@ -201,14 +202,14 @@ def test_pin_is_all_or_nothing_when_one_file_is_invalid(
 def test_pin_that_cannot_write_one_file_writes_none(
     tmp_path: Path, lock: Path, tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_stage = filebatch._stage
+    real_stage = fsutil.stage
 
     def stage(target: Path, text: str) -> Path:
         if target.name == "values.yaml":
-            raise filebatch.BatchWriteError(target, "No space left on device")
+            raise OSError(errno.ENOSPC, "No space left on device")
         return real_stage(target, text)
 
-    monkeypatch.setattr(filebatch, "_stage", stage)
+    monkeypatch.setattr(fsutil, "stage", stage)
     before = snapshot(tmp_path)
     result = run("pin", ".", code=1)
     assert "values.yaml: No space left on device; no file was changed" in result.stderr

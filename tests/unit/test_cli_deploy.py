@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner, Result
 
-from ocirel import exports, fsutil, lockfile
+from ocirel import fsutil, lockfile
 from ocirel.cli import app
+from ocirel.deploy import export as exports
+from ocirel.deploy.scan import lock_resolver, pin_text, unified_diff
 from ocirel.lockfile import LockEntry, Lockfile
-from ocirel.manifests import lock_resolver, pin_text, unified_diff
 from tests.unit.fakeregistry import FakeRegistry, Request, Response, TlsFiles
 
 if TYPE_CHECKING:

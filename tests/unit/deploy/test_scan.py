@@ -1,4 +1,4 @@
-"""Tests for ocirel.manifests: golden files byte for byte, then behaviour tables.
+"""Tests for ocirel.deploy.scan: golden files byte for byte, then behaviour tables.
 
 Golden files: ``golden/manifests/<case>.in.yaml`` pinned with :func:`golden_resolver`
 must give ``<case>.out.yaml`` (and ``<case>.digest-only.out.yaml`` when present, with
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from ocirel import manifests as m
+from ocirel.deploy import scan as m
 from ocirel.errors import InvalidReferenceError, ManifestError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference, parse

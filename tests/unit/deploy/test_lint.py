@@ -1,4 +1,4 @@
-"""Tests for ocirel.lint: one table of manifests and the findings they must give."""
+"""Tests for ocirel.deploy.lint: one table of manifests and the findings they must give."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ocirel import lint
+from ocirel.deploy import lint
+from ocirel.deploy.lint import Severity
 from ocirel.errors import ManifestError
-from ocirel.lint import Severity
 
 D = "sha256:" + "a" * 64
 

@@ -1,6 +1,6 @@
 """Lint deployment YAML for image references that do not name exactly one image.
 
-Works over the occurrences :mod:`ocirel.manifests` finds (same kinds, same parsing),
+Works over the occurrences :mod:`ocirel.deploy.scan` finds (same kinds, same parsing),
 so ``ocirel lint`` and ``ocirel pin`` always agree on what an image reference is.
 
 Rules (``rule`` ids are stable; they appear in ``--json`` output):
@@ -31,7 +31,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ocirel.manifests import ImageOccurrence, Manifest, ManifestKind, load_manifests, scan_text
+from ocirel.deploy.scan import ImageOccurrence, Manifest, ManifestKind, load_manifests, scan_text
 from ocirel.versioning import FLOATING_TAGS
 
 RULE_UNPINNED = "unpinned"

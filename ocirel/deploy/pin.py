@@ -1,13 +1,13 @@
 """The ``ocirel pin`` use case: compute every pinned file, then write them all or none.
 
-:func:`plan_pins` scans the files (in parallel, :mod:`ocirel.scanpool`), decides for
+:func:`plan_pins` scans the files (in parallel, :mod:`ocirel.deploy.scanpool`), decides for
 every image reference which digest to write and computes the new text of every file
 — it writes nothing. :func:`apply_plan` then writes the changed files through
-:func:`ocirel.manifests.write_results` (staged, all or none).
+:func:`ocirel.deploy.scan.write_results` (staged, all or none).
 
 Which digest a reference gets:
 
-1. the **lockfile** (:func:`ocirel.manifests.lock_resolver`): a reference whose
+1. the **lockfile** (:func:`ocirel.deploy.scan.lock_resolver`): a reference whose
    repository has an entry is pinned to the locked tag and digest, even if it
    already carries another digest (the lockfile is what was released);
 2. with a registry ``lookup`` (``--resolve``), **the registry**: every other
@@ -28,14 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ocirel.errors import (
-    OcirelError,
-    RegistryAuthError,
-    RegistryError,
-    RegistryNotFoundError,
-)
-from ocirel.lockfile import Lockfile
-from ocirel.manifests import (
+from ocirel.deploy.resolvers import Contact, Lookup, ParallelResolver
+from ocirel.deploy.scan import (
     Change,
     Manifest,
     ManifestKind,
@@ -49,9 +43,15 @@ from ocirel.manifests import (
     tag_resolver,
     write_results,
 )
+from ocirel.deploy.scanpool import scan_files
+from ocirel.errors import (
+    OcirelError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+)
+from ocirel.lockfile import Lockfile
 from ocirel.reference import Reference
-from ocirel.resolve import Contact, Lookup, ParallelResolver
-from ocirel.scanpool import scan_files
 
 #: How many ``file:line`` places an unresolved reference's message lists.
 MAX_PLACES = 3
@@ -90,7 +90,7 @@ def plan_pins(
 
     ``lookup`` turns a ``repo:tag`` into its digest (``--resolve``); without it only
     the lockfile pins. ``contact`` is called once per registry host before its
-    first lookup (see :class:`ocirel.resolve.HostGate`).
+    first lookup (see :class:`ocirel.deploy.resolvers.HostGate`).
     """
     files = collect_paths(paths)
     from_lock = lock_resolver(lock)

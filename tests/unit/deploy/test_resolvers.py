@@ -1,4 +1,4 @@
-"""ocirel.resolve: each distinct reference looked up once, in parallel; dead hosts once."""
+"""ocirel.deploy.resolvers: each distinct reference looked up once, in parallel; dead hosts once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
+from ocirel.deploy.resolvers import HostGate, ParallelResolver, resolve_all
 from ocirel.errors import RegistryError, RegistryNotFoundError
 from ocirel.reference import Reference, parse
-from ocirel.resolve import HostGate, ParallelResolver, resolve_all
 
 DIGEST = "sha256:" + "d" * 64
 

@@ -1,4 +1,4 @@
-"""ocirel.scanpool: a forked pool gives what a sequential scan gives, errors included."""
+"""ocirel.deploy.scanpool: a forked pool gives what a sequential scan gives, errors included."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ocirel import scanpool
+from ocirel.deploy import scanpool
+from ocirel.deploy.scan import Manifest, load_manifests
+from ocirel.deploy.scanpool import CHUNK_SIZE, PARALLEL_THRESHOLD, scan_files, worker_count
 from ocirel.errors import ManifestError
-from ocirel.manifests import Manifest, load_manifests
-from ocirel.scanpool import CHUNK_SIZE, PARALLEL_THRESHOLD, scan_files, worker_count
 
 
 def pod(index: int) -> str:

@@ -14,7 +14,7 @@ scanned in this process. The returned list is in the order of ``paths``, whateve
 finished in. A file that cannot be read or parsed does not stop the others: every
 error is collected and one :class:`~ocirel.errors.ManifestError` names the first
 (in path order) and lists the rest in its hint, exactly like
-:func:`ocirel.manifests.load_manifests`.
+:func:`ocirel.deploy.scan.load_manifests`.
 
 Workers ignore SIGINT and take the default action on SIGTERM/SIGHUP: Ctrl-C reaches
 the parent, which shuts the pool down.
@@ -30,8 +30,8 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from ocirel.deploy.scan import Manifest, ManifestKind, load_file
 from ocirel.errors import ManifestError
-from ocirel.manifests import Manifest, ManifestKind, load_file
 
 #: Fewer files than this are scanned in the calling process.
 PARALLEL_THRESHOLD = 48

@@ -41,7 +41,8 @@ from ocirel.cli import (
 
 if TYPE_CHECKING:
     from ocirel.deploy.pin import PinPlan
-    from ocirel.deploy.scan import Change, Skipped
+    from ocirel.deploy.sites import Skipped
+    from ocirel.deploy.splice import Change
     from ocirel.deploy.verify import EntryCheck
     from ocirel.lockfile import Lockfile
     from ocirel.registry import Registry
@@ -205,7 +206,7 @@ def pin(
 def _render_pin(
     plan: PinPlan, written: list[Path], *, mode: str, as_json: bool, diff: bool
 ) -> None:
-    from ocirel.deploy.scan import unified_diff  # noqa: PLC0415
+    from ocirel.deploy.splice import unified_diff  # noqa: PLC0415
 
     if as_json:
         out_json(_pin_json(plan, written, mode))
@@ -293,12 +294,12 @@ def lint(
     error finding, or a file that is not valid YAML; 2 bad options.
     """
     from ocirel.deploy import lint as linting  # noqa: PLC0415
-    from ocirel.deploy.scan import collect_paths  # noqa: PLC0415
-    from ocirel.deploy.scanpool import scan_files  # noqa: PLC0415
+    from ocirel.deploy.files import collect_paths  # noqa: PLC0415
+    from ocirel.deploy.scan import scan_files  # noqa: PLC0415
 
     tags = floating_from(load_settings()) | frozenset(floating or ())
     manifests = scan_files(collect_paths(paths))
-    findings = linting.lint_manifests(manifests, floating=tags)
+    findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
     warnings = len(findings) - errors
     if as_json:

@@ -20,7 +20,8 @@ from typer.testing import CliRunner, Result
 from ocirel import fsutil, lockfile
 from ocirel.cli import app
 from ocirel.deploy import export as exports
-from ocirel.deploy.scan import lock_resolver, pin_text, unified_diff
+from ocirel.deploy.resolvers import lock_resolver
+from ocirel.deploy.splice import pin_text, unified_diff
 from ocirel.lockfile import LockEntry, Lockfile
 from tests.unit.fakeregistry import FakeRegistry, Request, Response, TlsFiles
 

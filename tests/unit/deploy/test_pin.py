@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ocirel.deploy.pin import MAX_LISTED, plan_pins, registry_references, unresolved_error
-from ocirel.deploy.scan import lock_resolver, scan_text
+from ocirel.deploy.resolvers import lock_resolver
+from ocirel.deploy.scan import scan_text
 from ocirel.errors import RegistryAuthError, RegistryError, RegistryNotFoundError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference, parse

@@ -1,114 +1,26 @@
-"""Tests for ocirel.deploy.scan: golden files byte for byte, then behaviour tables.
-
-Golden files: ``golden/manifests/<case>.in.yaml`` pinned with :func:`golden_resolver`
-must give ``<case>.out.yaml`` (and ``<case>.digest-only.out.yaml`` when present, with
-``digest_only=True``), byte for byte. Regenerate after a deliberate change with
-``OCIREL_UPDATE_GOLDEN=1 pytest tests/unit/test_manifests.py`` and review the diff.
-"""
+"""ocirel.deploy.scan: what is found where, what is skipped, and the parallel scan."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import stat
-import subprocess
+import multiprocessing
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
-from ocirel.deploy import scan as m
-from ocirel.errors import InvalidReferenceError, ManifestError
-from ocirel.lockfile import LockEntry, Lockfile
-from ocirel.reference import Reference, parse
-
-GOLDEN = Path(__file__).parent / "golden" / "manifests"
-UPDATE = os.environ.get("OCIREL_UPDATE_GOLDEN") == "1"
-
-D_APP7 = "sha256:" + "7" * 64
-D_APP6 = "sha256:" + "6" * 64
-D_NGINX = "sha256:" + "a" * 64
-D_NGINX_LATEST = "sha256:" + "1" * 64
-D_BUSYBOX = "sha256:" + "b" * 64
-D_REDIS = "sha256:" + "c" * 64
-D_BITNAMI = "sha256:" + "d" * 64
-D_STALE = "sha256:" + "0" * 64
-
-APP = "registry.example.com/team/app"
-LOCK = Lockfile({"app": LockEntry("app", APP, "v7", D_APP7)})
-REGISTRY = {
-    parse("nginx:1.25"): D_NGINX,
-    parse("nginx:latest"): D_NGINX_LATEST,
-    parse("busybox:1.36"): D_BUSYBOX,
-    parse("redis:7"): D_REDIS,
-    parse("bitnami/redis:7.2.4-debian-12-r9"): D_BITNAMI,
-}
-
-
-def golden_resolver() -> m.Resolver:
-    """The lockfile first (app → v7), then a fake registry for the public images."""
-    return m.chain(m.lock_resolver(LOCK), m.tag_resolver(REGISTRY))
-
-
-def read(path: Path) -> str:
-    return path.read_bytes().decode("utf-8")
-
-
-def golden_filename(case: str) -> str:
-    """The name the case is scanned under (kind detection looks at file names)."""
-    return "kustomization.yaml" if case.startswith("kustomization") else f"{case}.yaml"
-
-
-def golden_cases() -> list[tuple[str, bool]]:
-    cases = []
-    for source in sorted(GOLDEN.glob("*.in.yaml")):
-        case = source.name.removesuffix(".in.yaml")
-        cases.append((case, False))
-        if (GOLDEN / f"{case}.digest-only.out.yaml").exists():
-            cases.append((case, True))
-    return cases
-
-
-def expected_path(case: str, digest_only: bool) -> Path:
-    return GOLDEN / (f"{case}.digest-only.out.yaml" if digest_only else f"{case}.out.yaml")
-
-
-@pytest.mark.parametrize(("case", "digest_only"), golden_cases())
-def test_golden(case: str, digest_only: bool) -> None:
-    source = read(GOLDEN / f"{case}.in.yaml")
-    result = m.pin_text(
-        source, filename=golden_filename(case), resolve=golden_resolver(), digest_only=digest_only
-    )
-    expected = expected_path(case, digest_only)
-    if UPDATE:
-        expected.write_bytes(result.text.encode("utf-8"))
-    assert result.text == read(expected)
-
-
-@pytest.mark.parametrize(("case", "digest_only"), golden_cases())
-def test_golden_is_idempotent(case: str, digest_only: bool) -> None:
-    pinned = read(expected_path(case, digest_only))
-    again = m.pin_text(
-        pinned, filename=golden_filename(case), resolve=golden_resolver(), digest_only=digest_only
-    )
-    assert again.text == pinned
-    assert again.changes == ()
-
-
-def test_golden_crlf_and_bom_survive() -> None:
-    crlf_in, crlf_out = read(GOLDEN / "crlf.in.yaml"), read(GOLDEN / "crlf.out.yaml")
-    assert crlf_out.count("\r\n") == crlf_in.count("\r\n") == crlf_out.count("\n")
-    assert read(GOLDEN / "bom.out.yaml").startswith("\ufeffapiVersion")
-
-
-# --------------------------------------------------------------------------- scanning
-
-POD = """\
-apiVersion: v1
-kind: Pod
-spec:
-  containers: [{name: a, image: nginx:1.25}]
-"""
+from ocirel.deploy.scan import (
+    CHUNK_SIZE,
+    PARALLEL_THRESHOLD,
+    ScannedFile,
+    scan_file,
+    scan_files,
+    scan_text,
+    worker_count,
+)
+from ocirel.deploy.sites import ManifestKind, StringSite
+from ocirel.deploy.splice import pin_text
+from ocirel.errors import ManifestError
+from ocirel.reference import Reference
+from tests.unit.deploy.samples import D_NGINX, POD
 
 
 @pytest.mark.parametrize(
@@ -195,27 +107,27 @@ spec:
     ],
 )
 def test_scan_finds(filename: str, text: str, expected: list[tuple[str, str, str]]) -> None:
-    manifest = m.scan_text(text, filename=filename)
+    manifest = scan_text(text, filename=filename)
     found = [(o.yaml_path, o.ref_text, str(o.kind)) for o in manifest.occurrences]
     assert found == expected
 
 
 def test_explicit_kind_overrides_file_name() -> None:
-    manifest = m.scan_text("app:\n  image: a:1\n", filename="chart.yaml", kind=m.ManifestKind.HELM)
+    manifest = scan_text("app:\n  image: a:1\n", filename="chart.yaml", kind=ManifestKind.HELM)
     assert [o.ref_text for o in manifest.occurrences] == ["a:1"]
-    assert m.scan_text("app:\n  image: a:1\n", filename="chart.yaml").occurrences == ()
+    assert scan_text("app:\n  image: a:1\n", filename="chart.yaml").occurrences == ()
 
 
 def test_occurrence_position_skips_anchor_and_tag() -> None:
     text = "kind: Pod\nspec:\n  containers:\n  - image: &i !!str 'nginx:1.25'\n"
-    (occ,) = m.scan_text(text).occurrences
+    (occ,) = scan_text(text).occurrences
     assert (occ.line, occ.column) == (4, 21)
-    assert isinstance(occ.site, m.StringSite)
+    assert isinstance(occ.site, StringSite)
     assert text[occ.site.scalar.start : occ.site.scalar.end] == "'nginx:1.25'"
 
 
 def test_missing_tag_means_latest() -> None:
-    (occ,) = m.scan_text("kind: Pod\nspec: {containers: [{image: nginx}]}\n").occurrences
+    (occ,) = scan_text("kind: Pod\nspec: {containers: [{image: nginx}]}\n").occurrences
     assert occ.implicit_tag
     assert occ.reference == Reference("docker.io", "library/nginx", "latest")
     assert occ.ref_text == "nginx"
@@ -223,7 +135,7 @@ def test_missing_tag_means_latest() -> None:
 
 def test_pull_policy_is_recorded() -> None:
     text = "kind: Pod\nspec:\n  containers:\n  - image: a:1\n    imagePullPolicy: Always\n"
-    (occ,) = m.scan_text(text).occurrences
+    (occ,) = scan_text(text).occurrences
     assert occ.pull_policy is not None
     assert (occ.pull_policy.value, occ.pull_policy.line) == ("Always", 5)
 
@@ -240,23 +152,23 @@ def test_pull_policy_is_recorded() -> None:
 )
 def test_unparseable_images_are_skipped(image: str, templated: bool) -> None:
     text = f"kind: Pod\nspec:\n  containers:\n  - image: {image}\n"
-    manifest = m.scan_text(text, filename="p.yaml")
+    manifest = scan_text(text, filename="p.yaml")
     assert manifest.occurrences == ()
     (skipped,) = manifest.skipped
     assert (skipped.line, skipped.templated) == (4, templated)
-    result = m.pin_text(text, filename="p.yaml", resolve=lambda ref: D_NGINX)
+    result = pin_text(text, filename="p.yaml", resolve=lambda ref: D_NGINX)
     assert result.text == text
 
 
 def test_block_scalar_image_is_skipped() -> None:
     text = "kind: Pod\nspec:\n  containers:\n  - image: |\n      nginx:1.25\n"
-    manifest = m.scan_text(text)
+    manifest = scan_text(text)
     assert manifest.occurrences == ()
     assert manifest.skipped[0].reason == "block scalars are not rewritten"
 
 
 def test_helm_image_next_to_tag_key_is_skipped() -> None:
-    manifest = m.scan_text("image: nginx\nimageTag: '1.25'\n", filename="values.yaml")
+    manifest = scan_text("image: nginx\nimageTag: '1.25'\n", filename="values.yaml")
     assert manifest.occurrences == ()
     assert "separate keys" in manifest.skipped[0].reason
 
@@ -274,449 +186,14 @@ def test_helm_image_next_to_tag_key_is_skipped() -> None:
 )
 def test_invalid_yaml_names_file_and_line(text: str, line: int) -> None:
     with pytest.raises(ManifestError, match=rf"^deploy/app\.yaml:{line}(:\d+)?: invalid YAML"):
-        m.scan_text(text, filename="deploy/app.yaml")
+        scan_text(text, filename="deploy/app.yaml")
 
 
 def test_non_utf8_file_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"kind: Pod\n# caf\xe9\n")
     with pytest.raises(ManifestError, match=r"latin1\.yaml:2: not UTF-8"):
-        m.load_file(path)
-
-
-# --------------------------------------------------------------------------- pinning
-
-NGINX_REF = parse("nginx:1.25")
-
-
-def pin_image(image: str, answer: m.Pin | str | None, *, digest_only: bool = False) -> m.PinResult:
-    text = f"kind: Pod\nspec:\n  containers:\n  - image: {image}\n"
-    return m.pin_text(text, filename="p.yaml", resolve=lambda ref: answer, digest_only=digest_only)
-
-
-@pytest.mark.parametrize(
-    ("image", "answer", "digest_only", "new", "reason"),
-    [
-        ("nginx:1.25", D_NGINX, False, f"nginx:1.25@{D_NGINX}", "pinned"),
-        ("nginx:1.25", D_NGINX, True, f"nginx@{D_NGINX}", "pinned"),
-        ("nginx", D_NGINX, False, f"nginx@{D_NGINX}", "pinned"),
-        (
-            "docker.io/library/nginx:1.25",
-            D_NGINX,
-            False,
-            f"docker.io/library/nginx:1.25@{D_NGINX}",
-            "pinned",
-        ),
-        ("localhost:5000/a:1", D_NGINX, False, f"localhost:5000/a:1@{D_NGINX}", "pinned"),
-        (
-            f"nginx:1.25@{D_STALE}",
-            D_NGINX,
-            False,
-            f"nginx:1.25@{D_NGINX}",
-            "re-pinned (the digest changed)",
-        ),
-        (f"nginx:1.25@{D_NGINX}", D_NGINX, True, f"nginx@{D_NGINX}", "tag dropped (digest-only)"),
-        (
-            f"{APP}:v6",
-            m.Pin(D_APP7, "v7"),
-            False,
-            f"{APP}:v7@{D_APP7}",
-            "updated to the locked version v7",
-        ),
-        (
-            f"{APP}:v6@{D_APP6}",
-            m.Pin(D_APP7, "v7", "x"),
-            False,
-            f"{APP}:v7@{D_APP7}",
-            "updated to the locked version v7 (x)",
-        ),
-        (f"{APP}", m.Pin(D_APP7, "v7"), False, f"{APP}@{D_APP7}", "pinned"),
-    ],
-)
-def test_pin_reasons(
-    image: str, answer: m.Pin | str, digest_only: bool, new: str, reason: str
-) -> None:
-    result = pin_image(image, answer, digest_only=digest_only)
-    (change,) = result.changes
-    assert (change.old, change.new, change.reason) == (image, new, reason)
-    assert (change.line, change.column) == (4, 12)
-    assert result.text.endswith(f"image: {new}\n")
-
-
-@pytest.mark.parametrize(
-    ("image", "answer", "digest_only"),
-    [
-        ("nginx:1.25", None, False),
-        (f"nginx:1.25@{D_NGINX}", D_NGINX, False),
-        (f"nginx@{D_NGINX}", D_NGINX, True),
-        (f"nginx@{D_NGINX}", D_NGINX, False),
-        (f"{APP}:v7@{D_APP7}", m.Pin(D_APP7, "v7"), False),
-    ],
-)
-def test_pin_leaves_settled_references_alone(
-    image: str, answer: str | None, digest_only: bool
-) -> None:
-    result = pin_image(image, answer, digest_only=digest_only)
-    assert not result.changed
-    assert result.changes == ()
-
-
-def test_resolver_answers_are_validated() -> None:
-    with pytest.raises(InvalidReferenceError):
-        pin_image("nginx:1.25", "sha256:short")
-    with pytest.raises(InvalidReferenceError):
-        pin_image("nginx:1.25", m.Pin(D_NGINX, "bad tag"))
-
-
-def test_lock_resolver_matches_normalized_repository_and_keeps_spelling() -> None:
-    lock = Lockfile({"web": LockEntry("web", "docker.io/library/nginx", "1.27", D_NGINX)})
-    text = (
-        "kind: Pod\nspec:\n  containers:\n  - image: nginx:1.25\n  - image: index.docker.io/nginx\n"
-    )
-    result = m.pin_text(text, resolve=m.lock_resolver(lock))
-    assert result.text == (
-        "kind: Pod\nspec:\n  containers:\n"
-        f"  - image: nginx:1.27@{D_NGINX}\n  - image: index.docker.io/nginx@{D_NGINX}\n"
-    )
-    assert result.changes[0].reason == "updated to the locked version 1.27 (lockfile entry 'web')"
-
-
-def test_lock_resolver_with_several_entries_for_one_repository() -> None:
-    lock = Lockfile(
-        {
-            "app": LockEntry("app", APP, "v7", D_APP7),
-            "app-debug": LockEntry("app-debug", APP, "v7-debug", D_APP6),
-        }
-    )
-    resolve = m.lock_resolver(lock)
-    by_digest = resolve(parse(f"{APP}:v1@{D_APP6}"))
-    by_tag = resolve(parse(f"{APP}:v7-debug"))
-    assert isinstance(by_digest, m.Pin)
-    assert isinstance(by_tag, m.Pin)
-    assert (by_digest.tag, by_tag.tag) == ("v7-debug", "v7-debug")
-    assert resolve(parse(f"{APP}:v1")) is None
-    assert resolve(parse("other:v1")) is None
-
-
-def test_tag_resolver_chain_and_tag_references() -> None:
-    manifest = m.scan_text(
-        "kind: Pod\nspec:\n  containers:\n"
-        f"  - image: nginx\n  - image: nginx:1.25@{D_STALE}\n  - image: busybox@{D_BUSYBOX}\n"
-    )
-    assert m.tag_references([manifest]) == {parse("nginx:latest"), parse("nginx:1.25")}
-    lookup = m.tag_resolver({parse("nginx:1.25"): D_NGINX})
-    assert lookup(parse(f"nginx:1.25@{D_STALE}")) == D_NGINX
-    assert lookup(parse(f"busybox@{D_BUSYBOX}")) is None
-    first = m.chain(lambda ref: None, lambda ref: D_NGINX, lambda ref: D_STALE)
-    assert first(NGINX_REF) == D_NGINX
-    assert m.chain()(NGINX_REF) is None
-
-
-def test_helm_tag_that_looks_like_a_number_is_quoted() -> None:
-    lock = Lockfile({"app": LockEntry("app", APP, "1.10", D_APP7)})
-    text = f"image:\n  repository: {APP}\n  tag: v1\n"
-    result = m.pin_text(text, filename="values.yaml", resolve=m.lock_resolver(lock))
-    assert result.text == f'image:\n  repository: {APP}\n  tag: "1.10"\n  digest: {D_APP7}\n'
-
-
-def test_helm_map_without_tag_gets_the_locked_tag() -> None:
-    lock = Lockfile({"app": LockEntry("app", APP, "v7", D_APP7)})
-    text = f"image:\n  repository: {APP}\n  digest: ''\n  pullPolicy: IfNotPresent\n"
-    result = m.pin_text(text, filename="values.yaml", resolve=m.lock_resolver(lock))
-    assert result.text == (
-        f"image:\n  repository: {APP}\n  tag: v7\n  digest: '{D_APP7}'\n"
-        "  pullPolicy: IfNotPresent\n"
-    )
-    assert result.changes[0].reason == "tag v7 added to match the digest (lockfile entry 'app')"
-
-
-def test_helm_keeps_tag_in_digest_only_mode() -> None:
-    text = "image:\n  repository: nginx\n  tag: '1.25'\n"
-    result = m.pin_text(text, filename="values.yaml", resolve=lambda r: D_NGINX, digest_only=True)
-    assert result.text == f"image:\n  repository: nginx\n  tag: '1.25'\n  digest: '{D_NGINX}'\n"
-
-
-@pytest.mark.parametrize(
-    ("entry", "expected"),
-    [
-        pytest.param(
-            "- newTag: '1'\n  name: a\n  digest: D\n",
-            "- name: a\n  digest: N\n",
-            id="tag-first-on-dash-line",
-        ),
-        pytest.param(
-            "- name: a\n  newTag: '1' # c\n  digest: D\n",
-            "- name: a\n  digest: N\n",
-            id="tag-in-the-middle",
-        ),
-        pytest.param(
-            "- name: a\n  digest: D\n  newTag: '1'",
-            "- name: a\n  digest: N",
-            id="tag-last-at-end-of-file",
-        ),
-        pytest.param(
-            "- {newTag: '1', name: a, digest: D}\n",
-            "- {name: a, digest: N}\n",
-            id="flow-tag-first",
-        ),
-        pytest.param(
-            "- {name: a, digest: D, newTag: '1'}\n",
-            "- {name: a, digest: N}\n",
-            id="flow-tag-last",
-        ),
-        pytest.param(
-            "- name: a\n  newTag: '1'\n",
-            "- name: a\n  digest: 'N'\n",
-            id="digest-takes-the-tag-place",
-        ),
-    ],
-)
-def test_kustomize_digest_only_drops_new_tag(entry: str, expected: str) -> None:
-    text = "images:\n" + entry.replace("D", D_STALE)
-    result = m.pin_text(
-        text, filename="kustomization.yaml", resolve=lambda r: D_NGINX, digest_only=True
-    )
-    assert result.text == "images:\n" + expected.replace("N", D_NGINX)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param(
-            "images:\n- name: a\n  newTag: '1'",
-            "images:\n- name: a\n  newTag: '1'\n  digest: 'N'",
-            id="no-final-newline",
-        ),
-        pytest.param(
-            "images:\r\n- name: a\r\n  newTag: x\r\n",
-            "images:\r\n- name: a\r\n  newTag: x\r\n  digest: N\r\n",
-            id="crlf",
-        ),
-        pytest.param(
-            "images:\n  -   name: a\n      newTag: x  # c\n",
-            "images:\n  -   name: a\n      newTag: x  # c\n      digest: N\n",
-            id="wide-indent",
-        ),
-        pytest.param(
-            "images:\n- name: a\n  newTag: x\n  digest: null\n",
-            "images:\n- name: a\n  newTag: x\n  digest: N\n",
-            id="explicit-null",
-        ),
-        pytest.param(
-            "images:\n- name: a\n  newTag: x\n  digest:   # later\n",
-            "images:\n- name: a\n  newTag: x\n  digest: N   # later\n",
-            id="empty-with-comment",
-        ),
-    ],
-)
-def test_kustomize_digest_insertion(text: str, expected: str) -> None:
-    result = m.pin_text(text, filename="kustomization.yaml", resolve=lambda r: D_NGINX)
-    assert result.text == expected.replace("N", D_NGINX)
-
-
-def test_fields_from_merge_or_alias_are_not_rewritten() -> None:
-    text = (
-        "base: &b {name: a, newTag: '1'}\ntag: &t '2'\nimages:\n- <<: *b\n- name: c\n  newTag: *t\n"
-    )
-    manifest = m.scan_text(text, filename="kustomization.yaml")
-    assert manifest.occurrences == ()
-    assert len(manifest.skipped) == 2
-    assert m.pin_text(text, filename="kustomization.yaml", resolve=lambda r: D_NGINX).text == text
-
-
-def test_each_reference_is_resolved_with_its_own_answer() -> None:
-    seen: list[Reference] = []
-
-    def resolve(ref: Reference) -> str | None:
-        seen.append(ref)
-        return D_NGINX if ref.repository == "library/nginx" else None
-
-    result = m.pin_text(
-        "kind: Pod\nspec:\n  containers:\n  - image: nginx:1\n  - image: redis:7\n", resolve=resolve
-    )
-    assert seen == [parse("nginx:1"), parse("redis:7")]
-    assert [c.old for c in result.changes] == ["nginx:1"]
-
-
-def test_pinning_scales_linearly() -> None:
-    containers = "".join(
-        f"  - name: c{i}\n    image: registry.example.com/img{i % 100}:v1\n" for i in range(3000)
-    )
-    text = "kind: Pod\nspec:\n  containers:\n" + containers
-    result = m.pin_text(text, resolve=lambda ref: D_NGINX)
-    assert len(result.changes) == 3000
-    assert result.text.count(f":v1@{D_NGINX}\n") == 3000
-
-
-# --------------------------------------------------------------------------- files
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode("utf-8"))
-    return path
-
-
-def test_collect_paths(tmp_path: Path) -> None:
-    write(tmp_path / "a.yaml", POD)
-    write(tmp_path / "sub" / "b.yml", POD)
-    write(tmp_path / "sub" / "notes.txt", "x")
-    write(tmp_path / ".hidden" / "c.yaml", POD)
-    write(tmp_path / ".gitlab-ci.yml", POD)
-    write(tmp_path / "chart" / "Chart.yaml", "name: c\n")
-    write(tmp_path / "chart" / "values.yaml", "image: a:1\n")
-    write(tmp_path / "chart" / "templates" / "deploy.yaml", "{{ broken }: \n")
-    write(tmp_path / "plain" / "templates" / "d.yaml", POD)
-    found = m.collect_paths([tmp_path, tmp_path / "a.yaml", tmp_path / ".gitlab-ci.yml"])
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
-        "a.yaml",
-        "chart/Chart.yaml",
-        "chart/values.yaml",
-        "plain/templates/d.yaml",
-        "sub/b.yml",
-        ".gitlab-ci.yml",
-    ]
-    with pytest.raises(ManifestError, match="no such file"):
-        m.collect_paths([tmp_path / "missing.yaml"])
-
-
-def test_pin_files_is_all_or_nothing(tmp_path: Path) -> None:
-    good = write(tmp_path / "a-good.yaml", POD)
-    bad = write(tmp_path / "b-bad.yaml", "kind: Pod\nspec: [\n")
-    worse = write(tmp_path / "c-bad.yaml", "x: {\n")
-    before = {p: p.read_bytes() for p in (good, bad, worse)}
-    with pytest.raises(ManifestError, match=r"b-bad\.yaml:3:1: invalid YAML") as info:
-        m.pin_files([tmp_path], lambda ref: D_NGINX)
-    assert info.value.hint is not None
-    assert "c-bad.yaml" in info.value.hint
-    assert {p: p.read_bytes() for p in (good, bad, worse)} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-good.yaml", "b-bad.yaml", "c-bad.yaml"]
-
-
-def test_write_results_writes_exact_bytes_and_keeps_mode_and_links(tmp_path: Path) -> None:
-    crlf = write(tmp_path / "crlf.yaml", POD.replace("\n", "\r\n"))
-    crlf.chmod(0o640)
-    untouched = write(tmp_path / "other.yaml", "kind: Service\n")
-    target = write(tmp_path / "real" / "linked.yaml", POD)
-    link = tmp_path / "link.yaml"
-    link.symlink_to(target)
-    untouched_inode = untouched.stat().st_ino
-
-    results = m.pin_files([crlf, untouched, link], lambda ref: D_NGINX)
-    written = m.write_results(results)
-
-    assert written == [crlf, link]
-    pinned = POD.replace("nginx:1.25", f"nginx:1.25@{D_NGINX}")
-    assert crlf.read_bytes() == pinned.replace("\n", "\r\n").encode()
-    assert stat.S_IMODE(crlf.stat().st_mode) == 0o640
-    assert link.is_symlink()
-    assert target.read_bytes() == pinned.encode()
-    assert untouched.stat().st_ino == untouched_inode
-    assert m.write_results(m.pin_files([crlf, link], lambda ref: D_NGINX)) == []
-
-
-def test_write_results_refuses_a_file_changed_meanwhile(tmp_path: Path) -> None:
-    path = write(tmp_path / "a.yaml", POD)
-    results = m.pin_files([path], lambda ref: D_NGINX)
-    write(path, POD + "# edited by someone else\n")
-    with pytest.raises(ManifestError, match="changed while"):
-        m.write_results(results)
-    assert path.read_text() == POD + "# edited by someone else\n"
-
-
-def test_unified_diff() -> None:
-    result = m.pin_text(POD, filename="k8s/pod.yaml", resolve=lambda ref: D_NGINX)
-    assert m.unified_diff(result) == (
-        "--- a/k8s/pod.yaml\n+++ b/k8s/pod.yaml\n@@ -1,4 +1,4 @@\n"
-        " apiVersion: v1\n kind: Pod\n spec:\n"
-        "-  containers: [{name: a, image: nginx:1.25}]\n"
-        f"+  containers: [{{name: a, image: nginx:1.25@{D_NGINX}}}]\n"
-    )
-    no_eol = m.pin_text(POD.rstrip("\n"), filename="p.yaml", resolve=lambda ref: D_NGINX)
-    assert m.unified_diff(no_eol).endswith("}]\n\\ No newline at end of file\n")
-    assert m.unified_diff(m.pin_text(POD, resolve=lambda ref: None)) == ""
-
-
-# --------------------------------------------------------------------------- kubectl
-
-KUSTOMIZE_RESOURCE = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: a, image: "nginx:1.25"}
-      - {name: b, image: "registry.example.com/team/app:v6"}
-      - {name: c, image: "redis:7"}
-      - {name: d, image: "app-placeholder"}
-      - {name: e, image: "busybox:1.36"}
-      - {name: f, image: "quay.io/other/tool:2.0"}
-"""
-
-
-def kubectl_images(directory: Path) -> list[str]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed")
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    doc = YAML(typ="safe", pure=True).load(rendered.stdout)
-    return [c["image"] for c in doc["spec"]["template"]["spec"]["containers"]]
-
-
-@pytest.mark.parametrize("digest_only", [False, True])
-def test_kubectl_kustomize_renders_the_pinned_digests(tmp_path: Path, digest_only: bool) -> None:
-    write(tmp_path / "deployment.yaml", KUSTOMIZE_RESOURCE)
-    source = read(GOLDEN / "kustomization-no-digest.in.yaml")
-    pinned = m.pin_text(
-        source, filename="kustomization.yaml", resolve=golden_resolver(), digest_only=digest_only
-    )
-    write(tmp_path / "kustomization.yaml", pinned.text)
-    if digest_only:
-        expected = [
-            f"nginx@{D_NGINX}",
-            f"{APP}@{D_APP7}",
-            f"redis@{D_REDIS}",
-            f"{APP}@{D_APP7}",
-            f"busybox@{D_BUSYBOX}",
-            "quay.io/other/tool:2.0",
-        ]
-    else:
-        expected = [
-            f"nginx:1.25@{D_NGINX}",
-            f"{APP}:v7@{D_APP7}",
-            f"redis:7@{D_REDIS}",
-            f"{APP}:v7@{D_APP7}",
-            f"busybox:1.36@{D_BUSYBOX}",
-            "quay.io/other/tool:2.0",
-        ]
-    assert kubectl_images(tmp_path) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "kind: Pod\nspec: &s\n  containers: [{image: a:1}]\n  again: *s\n",
-        "kind: Pod\nx: &a [*a]\n",
-        "kind: Pod\nspec: &s {<<: *s, containers: [{image: a:1}]}\n",
-        "services:\n  a: &a\n    <<: *a\n    image: a:1\n",
-    ],
-)
-def test_recursive_aliases_terminate(text: str) -> None:
-    result = m.pin_text(text, resolve=lambda ref: D_NGINX)
-    assert result.text == text.replace("a:1", f"a:1@{D_NGINX}")
-
-
-def test_helm_map_with_aliased_extra_key_is_still_pinned() -> None:
-    text = "secrets: &s [a]\nimage:\n  repository: nginx\n  tag: '1.25'\n  pullSecrets: *s\n"
-    result = m.pin_text(text, filename="values.yaml", resolve=lambda ref: D_NGINX)
-    assert result.text == text.replace("'1.25'\n", f"'1.25'\n  digest: '{D_NGINX}'\n")
+        scan_file(path)
 
 
 @pytest.mark.parametrize(
@@ -728,22 +205,67 @@ def test_helm_map_with_aliased_extra_key_is_still_pinned() -> None:
     ],
 )
 def test_helm_maps_that_cannot_be_edited_in_place_are_skipped(text: str) -> None:
-    manifest = m.scan_text(text, filename="values.yaml")
+    manifest = scan_text(text, filename="values.yaml")
     assert manifest.occurrences == ()
     assert manifest.skipped
 
 
 def test_backstage_component_is_not_a_kustomization() -> None:
     text = "apiVersion: backstage.io/v1alpha1\nkind: Component\nimages:\n- name: a\n  newTag: '1'\n"
-    assert m.scan_text(text).occurrences == ()
+    assert scan_text(text).occurrences == ()
     component = text.replace("backstage.io/v1alpha1", "kustomize.config.k8s.io/v1alpha1")
-    assert [o.ref_text for o in m.scan_text(component).occurrences] == ["a:1"]
+    assert [o.ref_text for o in scan_text(component).occurrences] == ["a:1"]
 
 
-def test_chart_templates_are_skipped_even_from_inside(
+# --------------------------------------------------------------------------- many files
+
+
+def pod(index: int) -> str:
+    return f"kind: Pod\nspec:\n  containers:\n  - {{name: c, image: 'r.test/app{index}:v1'}}\n"
+
+
+def make_tree(root: Path, count: int) -> list[Path]:
+    paths = []
+    for index in range(count):
+        path = root / f"f{index:03d}.yaml"
+        path.write_text(pod(index) if index % 7 else "kind: Service\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def test_parallel_scan_equals_the_sequential_scan(tmp_path: Path) -> None:
+    paths = make_tree(tmp_path, 3 * CHUNK_SIZE + 5)
+    delivered: list[str] = []
+    parallel = scan_files(paths, workers=3, on_file=lambda m: delivered.append(m.path))
+    assert parallel == scan_files(paths, workers=1)  # same objects, in the order of paths
+    assert sorted(delivered) == sorted(str(p) for p in paths)  # each once, any order
+
+
+def test_errors_from_workers_are_reported_in_path_order(tmp_path: Path) -> None:
+    paths = make_tree(tmp_path, 2 * CHUNK_SIZE)
+    paths[30].write_text("kind: Pod\nspec: [\n", encoding="utf-8")
+    paths[3].write_bytes(b"kind: Pod\n\xff\n")
+    delivered: list[ScannedFile] = []
+    with pytest.raises(ManifestError) as info:
+        scan_files(paths, workers=2, on_file=delivered.append)
+    assert info.value.message == f"{paths[3]}:2: not UTF-8 text"
+    assert (info.value.hint or "").startswith(f"1 more: {paths[30]}:3:1: invalid YAML")
+    assert len(delivered) == len(paths) - 2
+
+
+def test_worker_count() -> None:
+    assert worker_count(PARALLEL_THRESHOLD - 1) == 1
+    assert worker_count(10_000) >= 1
+    assert worker_count(5, 8) == 5
+    assert worker_count(0, 2) == 1
+
+
+def test_without_a_process_pool_files_are_scanned_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path / "Chart.yaml", "name: c\n")
-    write(tmp_path / "templates" / "deploy.yaml", "{{ template }}\n")
-    monkeypatch.chdir(tmp_path / "templates")
-    assert m.collect_paths([Path("deploy.yaml"), Path()]) == []
+    def no_semaphores(method: str) -> None:
+        raise OSError(38, "Function not implemented")  # no /dev/shm
+
+    monkeypatch.setattr(multiprocessing, "get_context", no_semaphores)
+    paths = make_tree(tmp_path, 2 * CHUNK_SIZE)
+    assert scan_files(paths, workers=2) == scan_files(paths, workers=1)

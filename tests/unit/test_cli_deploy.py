@@ -267,7 +267,7 @@ def test_pin_uses_the_lockfile_from_settings(tmp_path: Path, tree: dict[str, Pat
 
 
 def test_pin_scans_large_trees_in_parallel_with_the_same_result(tmp_path: Path, lock: Path) -> None:
-    for index in range(120):  # above scanpool.PARALLEL_THRESHOLD
+    for index in range(120):  # above scan.PARALLEL_THRESHOLD
         write(tmp_path / "many" / f"d{index:03d}.yaml", DEPLOYMENT)
     write(tmp_path / "many" / "d999.yaml", "kind: Pod\nspec: {containers: [\n")
     result = run("pin", "many", code=1)

@@ -1,8 +1,8 @@
 """Deploy-side commands: pin, lint, lock export, verify (registered on ``cli.app``).
 
 Like every command, these turn options into settings, make one use-case call
-(:mod:`ocirel.pinning`, :mod:`ocirel.lint`, :mod:`ocirel.exports`,
-:mod:`ocirel.verify`) and render the result. Output convention: stdout carries what
+(:mod:`ocirel.deploy.pin`, :mod:`ocirel.deploy.lint`, :mod:`ocirel.deploy.export`,
+:mod:`ocirel.deploy.verify`) and render the result. Output convention: stdout carries what
 a script consumes — the ``--json`` object, a ``--diff`` patch, lint findings, an
 export, the verify table — and stderr carries progress and summaries.
 
@@ -40,12 +40,13 @@ from ocirel.cli import (
 )
 
 if TYPE_CHECKING:
+    from ocirel.deploy.pin import PinPlan
+    from ocirel.deploy.sites import Skipped
+    from ocirel.deploy.splice import Change
+    from ocirel.deploy.verify import EntryCheck
     from ocirel.lockfile import Lockfile
-    from ocirel.manifests import Change, Skipped
-    from ocirel.pinning import PinPlan
     from ocirel.registry import Registry
     from ocirel.settings import Settings
-    from ocirel.verify import EntryCheck
 
 #: ``pin --check``: a file would change. ``verify``: an entry drifted or is missing.
 EXIT_FINDINGS = 1
@@ -176,7 +177,7 @@ def pin(
     Exit codes: 0 done (or nothing to change); 1 --check found changes, or an error;
     2 bad options or configuration (e.g. no lockfile without --resolve).
     """
-    from ocirel import pinning  # noqa: PLC0415
+    from ocirel.deploy import pin as pinning  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
 
     if as_json and diff:
@@ -205,7 +206,7 @@ def pin(
 def _render_pin(
     plan: PinPlan, written: list[Path], *, mode: str, as_json: bool, diff: bool
 ) -> None:
-    from ocirel.manifests import unified_diff  # noqa: PLC0415
+    from ocirel.deploy.splice import unified_diff  # noqa: PLC0415
 
     if as_json:
         out_json(_pin_json(plan, written, mode))
@@ -292,13 +293,13 @@ def lint(
     Exit codes: 0 no error-severity finding (warnings alone pass); 1 at least one
     error finding, or a file that is not valid YAML; 2 bad options.
     """
-    from ocirel import lint as linting  # noqa: PLC0415
-    from ocirel.manifests import collect_paths  # noqa: PLC0415
-    from ocirel.scanpool import scan_files  # noqa: PLC0415
+    from ocirel.deploy import lint as linting  # noqa: PLC0415
+    from ocirel.deploy.files import collect_paths  # noqa: PLC0415
+    from ocirel.deploy.scan import scan_files  # noqa: PLC0415
 
     tags = floating_from(load_settings()) | frozenset(floating or ())
     manifests = scan_files(collect_paths(paths))
-    findings = linting.lint_manifests(manifests, floating=tags)
+    findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
     warnings = len(findings) - errors
     if as_json:
@@ -338,7 +339,7 @@ def lock_export(
     newline. Exit codes: 0 printed; 2 unknown format or no lockfile; 1 a lockfile
     that cannot be read.
     """
-    from ocirel import exports  # noqa: PLC0415
+    from ocirel.deploy import export as exports  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
 
     config = load_settings(lockfile=lockfile_path)
@@ -373,7 +374,7 @@ def verify(
     retrying will not fix it; 5 nothing drifted or missing, but at least one entry
     could not be checked (retry later, or fix access); 2 no lockfile or bad options.
     """
-    from ocirel import verify as verifying  # noqa: PLC0415
+    from ocirel.deploy import verify as verifying  # noqa: PLC0415
 
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
     lock = _load_lock(config.lockfile, required=True)
@@ -407,7 +408,7 @@ def verify(
 
 def verify_exit_code(checks: Sequence[EntryCheck]) -> int:
     """1 if anything drifted or is missing, else 5 if anything is unchecked, else 0."""
-    from ocirel.verify import Status  # noqa: PLC0415
+    from ocirel.deploy.verify import Status  # noqa: PLC0415
 
     statuses = {check.status for check in checks}
     if statuses & {Status.DRIFTED, Status.MISSING}:

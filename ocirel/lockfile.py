@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocirel import reference
+from ocirel import fsutil, reference
 from ocirel.errors import InvalidReferenceError, LockfileError
 
 SCHEMA = 2
@@ -386,47 +386,12 @@ def write_atomic(target: Path, text: str) -> None:
     On any error the temporary file is removed and ``target`` is left as it was.
     """
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    directory = target.parent
-    data = text.encode("utf-8")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fsutil.write_atomic(target, text)
     except OSError as exc:
         raise LockfileError(
             f"cannot write {target}: {_reason(exc)}; the old file is unchanged"
         ) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        tmp.replace(target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise LockfileError(
-                f"cannot write {target}: {_reason(exc)}; the old file is unchanged"
-            ) from None
-        raise
-    fsync_dir(directory)
 
 
 def _reason(exc: OSError) -> str:
     return "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (best effort)."""
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

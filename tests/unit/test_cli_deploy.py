@@ -7,6 +7,7 @@ in-process :class:`FakeRegistry`; the real registry is in tests/integration.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner, Result
 
-from ocirel import exports, filebatch, lockfile
+from ocirel import fsutil, lockfile
 from ocirel.cli import app
+from ocirel.deploy import export as exports
+from ocirel.deploy.resolvers import lock_resolver
+from ocirel.deploy.splice import pin_text, unified_diff
 from ocirel.lockfile import LockEntry, Lockfile
-from ocirel.manifests import lock_resolver, pin_text, unified_diff
 from tests.unit.fakeregistry import FakeRegistry, Request, Response, TlsFiles
 
 if TYPE_CHECKING:
@@ -201,14 +204,14 @@ def test_pin_is_all_or_nothing_when_one_file_is_invalid(
 def test_pin_that_cannot_write_one_file_writes_none(
     tmp_path: Path, lock: Path, tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_stage = filebatch._stage
+    real_stage = fsutil.stage
 
     def stage(target: Path, text: str) -> Path:
         if target.name == "values.yaml":
-            raise filebatch.BatchWriteError(target, "No space left on device")
+            raise OSError(errno.ENOSPC, "No space left on device")
         return real_stage(target, text)
 
-    monkeypatch.setattr(filebatch, "_stage", stage)
+    monkeypatch.setattr(fsutil, "stage", stage)
     before = snapshot(tmp_path)
     result = run("pin", ".", code=1)
     assert "values.yaml: No space left on device; no file was changed" in result.stderr
@@ -264,7 +267,7 @@ def test_pin_uses_the_lockfile_from_settings(tmp_path: Path, tree: dict[str, Pat
 
 
 def test_pin_scans_large_trees_in_parallel_with_the_same_result(tmp_path: Path, lock: Path) -> None:
-    for index in range(120):  # above scanpool.PARALLEL_THRESHOLD
+    for index in range(120):  # above scan.PARALLEL_THRESHOLD
         write(tmp_path / "many" / f"d{index:03d}.yaml", DEPLOYMENT)
     write(tmp_path / "many" / "d999.yaml", "kind: Pod\nspec: {containers: [\n")
     result = run("pin", "many", code=1)

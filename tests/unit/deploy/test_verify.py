@@ -1,4 +1,4 @@
-"""ocirel.verify: the verdict table, and the parallel check of a whole lockfile."""
+"""ocirel.deploy.verify: the verdict table, and the parallel check of a whole lockfile."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
+from ocirel.deploy.verify import Status, _Outcome, judge, summarize, verify_lock
 from ocirel.errors import RegistryAuthError, RegistryError, RegistryNotFoundError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference
-from ocirel.verify import Status, _Outcome, judge, summarize, verify_lock
 
 LOCKED = "sha256:" + "1" * 64
 OTHER = "sha256:" + "2" * 64

@@ -20,7 +20,7 @@ Each entry gets one :class:`Status`, the most serious fact found winning:
 ``ok``
     both answers came back and agree with the lockfile.
 
-Each registry host is contacted once first (:class:`ocirel.resolve.HostGate`): when
+Each registry host is contacted once first (:class:`ocirel.deploy.resolvers.HostGate`): when
 it is down, every entry on it is ``unreachable`` at once, without a retry per entry.
 """
 
@@ -33,10 +33,10 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from ocirel import reference
+from ocirel.deploy.resolvers import DEFAULT_WORKERS, Contact, HostGate
 from ocirel.errors import OcirelError, RegistryNotFoundError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference
-from ocirel.resolve import DEFAULT_WORKERS, Contact, HostGate
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""Tests for ocirel.exports: exact text of every format, and that tools accept it."""
+"""Tests for ocirel.deploy.export: exact text of every format, and that tools accept it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from ocirel import exports
+from ocirel.deploy import export as exports
 from ocirel.errors import ConfigError
 from ocirel.lockfile import LockEntry, Lockfile
 from tests.support.kubectl import assert_pinned, rendered_images

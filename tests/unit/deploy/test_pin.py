@@ -1,13 +1,14 @@
-"""ocirel.pinning: what --resolve asks the registry, and how failures are reported."""
+"""ocirel.deploy.pin: what --resolve asks the registry, and how failures are reported."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ocirel.deploy.pin import MAX_LISTED, plan_pins, registry_references, unresolved_error
+from ocirel.deploy.resolvers import lock_resolver
+from ocirel.deploy.scan import scan_text
 from ocirel.errors import RegistryAuthError, RegistryError, RegistryNotFoundError
 from ocirel.lockfile import LockEntry, Lockfile
-from ocirel.manifests import lock_resolver, scan_text
-from ocirel.pinning import MAX_LISTED, plan_pins, registry_references, unresolved_error
 from ocirel.reference import Reference, parse
 
 D_LOCK = "sha256:" + "1" * 64

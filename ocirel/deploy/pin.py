@@ -1,13 +1,15 @@
 """The ``ocirel pin`` use case: compute every pinned file, then write them all or none.
 
-:func:`plan_pins` scans the files (in parallel, :mod:`ocirel.scanpool`), decides for
-every image reference which digest to write and computes the new text of every file
-— it writes nothing. :func:`apply_plan` then writes the changed files through
-:func:`ocirel.manifests.write_results` (staged, all or none).
+:func:`plan_pins` finds the files (:mod:`ocirel.deploy.files`), scans them (in
+parallel, :func:`ocirel.deploy.scan.scan_files`), decides for every image reference
+which digest to write (:mod:`ocirel.deploy.resolvers`) and computes the new text of
+every file (:mod:`ocirel.deploy.splice`) — it writes nothing. :func:`apply_plan` then
+writes the changed files through :func:`ocirel.deploy.splice.write_results` (staged,
+all or none).
 
 Which digest a reference gets:
 
-1. the **lockfile** (:func:`ocirel.manifests.lock_resolver`): a reference whose
+1. the **lockfile** (:func:`ocirel.deploy.resolvers.lock_resolver`): a reference whose
    repository has an entry is pinned to the locked tag and digest, even if it
    already carries another digest (the lockfile is what was released);
 2. with a registry ``lookup`` (``--resolve``), **the registry**: every other
@@ -28,6 +30,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ocirel.deploy.files import collect_paths
+from ocirel.deploy.resolvers import (
+    Contact,
+    Lookup,
+    ParallelLookup,
+    Resolver,
+    chain,
+    lock_resolver,
+    tag_resolver,
+)
+from ocirel.deploy.scan import ScannedFile, scan_files
+from ocirel.deploy.sites import ManifestKind, Skipped
+from ocirel.deploy.splice import Change, PinResult, pin_file, write_results
 from ocirel.errors import (
     OcirelError,
     RegistryAuthError,
@@ -35,23 +50,7 @@ from ocirel.errors import (
     RegistryNotFoundError,
 )
 from ocirel.lockfile import Lockfile
-from ocirel.manifests import (
-    Change,
-    Manifest,
-    ManifestKind,
-    PinResult,
-    Resolver,
-    Skipped,
-    chain,
-    collect_paths,
-    lock_resolver,
-    pin_manifest,
-    tag_resolver,
-    write_results,
-)
 from ocirel.reference import Reference
-from ocirel.resolve import Contact, Lookup, ParallelResolver
-from ocirel.scanpool import scan_files
 
 #: How many ``file:line`` places an unresolved reference's message lists.
 MAX_PLACES = 3
@@ -90,20 +89,20 @@ def plan_pins(
 
     ``lookup`` turns a ``repo:tag`` into its digest (``--resolve``); without it only
     the lockfile pins. ``contact`` is called once per registry host before its
-    first lookup (see :class:`ocirel.resolve.HostGate`).
+    first lookup (see :class:`ocirel.deploy.resolvers.HostGate`).
     """
     files = collect_paths(paths)
     from_lock = lock_resolver(lock)
     resolved: Mapping[Reference, str] = {}
     if lookup is None:
-        manifests = scan_files(files, kind=kind, workers=scan_workers)
+        scanned = scan_files(files, kind=kind, workers=scan_workers)
         resolver = from_lock
     else:
-        manifests, resolved = _scan_and_resolve(
+        scanned, resolved = _scan_and_resolve(
             files, from_lock, lookup, contact=contact, kind=kind, scan_workers=scan_workers
         )
         resolver = chain(from_lock, tag_resolver(resolved))
-    return _pin_all(manifests, resolver, digest_only, resolved)
+    return _pin_all(scanned, resolver, digest_only, resolved)
 
 
 def apply_plan(plan: PinPlan) -> list[Path]:
@@ -111,11 +110,11 @@ def apply_plan(plan: PinPlan) -> list[Path]:
     return write_results(plan.results)
 
 
-def registry_references(manifest: Manifest, from_lock: Resolver) -> set[Reference]:
-    """The ``repo:tag`` references of ``manifest`` that the lockfile does not answer."""
+def registry_references(scanned_file: ScannedFile, from_lock: Resolver) -> set[Reference]:
+    """The ``repo:tag`` references of ``scanned_file`` that the lockfile does not answer."""
     return {
         replace(occ.reference, digest=None)
-        for occ in manifest.occurrences
+        for occ in scanned_file.occurrences
         if occ.reference.tag is not None and from_lock(occ.reference) is None
     }
 
@@ -128,47 +127,47 @@ def _scan_and_resolve(
     contact: Contact | None,
     kind: ManifestKind | None,
     scan_workers: int | None,
-) -> tuple[list[Manifest], Mapping[Reference, str]]:
-    with ParallelResolver(lookup, contact) as resolver:
+) -> tuple[list[ScannedFile], Mapping[Reference, str]]:
+    with ParallelLookup(lookup, contact) as lookups:
 
-        def feed(manifest: Manifest) -> None:
-            resolver.submit_all(registry_references(manifest, from_lock))
+        def feed(scanned_file: ScannedFile) -> None:
+            lookups.submit_all(registry_references(scanned_file, from_lock))
 
-        manifests = scan_files(files, kind=kind, on_manifest=feed, workers=scan_workers)
-        resolution = resolver.wait()
-    if resolution.failures:
-        raise unresolved_error(resolution.failures, manifests)
-    return manifests, resolution.digests
+        scanned = scan_files(files, kind=kind, on_file=feed, workers=scan_workers)
+        outcome = lookups.wait()
+    if outcome.failures:
+        raise unresolved_error(outcome.failures, scanned)
+    return scanned, outcome.digests
 
 
 def _pin_all(
-    manifests: Iterable[Manifest],
+    scanned: Iterable[ScannedFile],
     resolver: Resolver,
     digest_only: bool,
     resolved: Mapping[Reference, str],
 ) -> PinPlan:
-    manifests = list(manifests)
-    results = tuple(pin_manifest(m, resolver, digest_only=digest_only) for m in manifests)
-    skipped = tuple(s for m in manifests for s in m.skipped)
+    scanned = list(scanned)
+    results = tuple(pin_file(f, resolver, digest_only=digest_only) for f in scanned)
+    skipped = tuple(s for f in scanned for s in f.skipped)
     return PinPlan(results, resolved, skipped)
 
 
-def places(manifests: Iterable[Manifest]) -> dict[Reference, list[str]]:
+def places(scanned: Iterable[ScannedFile]) -> dict[Reference, list[str]]:
     """``file:line`` of every occurrence, keyed by its ``repo:tag`` (digest stripped),
     in the order the references first appear."""
     found: dict[Reference, list[str]] = {}
-    for manifest in manifests:
-        for occ in manifest.occurrences:
+    for scanned_file in scanned:
+        for occ in scanned_file.occurrences:
             key = replace(occ.reference, digest=None)
             found.setdefault(key, []).append(f"{occ.path}:{occ.line}")
     return found
 
 
 def unresolved_error(
-    failures: Mapping[Reference, OcirelError], manifests: Sequence[Manifest]
+    failures: Mapping[Reference, OcirelError], scanned: Sequence[ScannedFile]
 ) -> RegistryError:
     """One error naming every reference that did not resolve and where it is used."""
-    where = places(manifests)  # in file order: the first reference found comes first
+    where = places(scanned)  # in file order: the first reference found comes first
     rank = {ref: index for index, ref in enumerate(where)}
     ordered = sorted(failures.items(), key=lambda item: rank.get(item[0], len(rank)))
     lines = [f"{ref} ({_format_places(where.get(ref, []))}): {error}" for ref, error in ordered]

@@ -1,6 +1,6 @@
 """Lint deployment YAML for image references that do not name exactly one image.
 
-Works over the occurrences :mod:`ocirel.manifests` finds (same kinds, same parsing),
+Works over the occurrences :mod:`ocirel.deploy.scan` finds (same kinds, same parsing),
 so ``ocirel lint`` and ``ocirel pin`` always agree on what an image reference is.
 
 Rules (``rule`` ids are stable; they appear in ``--json`` output):
@@ -24,14 +24,15 @@ Rules (``rule`` ids are stable; they appear in ``--json`` output):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ocirel.manifests import ImageOccurrence, Manifest, ManifestKind, load_manifests, scan_text
+from ocirel.deploy.files import collect_paths
+from ocirel.deploy.scan import ScannedFile, scan_files, scan_text
+from ocirel.deploy.sites import ImageOccurrence, ManifestKind
 from ocirel.versioning import FLOATING_TAGS
 
 RULE_UNPINNED = "unpinned"
@@ -75,13 +76,13 @@ class Finding:
         )
 
 
-def lint_manifest(manifest: Manifest, *, floating: Iterable[str] = FLOATING_TAGS) -> list[Finding]:
+def lint_file(scanned: ScannedFile, *, floating: Iterable[str] = FLOATING_TAGS) -> list[Finding]:
     """Every finding in one scanned file, in file order."""
     floating_set = frozenset(tag.lower() for tag in floating)
     findings: list[Finding] = []
-    for occ in manifest.occurrences:
+    for occ in scanned.occurrences:
         findings.extend(_check_occurrence(occ, floating_set))
-    for skipped in manifest.skipped:
+    for skipped in scanned.skipped:
         if not skipped.templated and skipped.text:
             findings.append(
                 Finding(
@@ -97,11 +98,11 @@ def lint_manifest(manifest: Manifest, *, floating: Iterable[str] = FLOATING_TAGS
     return sorted(findings, key=_order)
 
 
-def lint_manifests(
-    manifests: Iterable[Manifest], *, floating: Iterable[str] = FLOATING_TAGS
+def lint_files(
+    scanned: Iterable[ScannedFile], *, floating: Iterable[str] = FLOATING_TAGS
 ) -> list[Finding]:
     floating = tuple(floating)
-    return [f for manifest in manifests for f in lint_manifest(manifest, floating=floating)]
+    return [f for one in scanned for f in lint_file(one, floating=floating)]
 
 
 def lint_text(
@@ -111,7 +112,7 @@ def lint_text(
     floating: Iterable[str] = FLOATING_TAGS,
     kind: ManifestKind | None = None,
 ) -> list[Finding]:
-    return lint_manifest(scan_text(text, filename=filename, kind=kind), floating=floating)
+    return lint_file(scan_text(text, filename=filename, kind=kind), floating=floating)
 
 
 def lint_paths(
@@ -121,16 +122,11 @@ def lint_paths(
     kind: ManifestKind | None = None,
 ) -> list[Finding]:
     """Lint every YAML file under ``paths``; an invalid file raises ``ManifestError``."""
-    return lint_manifests(load_manifests(paths, kind=kind), floating=floating)
+    return lint_files(scan_files(collect_paths(paths), kind=kind), floating=floating)
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity is Severity.ERROR for f in findings)
-
-
-def to_json(findings: Iterable[Finding]) -> str:
-    """``--json`` output: a list of finding objects, stable key order, trailing newline."""
-    return json.dumps([f.to_json() for f in findings], indent=2, sort_keys=True) + "\n"
 
 
 def _order(finding: Finding) -> tuple[int, int, int]:
@@ -197,9 +193,8 @@ __all__ = [
     "Finding",
     "Severity",
     "has_errors",
-    "lint_manifest",
-    "lint_manifests",
+    "lint_file",
+    "lint_files",
     "lint_paths",
     "lint_text",
-    "to_json",
 ]

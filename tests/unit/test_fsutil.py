@@ -1,4 +1,4 @@
-"""ocirel.filebatch: stage everything, then replace everything; a failure changes nothing."""
+"""ocirel.fsutil: stage everything, then replace everything; a failure changes nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ocirel.filebatch import BatchWriteError, replace_all
+from ocirel.fsutil import BatchWriteError, replace_all, write_atomic
 
 
 def test_replace_all_writes_exact_bytes_and_keeps_modes(tmp_path: Path) -> None:
@@ -37,3 +37,18 @@ def test_a_file_that_cannot_be_staged_changes_no_file(tmp_path: Path) -> None:
 
 def test_nothing_to_write() -> None:
     replace_all([])
+
+
+def test_write_atomic_keeps_the_mode_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.json"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    write_atomic(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def test_write_atomic_into_a_missing_directory_raises_oserror(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "missing" / "file.json", "new\n")

@@ -1,15 +1,16 @@
-"""Tests for ocirel.lint: one table of manifests and the findings they must give."""
+"""Tests for ocirel.deploy.lint: one table of manifests and the findings they must give."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from ocirel import lint
+from ocirel.deploy import lint
+from ocirel.deploy.lint import Severity
 from ocirel.errors import ManifestError
-from ocirel.lint import Severity
 
 D = "sha256:" + "a" * 64
 
@@ -120,12 +121,17 @@ def test_floating_set_is_configurable() -> None:
     assert [f.rule for f in none] == ["unpinned"]
 
 
+def to_json(findings: Iterable[lint.Finding]) -> str:
+    """A list of finding objects, stable key order, trailing newline."""
+    return json.dumps([f.to_json() for f in findings], indent=2, sort_keys=True) + "\n"
+
+
 def test_finding_text_and_json() -> None:
     (finding,) = lint.lint_text(pod("nginx:1.25"), filename="k8s/pod.yaml")
     assert str(finding) == (
         "k8s/pod.yaml:5:12: error: nginx:1.25 is not pinned by digest; run 'ocirel pin' [unpinned]"
     )
-    data = json.loads(lint.to_json([finding]))
+    data = json.loads(to_json([finding]))
     assert data == [
         {
             "column": 12,

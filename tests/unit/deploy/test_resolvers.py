@@ -1,18 +1,43 @@
-"""ocirel.resolve: each distinct reference looked up once, in parallel; dead hosts once."""
+"""ocirel.deploy.resolvers: lockfile and registry resolvers; parallel look-ups, each once."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
 
 import pytest
 
+from ocirel.deploy.resolvers import (
+    Contact,
+    HostGate,
+    Lookup,
+    Lookups,
+    ParallelLookup,
+    Pin,
+    chain,
+    lock_resolver,
+    tag_resolver,
+)
+from ocirel.deploy.scan import ScannedFile, scan_text
+from ocirel.deploy.splice import pin_text
 from ocirel.errors import RegistryError, RegistryNotFoundError
+from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference, parse
-from ocirel.resolve import HostGate, ParallelResolver, resolve_all
+from tests.unit.deploy.samples import APP, D_APP6, D_APP7, D_BUSYBOX, D_NGINX, D_STALE, NGINX_REF
 
 DIGEST = "sha256:" + "d" * 64
+
+
+def resolve_all(
+    refs: Iterable[Reference], lookup: Lookup, contact: Contact | None = None, *, workers: int = 16
+) -> Lookups:
+    """Look ``refs`` up (duplicates once) and wait for all of them."""
+    with ParallelLookup(lookup, contact, workers=workers) as lookups:
+        lookups.submit_all(refs)
+        return lookups.wait()
 
 
 def test_each_distinct_reference_is_looked_up_once() -> None:
@@ -96,10 +121,67 @@ def test_host_gate_remembers_success() -> None:
 
 
 def test_submit_is_idempotent_and_wait_can_be_called_as_work_arrives() -> None:
-    with ParallelResolver(lambda ref: DIGEST) as resolver:
+    with ParallelLookup(lambda ref: DIGEST) as resolver:
         resolver.submit(parse("r.test/a:1"))
         resolver.submit_all([parse("r.test/a:1"), parse("r.test/b:1")])
         assert resolver.submitted == 2
         assert len(resolver.wait().digests) == 2
         resolver.submit(parse("r.test/c:1"))
         assert len(resolver.wait().digests) == 3
+
+
+# --------------------------------------------------------------------------- resolvers
+
+
+def test_lock_resolver_matches_normalized_repository_and_keeps_spelling() -> None:
+    lock = Lockfile({"web": LockEntry("web", "docker.io/library/nginx", "1.27", D_NGINX)})
+    text = (
+        "kind: Pod\nspec:\n  containers:\n  - image: nginx:1.25\n  - image: index.docker.io/nginx\n"
+    )
+    result = pin_text(text, resolve=lock_resolver(lock))
+    assert result.text == (
+        "kind: Pod\nspec:\n  containers:\n"
+        f"  - image: nginx:1.27@{D_NGINX}\n  - image: index.docker.io/nginx@{D_NGINX}\n"
+    )
+    assert result.changes[0].reason == "updated to the locked version 1.27 (lockfile entry 'web')"
+
+
+def test_lock_resolver_with_several_entries_for_one_repository() -> None:
+    lock = Lockfile(
+        {
+            "app": LockEntry("app", APP, "v7", D_APP7),
+            "app-debug": LockEntry("app-debug", APP, "v7-debug", D_APP6),
+        }
+    )
+    resolve = lock_resolver(lock)
+    by_digest = resolve(parse(f"{APP}:v1@{D_APP6}"))
+    by_tag = resolve(parse(f"{APP}:v7-debug"))
+    assert isinstance(by_digest, Pin)
+    assert isinstance(by_tag, Pin)
+    assert (by_digest.tag, by_tag.tag) == ("v7-debug", "v7-debug")
+    assert resolve(parse(f"{APP}:v1")) is None
+    assert resolve(parse("other:v1")) is None
+
+
+def test_tag_resolver_chain_and_tag_references() -> None:
+    manifest = scan_text(
+        "kind: Pod\nspec:\n  containers:\n"
+        f"  - image: nginx\n  - image: nginx:1.25@{D_STALE}\n  - image: busybox@{D_BUSYBOX}\n"
+    )
+    assert tag_references([manifest]) == {parse("nginx:latest"), parse("nginx:1.25")}
+    lookup = tag_resolver({parse("nginx:1.25"): D_NGINX})
+    assert lookup(parse(f"nginx:1.25@{D_STALE}")) == D_NGINX
+    assert lookup(parse(f"busybox@{D_BUSYBOX}")) is None
+    first = chain(lambda ref: None, lambda ref: D_NGINX, lambda ref: D_STALE)
+    assert first(NGINX_REF) == D_NGINX
+    assert chain()(NGINX_REF) is None
+
+
+def tag_references(scanned: Iterable[ScannedFile]) -> set[Reference]:
+    """Every distinct ``repo:tag`` (digest stripped) a registry would have to resolve."""
+    return {
+        replace(occ.reference, digest=None)
+        for one in scanned
+        for occ in one.occurrences
+        if occ.reference.tag is not None
+    }

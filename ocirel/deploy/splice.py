@@ -1,0 +1,334 @@
+"""Splice pinned references into a file's exact text, write the files, show the diff.
+
+From the offsets a scan recorded (:mod:`ocirel.deploy.sites`) we build small edits —
+"replace characters [start, end) with this text", "insert this line after that
+one" — and splice them into the original string, so nothing but the reference
+changes:
+
+* a :class:`~ocirel.deploy.sites.StringSite` is rewritten in its own style (plain,
+  ``'single'``, ``"double"``); only the ``@digest`` is appended or replaced (and the
+  tag dropped with ``digest_only``), so the repository keeps the spelling the user
+  chose (``nginx`` stays ``nginx``);
+* in a :class:`~ocirel.deploy.sites.FieldsSite` values are replaced in place; a
+  missing key is inserted on a new line right after the entry's last key (Helm: after
+  ``tag``, else ``repository``), at that key's indentation and with that line's line
+  ending — or as ``, key: value`` in a flow mapping.
+
+:func:`write_results` writes every changed file, all or none (:func:`ocirel.fsutil.replace_all`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocirel import reference as refs
+from ocirel.deploy.files import read_text
+from ocirel.deploy.resolvers import Pin, Resolver
+from ocirel.deploy.scan import ScannedFile, scan_text
+from ocirel.deploy.sites import (
+    Field,
+    FieldsSite,
+    ImageOccurrence,
+    ManifestKind,
+    StringSite,
+    join_reference,
+    line_end,
+    line_start,
+)
+from ocirel.errors import ManifestError
+from ocirel.fsutil import BatchWriteError, replace_all
+
+# Plain scalars YAML 1.1/1.2 would read as something other than a string.
+_NON_STRING_RE = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+    r"|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|\.inf|\.nan)"
+    r"|y|n|yes|no|on|off|true|false|null|~",
+    re.IGNORECASE,
+)
+_PLAIN_SAFE_RE = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@+-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One reference that pinning rewrites (``old``/``new`` are effective references)."""
+
+    path: str
+    line: int
+    column: int
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PinResult:
+    """The pinned text of one file and the list of changes that produced it."""
+
+    path: str
+    original: str
+    text: str
+    changes: tuple[Change, ...] = ()
+    file: Path | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.text != self.original
+
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The state a reference should end in."""
+
+    tag: str | None
+    digest: str
+    drop_tag: bool
+
+
+def pin_file(scanned: ScannedFile, resolve: Resolver, *, digest_only: bool = False) -> PinResult:
+    """Pin every occurrence in ``scanned`` that ``resolve`` answers for.
+
+    Default form ``repo:tag@digest``; with ``digest_only``, ``repo@digest`` (a kustomize
+    ``newTag`` is removed; Helm maps keep ``tag``, since charts fall back to their
+    appVersion without one). A reference already carrying the resolved digest is left
+    as it is, so pinning twice changes nothing.
+    """
+    edits: list[_Edit] = []
+    changes: list[Change] = []
+    for occ in scanned.occurrences:
+        answer = resolve(occ.reference)
+        if answer is None:
+            continue
+        pin = Pin(answer) if isinstance(answer, str) else answer
+        refs.validate_digest(pin.digest)
+        if pin.tag is not None:
+            refs.validate_tag(pin.tag)
+        new_edits, change = _pin_occurrence(scanned.text, occ, pin, digest_only)
+        edits.extend(new_edits)
+        if change is not None:
+            changes.append(change)
+    text = _apply(scanned.text, edits, scanned.path)
+    return PinResult(scanned.path, scanned.text, text, tuple(changes), scanned.file)
+
+
+def pin_text(
+    text: str,
+    *,
+    filename: str = "<string>",
+    resolve: Resolver,
+    digest_only: bool = False,
+    kind: ManifestKind | None = None,
+) -> PinResult:
+    """Scan and pin one text; the result's ``text`` is what the file should become."""
+    scanned = scan_text(text, filename=filename, kind=kind)
+    return pin_file(scanned, resolve, digest_only=digest_only)
+
+
+def write_results(results: Iterable[PinResult]) -> list[Path]:
+    """Write every changed result: all of them or none, each atomically.
+
+    Every new text is first staged in a fsynced temporary file next to its target;
+    only when all are staged are they renamed over the targets (see
+    :mod:`ocirel.fsutil`), so a full disk changes no file. The file mode is kept
+    and a symlink's target is written, so the link stays. A file that changed since
+    it was read is an error (another tool raced us), raised before anything is written.
+    """
+    pending = [
+        (result, Path(os.path.realpath(result.file)))
+        for result in results
+        if result.changed and result.file is not None
+    ]
+    for result, target in pending:
+        if read_text(target) != result.original:
+            raise ManifestError(f"{result.path} changed while ocirel was pinning it; run again")
+    try:
+        replace_all([(target, result.text) for result, target in pending])
+    except BatchWriteError as exc:
+        done = f"{len(exc.replaced)} file(s) were already written" if exc.replaced else None
+        raise ManifestError(f"{exc}; {done or 'no file was changed'}") from None
+    return [result.file for result, _ in pending if result.file is not None]
+
+
+def unified_diff(result: PinResult, *, context: int = 3) -> str:
+    """A ``git diff``-style unified diff of ``result`` (empty when nothing changed)."""
+    if not result.changed:
+        return ""
+    lines = difflib.unified_diff(
+        _split_lines(result.original),
+        _split_lines(result.text),
+        f"a/{result.path}",
+        f"b/{result.path}",
+        n=context,
+    )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
+
+
+def _split_lines(text: str) -> list[str]:
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+def _apply(text: str, edits: Sequence[_Edit], path: str) -> str:
+    ordered = sorted(enumerate(edits), key=lambda item: (item[1].start, item[0]))
+    parts: list[str] = []
+    position = 0
+    for _, edit in ordered:
+        if edit.start < position:
+            raise ManifestError(f"{path}: overlapping edits at offset {edit.start}")
+        parts.append(text[position : edit.start])
+        parts.append(edit.text)
+        position = edit.end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _pin_occurrence(
+    text: str, occ: ImageOccurrence, pin: Pin, digest_only: bool
+) -> tuple[list[_Edit], Change | None]:
+    if isinstance(occ.site, StringSite):
+        return _pin_string(occ, occ.site, pin, digest_only)
+    return _pin_fields(text, occ, occ.site, pin, digest_only)
+
+
+def _split_written(value: str) -> tuple[str, str | None, str | None]:
+    """``name``, ``tag``, ``digest`` of a reference, with ``name`` spelled as written."""
+    before, _, digest = value.partition("@")
+    colon = before.rfind(":")
+    if colon > before.rfind("/"):
+        return before[:colon], before[colon + 1 :], digest or None
+    return before, None, digest or None
+
+
+def _pin_string(
+    occ: ImageOccurrence, site: StringSite, pin: Pin, digest_only: bool
+) -> tuple[list[_Edit], Change | None]:
+    name, tag, digest = _split_written(site.scalar.value)
+    new_tag = None if digest_only else (pin.tag if pin.tag and tag else tag)
+    new_value = join_reference(name, new_tag, pin.digest)
+    if new_value == site.scalar.value:
+        return [], None
+    edit = _Edit(site.scalar.start, site.scalar.end, _render(new_value, site.scalar.style))
+    reason = _reason(tag, digest, new_tag, pin)
+    change = Change(occ.path, occ.line, occ.column, site.scalar.value, new_value, reason)
+    return [edit], change
+
+
+def _pin_fields(
+    text: str, occ: ImageOccurrence, site: FieldsSite, pin: Pin, digest_only: bool
+) -> tuple[list[_Edit], Change | None]:
+    tag, digest = site.value(site.tag_key), site.value("digest")
+    drop_tag = digest_only and occ.kind is ManifestKind.KUSTOMIZATION
+    target = _Target(None if drop_tag else (pin.tag or tag), pin.digest, drop_tag)
+    if (tag, digest) == (target.tag, target.digest):
+        return [], None
+    edits = _field_edits(text, site, target, has_tag=tag is not None)
+    name, _, _ = _split_written(occ.ref_text)
+    old, new = occ.ref_text, join_reference(name, target.tag, target.digest)
+    change = Change(occ.path, occ.line, occ.column, old, new, _reason(tag, digest, target.tag, pin))
+    return edits, change
+
+
+def _field_edits(text: str, site: FieldsSite, target: _Target, *, has_tag: bool) -> list[_Edit]:
+    if target.drop_tag and has_tag:
+        return _drop_tag_edits(text, site, target.digest)
+    edits: list[_Edit] = []
+    if target.tag is not None and site.value(site.tag_key) != target.tag:
+        edits.extend(_set(text, site, site.tag_key, target.tag))
+    if site.value("digest") != target.digest:
+        edits.extend(_set(text, site, "digest", target.digest))
+    return edits
+
+
+def _drop_tag_edits(text: str, site: FieldsSite, digest: str) -> list[_Edit]:
+    """``digest_only`` on a kustomize entry: remove ``newTag``, set ``digest``."""
+    tag_field = site.get(site.tag_key)
+    assert tag_field is not None  # the caller checked has_tag
+    if site.get("digest") is None:
+        # the digest takes newTag's place: same line, same comment, nothing to delete
+        return [_replace_field(tag_field, "digest", digest)]
+    edits = [] if site.value("digest") == digest else _set(text, site, "digest", digest)
+    return [*edits, _delete(text, site, tag_field)]
+
+
+def _set(text: str, site: FieldsSite, key: str, value: str) -> list[_Edit]:
+    """Replace ``key``'s value, or insert ``key: value`` after ``site.insert_after``."""
+    existing = site.get(key)
+    if existing is not None and existing.value is not None:
+        scalar = existing.value
+        rendered = _render(value, scalar.style if not scalar.is_empty else None)
+        if scalar.start == scalar.end:
+            rendered = " " + rendered
+        return [_Edit(scalar.start, scalar.end, rendered)]
+    return [_insert(text, site, key, value)]
+
+
+def _insert(text: str, site: FieldsSite, key: str, value: str) -> _Edit:
+    anchor = site.get(site.insert_after) or site.fields[-1]
+    style = anchor.value.style if anchor.value is not None and not anchor.value.is_empty else None
+    entry = f"{key}: {_render(value, style)}"
+    if site.flow:
+        end = site.fields[-1].value_end
+        return _Edit(end, end, f", {entry}")
+    position, newline = line_end(text, anchor.value_end)
+    indent = " " * (anchor.key.start - line_start(text, anchor.key.start))
+    return _Edit(position, position, f"{newline}{indent}{entry}")
+
+
+def _replace_field(old: Field, key: str, value: str) -> _Edit:
+    style = old.value.style if old.value is not None and not old.value.is_empty else None
+    return _Edit(old.key.start, old.value_end, f"{key}: {_render(value, style)}")
+
+
+def _delete(text: str, site: FieldsSite, item: Field) -> _Edit:
+    """Remove ``item`` from its mapping: its whole line(s) when it has them to itself."""
+    index = site.fields.index(item)
+    following = site.fields[index + 1] if index + 1 < len(site.fields) else None
+    previous = site.fields[index - 1] if index > 0 else None
+    starts_line = not text[line_start(text, item.key.start) : item.key.start].strip()
+    if not site.flow and starts_line:
+        end, newline = line_end(text, item.value_end)
+        if end < len(text):
+            return _Edit(line_start(text, item.key.start), end + len(newline), "")
+        return _Edit(line_start(text, item.key.start) - len(newline), end, "")
+    if following is not None:
+        return _Edit(item.key.start, following.key.start, "")
+    assert previous is not None  # a one-field mapping has no tag to drop
+    return _Edit(previous.value_end, item.value_end, "")
+
+
+def _render(value: str, style: str | None) -> str:
+    """``value`` as a scalar in ``style``; plain values YAML would misread get quotes."""
+    if style == "'":
+        return f"'{value}'"
+    if style == '"' or not _PLAIN_SAFE_RE.fullmatch(value) or _NON_STRING_RE.fullmatch(value):
+        return f'"{value}"'
+    return value
+
+
+def _reason(old_tag: str | None, old_digest: str | None, new_tag: str | None, pin: Pin) -> str:
+    if new_tag is not None and old_tag is not None and new_tag != old_tag:
+        reason = f"updated to the locked version {new_tag}"
+    elif old_tag is None and new_tag is not None:
+        reason = f"tag {new_tag} added to match the digest"
+    elif old_digest is None:
+        reason = "pinned"
+    elif old_digest != pin.digest:
+        reason = "re-pinned (the digest changed)"
+    else:
+        reason = "tag dropped (digest-only)"
+    return f"{reason} ({pin.note})" if pin.note else reason
+
+
+__all__ = ["Change", "PinResult", "pin_file", "pin_text", "unified_diff", "write_results"]

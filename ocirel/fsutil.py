@@ -1,0 +1,142 @@
+"""Atomic file writes: one file (:func:`write_atomic`) or many at once (:func:`replace_all`).
+
+Every write goes through :func:`stage`: the new text goes to a temporary file
+``.<name>.XXXXXXXX.tmp`` in the target's directory, with the target's mode, and is
+fsynced. Then it is renamed over the target (``os.replace``, atomic on POSIX) and
+the directory is fsynced (:func:`fsync_dir`). A reader, or a crash at any moment,
+sees the old file or the new one, never a half-written or empty one.
+
+:func:`replace_all` works in two phases:
+
+1. **stage** — every new text is staged. Staging runs on a few threads (fsync
+   waits on the disk, not on Python). If any file cannot be staged (disk full,
+   permissions), every temporary file is removed and no target has changed.
+2. **commit** — each temporary file is renamed over its target, then each
+   directory involved is fsynced once.
+
+The renames of a batch are not one transaction: a crash in the middle of phase 2
+can leave some files renamed and others not, each of them intact — running the same
+command again finishes the job. One directory fsync per directory instead of one
+per file is enough because the renames are only made durable together at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+STAGE_WORKERS = 8
+
+
+class BatchWriteError(Exception):
+    """A file could not be written. ``replaced`` lists targets already replaced."""
+
+    def __init__(self, path: Path, reason: str, replaced: Sequence[Path] = ()) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.replaced = tuple(replaced)
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` as UTF-8 via :func:`stage` and ``os.replace``.
+
+    Raises :class:`OSError`; on any error the temporary file is removed and ``target``
+    is left as it was.
+    """
+    tmp = stage(target, text)
+    try:
+        tmp.replace(target)
+    except BaseException:
+        _remove([tmp])
+        raise
+    fsync_dir(target.parent)
+
+
+def stage(target: Path, text: str) -> Path:
+    """A fsynced temporary file next to ``target`` holding ``text``, with ``target``'s mode.
+
+    Raises :class:`OSError`, after removing the temporary file.
+    """
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+    except BaseException:
+        _remove([tmp])
+        raise
+    return tmp
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort)."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def replace_all(files: Sequence[tuple[Path, str]], *, workers: int = STAGE_WORKERS) -> None:
+    """Write each ``(target, text)`` as UTF-8: stage all, then replace all.
+
+    ``target`` must be the real file (resolve symlinks first) so links stay links.
+    Raises :class:`BatchWriteError`; when staging failed, nothing was changed.
+    """
+    if not files:
+        return
+    staged: list[Path | None] = [None] * len(files)
+
+    def stage_one(index: int) -> None:
+        target, text = files[index]
+        try:
+            staged[index] = stage(target, text)
+        except OSError as exc:
+            raise BatchWriteError(target, exc.strerror or str(exc)) from None
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(files)))) as pool:
+            for future in [pool.submit(stage_one, index) for index in range(len(files))]:
+                future.result()
+    except BaseException:
+        _remove(path for path in staged if path is not None)
+        raise
+    _commit([(target, tmp) for (target, _), tmp in zip(files, staged, strict=True) if tmp])
+
+
+def _commit(pairs: Sequence[tuple[Path, Path]]) -> None:
+    replaced: list[Path] = []
+    for index, (target, tmp) in enumerate(pairs):
+        try:
+            tmp.replace(target)
+        except OSError as exc:
+            _remove(t for _, t in pairs[index:])
+            raise BatchWriteError(target, exc.strerror or str(exc), replaced) from None
+        replaced.append(target)
+    for directory in sorted({target.parent for target, _ in pairs}):
+        fsync_dir(directory)
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+__all__ = ["BatchWriteError", "fsync_dir", "replace_all", "stage", "write_atomic"]

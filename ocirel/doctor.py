@@ -424,7 +424,9 @@ def _storage_findings(storage: StorageChoice, chosen: BackendStatus) -> list[Fin
     if effective == "vfs":
         findings.append(Finding(
             WARNING, "storage driver vfs: every layer is a full copy (slow, large)",
-            "use kernel 5.13+ for rootless overlay, or apt-get install fuse-overlayfs",
+            "apt-get install fuse-overlayfs and let this user open /dev/fuse (ocirel then uses "
+            "overlay through fuse-overlayfs, whose digests match root's and vfs's); native "
+            "overlay (storage_driver = \"overlay\") is faster but not reproducible across users",
         ))  # fmt: skip
     return findings
 

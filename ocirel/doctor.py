@@ -3,7 +3,7 @@
 :func:`diagnose` gathers the facts (builders, rootless setup, storage, credentials
 files, the registry) through small probes that tests can replace, and :func:`assess`
 turns the facts into findings, each with a concrete fix. Nothing here prints: the
-CLI renders the :class:`DoctorReport` (``cli_doctor.py``).
+CLI renders the :class:`DoctorReport` (``cli/doctor.py``).
 
 The verdict (``DoctorReport.ok``) is False when publishing could not work: no usable
 builder (or the one asked for is unusable), no user namespaces for a rootless

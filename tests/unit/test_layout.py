@@ -43,6 +43,21 @@ def imported_names(path: Path) -> Iterator[str]:
             yield from (f"{base}.{alias.name}" for alias in node.names)
 
 
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The modules ``path`` imports: ``from a import b`` is ``a.b`` when that is a module,
+    else ``a`` (so ``from ocirel.cli import output`` does not count as importing the
+    package's ``__init__``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
+    return found
+
+
 def modules() -> dict[str, set[str]]:
     return {module_name(path): set(imported_names(path)) for path in sorted(PACKAGE.rglob("*.py"))}
 
@@ -83,16 +98,31 @@ def test_one_choke_point_per_library(library: str, allowed: tuple[str, ...]) -> 
 
 
 def test_the_cli_is_imported_by_nothing_but_the_entry_point() -> None:
-    # TODO(issue 12, CLI step): the CLI modules still import one another both ways
-    # (cli_deploy and cli_doctor import cli, which imports them back); once they
-    # are the ocirel/cli/ package, assert the package has no import cycle either.
-    def is_cli(module: str) -> bool:
-        return within(module, "ocirel.cli") or module.startswith("ocirel.cli_")
-
-    importers = {m for m in importers_of("ocirel.cli") if not is_cli(m)}
-    importers |= {
-        module
-        for module, names in modules().items()
-        if not is_cli(module) and any(n.startswith("ocirel.cli_") for n in names)
-    }
+    importers = {m for m in importers_of("ocirel.cli") if not within(m, "ocirel.cli")}
     assert importers == {"ocirel.entry"}
+    assert not any(m.startswith("ocirel.cli_") for m in modules()), "CLI modules live in cli/"
+
+
+def test_the_cli_modules_form_no_cycle() -> None:
+    """The package imports its command modules; they import options, output and wiring,
+    never the package or one another the other way round."""
+    paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    cli = {module for module in paths if within(module, "ocirel.cli")}
+    assert {"ocirel.cli", "ocirel.cli.output", "ocirel.cli.wiring"} <= cli
+    edges = {module: imported_modules(paths[module], set(paths)) & cli for module in cli}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> None:
+        assert module not in visiting, "import cycle: " + " -> ".join([*visiting, module])
+        if module in done:
+            return
+        visiting.append(module)
+        for target in sorted(edges[module]):
+            visit(target)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(cli):
+        visit(module)
+    assert "ocirel.cli" not in set().union(*edges.values()), "a command imports the package"

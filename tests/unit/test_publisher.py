@@ -31,7 +31,7 @@ import typer
 
 from ocirel import lockfile
 from ocirel.backends.base import BuildEnv, BuildSpec
-from ocirel.cli import handle_errors
+from ocirel.cli.output import handle_errors
 from ocirel.errors import (
     DigestMismatchError,
     LockfileError,

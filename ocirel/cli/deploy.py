@@ -1,4 +1,4 @@
-"""Deploy-side commands: pin, lint, lock export, verify (registered on ``cli.app``).
+"""Deploy-side commands: pin, lint, lock export, verify.
 
 Like every command, these turn options into settings, make one use-case call
 (:mod:`ocirel.deploy.pin`, :mod:`ocirel.deploy.lint`, :mod:`ocirel.deploy.export`,
@@ -17,27 +17,14 @@ error, 130 interrupted):
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ocirel.cli import (
-    CaFileOpt,
-    InsecureOpt,
-    JsonOpt,
-    app,
-    err,
-    floating_from,
-    handle_errors,
-    load_settings,
-    make_registry,
-    out,
-    out_json,
-)
+from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
+from ocirel.cli.output import err, handle_errors, out, out_json, write
 
 if TYPE_CHECKING:
     from ocirel.deploy.pin import PinPlan
@@ -45,8 +32,6 @@ if TYPE_CHECKING:
     from ocirel.deploy.splice import Change
     from ocirel.deploy.verify import EntryCheck
     from ocirel.lockfile import Lockfile
-    from ocirel.registry import Registry
-    from ocirel.settings import Settings
 
 #: ``pin --check``: a file would change. ``verify``: an entry drifted or is missing.
 EXIT_FINDINGS = 1
@@ -59,24 +44,13 @@ PathsArg = Annotated[
         metavar="PATH...", help="YAML files, or directories searched recursively for *.yaml/*.yml"
     ),
 ]
-LockfileOpt = Annotated[
-    Path | None,
-    typer.Option("--lockfile", help="lockfile path (default ./ocirel.lock.json)", dir_okay=False),
-]
 
 lock_app = typer.Typer(
     name="lock", help="Work with the lockfile (ocirel.lock.json).", no_args_is_help=True
 )
-app.add_typer(lock_app, name="lock")
 
 
 # ----------------------------------------------------------------------- helpers
-
-
-def _write(text: str) -> None:
-    """Write ``text`` to stdout exactly (it carries its own newlines)."""
-    sys.stdout.write(text)
-    sys.stdout.flush()
 
 
 def _load_lock(path: Path, *, required: bool) -> Lockfile:
@@ -91,43 +65,14 @@ def _load_lock(path: Path, *, required: bool) -> Lockfile:
     return lockfile.load(path)
 
 
-def _registry_for(
-    config: Settings, repositories: Sequence[str], *, insecure_flag: bool
-) -> Registry:
-    """One registry client for a command that talks to the lockfile's registries.
-
-    ``--insecure`` applies to the registries named in the lockfile (the project's
-    own); any other registry must be listed in ``insecure_registries``. Credentials
-    from ``OCIREL_USERNAME``/``OCIREL_PASSWORD`` apply when the lockfile names one
-    registry (or to ``OCIREL_REGISTRY``).
-    """
-    from ocirel import reference  # noqa: PLC0415
-    from ocirel.errors import ConfigError  # noqa: PLC0415
-
-    refs = [reference.parse(repository) for repository in repositories]
-    hosts = sorted({ref.registry for ref in refs})
-    if insecure_flag and not hosts:
-        raise ConfigError(
-            "--insecure applies to the registries in the lockfile, and it names none",
-            hint="list the registry in OCIREL_INSECURE_REGISTRIES or insecure_registries "
-            "in ocirel.toml",
-        )
-    if len(hosts) == 1:
-        return make_registry(config, refs[0])
-    if config.insecure:
-        config = replace(config, insecure_registries=(*config.insecure_registries, *hosts))
-    return make_registry(config, None)
-
-
 # --------------------------------------------------------------------------- pin
 
 
-@app.command()
 @handle_errors
 def pin(
     *,
     paths: PathsArg,
-    lockfile_path: LockfileOpt = None,
+    lockfile_path: LockfileFileOpt = None,
     resolve: Annotated[
         bool,
         typer.Option(
@@ -177,6 +122,7 @@ def pin(
     Exit codes: 0 done (or nothing to change); 1 --check found changes, or an error;
     2 bad options or configuration (e.g. no lockfile without --resolve).
     """
+    from ocirel.cli.wiring import registry_for_lock  # noqa: PLC0415
     from ocirel.deploy import pin as pinning  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
 
@@ -185,7 +131,7 @@ def pin(
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
     lock = _load_lock(config.lockfile, required=not resolve)
     if resolve:
-        registry = _registry_for(
+        registry = registry_for_lock(
             config, [e.repository for e in lock.entries.values()], insecure_flag=insecure
         )
         plan = pinning.plan_pins(
@@ -211,7 +157,7 @@ def _render_pin(
     if as_json:
         out_json(_pin_json(plan, written, mode))
     elif diff:
-        _write("".join(unified_diff(result) for result in plan.changed))
+        write("".join(unified_diff(result) for result in plan.changed))
     if not as_json:
         for change in plan.changes:
             err(_change_line(change))
@@ -265,7 +211,6 @@ def _skipped_json(skipped: Skipped) -> dict[str, Any]:
 # -------------------------------------------------------------------------- lint
 
 
-@app.command()
 @handle_errors
 def lint(
     *,
@@ -293,6 +238,7 @@ def lint(
     Exit codes: 0 no error-severity finding (warnings alone pass); 1 at least one
     error finding, or a file that is not valid YAML; 2 bad options.
     """
+    from ocirel.cli.wiring import floating_from  # noqa: PLC0415
     from ocirel.deploy import lint as linting  # noqa: PLC0415
     from ocirel.deploy.files import collect_paths  # noqa: PLC0415
     from ocirel.deploy.scan import scan_files  # noqa: PLC0415
@@ -331,7 +277,7 @@ def lock_export(
             "helm (values with repository/tag/digest) or images-lock (Carvel imgpkg)",
         ),
     ] = "json",
-    lockfile_path: LockfileOpt = None,
+    lockfile_path: LockfileFileOpt = None,
 ) -> None:
     """Print the lockfile in a format deployment tools read.
 
@@ -346,17 +292,16 @@ def lock_export(
     if fmt not in exports.FORMATS:  # before reading the lockfile: a typo is the first thing to fix
         choices = ", ".join(exports.FORMATS)
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {choices}")
-    _write(exports.export(_load_lock(config.lockfile, required=True), fmt))
+    write(exports.export(_load_lock(config.lockfile, required=True), fmt))
 
 
 # ------------------------------------------------------------------------ verify
 
 
-@app.command()
 @handle_errors
 def verify(
     *,
-    lockfile_path: LockfileOpt = None,
+    lockfile_path: LockfileFileOpt = None,
     as_json: JsonOpt = False,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
@@ -374,13 +319,14 @@ def verify(
     retrying will not fix it; 5 nothing drifted or missing, but at least one entry
     could not be checked (retry later, or fix access); 2 no lockfile or bad options.
     """
+    from ocirel.cli.wiring import registry_for_lock  # noqa: PLC0415
     from ocirel.deploy import verify as verifying  # noqa: PLC0415
 
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
     lock = _load_lock(config.lockfile, required=True)
     checks: list[EntryCheck] = []
     if lock.entries:
-        registry = _registry_for(
+        registry = registry_for_lock(
             config, [e.repository for e in lock.entries.values()], insecure_flag=insecure
         )
         checks = verifying.verify_lock(

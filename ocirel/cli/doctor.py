@@ -1,4 +1,4 @@
-"""``ocirel doctor`` (registered on ``cli.app``): render :mod:`ocirel.doctor`'s report."""
+"""``ocirel doctor``: render :mod:`ocirel.doctor`'s report."""
 
 from __future__ import annotations
 
@@ -6,23 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ocirel.cli import (
-    CaFileOpt,
-    InsecureOpt,
-    JsonOpt,
-    app,
-    handle_errors,
-    load_settings,
-    make_registry,
-    out,
-    out_json,
-)
+from ocirel.cli.options import BackendOpt, CaFileOpt, InsecureOpt, JsonOpt, load_settings
+from ocirel.cli.output import handle_errors, out, out_json
 
 if TYPE_CHECKING:
     from ocirel.doctor import DoctorReport
 
 
-@app.command()
 @handle_errors
 def doctor(
     image: Annotated[
@@ -31,9 +21,7 @@ def doctor(
             "--image", "-i", help="also check that this repository's registry answers /v2/"
         ),
     ] = None,
-    backend: Annotated[
-        str | None, typer.Option("--backend", help="auto (default), buildah, podman or docker")
-    ] = None,
+    backend: BackendOpt = None,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
     as_json: JsonOpt = False,
@@ -42,27 +30,11 @@ def doctor(
     publishing could not work."""
     from ocirel import doctor as checks  # noqa: PLC0415
     from ocirel import reference  # noqa: PLC0415
+    from ocirel.cli.wiring import pinger  # noqa: PLC0415
 
     config = load_settings(backend=backend, insecure=insecure, ca_file=ca_file)
     repo = reference.parse_repository(image) if image else None
-    ping = None
-    if repo is not None:
-        target = repo
-
-        def ping() -> str:
-            from dataclasses import replace  # noqa: PLC0415
-
-            from ocirel.transport import raise_for_status  # noqa: PLC0415
-
-            # one quick answer, not the publish retry budget
-            registry = make_registry(replace(config, retries=1, max_retry_wait=2.0), target)
-            try:
-                reply = registry.transport.ping(target.registry)
-                raise_for_status(reply, what=f"GET /v2/ on {target.registry}")
-                return f"{registry.transport.scheme(target.registry)}, HTTP {reply.status}"
-            finally:
-                registry.transport.close()
-
+    ping = pinger(config, repo) if repo is not None else None
     report = checks.diagnose(
         requested=config.backend, storage_setting=config.storage_driver,
         isolation_setting=config.isolation, registry=repo.registry if repo else None, ping=ping,

@@ -1,0 +1,128 @@
+"""``ocirel publish``: build, push under the next unique version tag, record the digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ocirel.cli.options import (
+    BackendOpt,
+    BumpOpt,
+    CaFileOpt,
+    InsecureOpt,
+    JsonOpt,
+    LockfileOpt,
+    PrefixOpt,
+    SchemeOpt,
+    load_settings,
+)
+from ocirel.cli.output import handle_errors, out, out_json
+
+if TYPE_CHECKING:
+    from ocirel.release import PublishResult
+
+
+@handle_errors
+def publish(
+    context: Annotated[Path, typer.Argument(help="build context directory")] = Path(),
+    image: Annotated[
+        str,
+        typer.Option(
+            "--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app"
+        ),
+    ] = "",
+    name: Annotated[
+        str | None, typer.Option("--name", help="lockfile key (default: last path component)")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="Containerfile (default: CONTEXT/Containerfile or Dockerfile)"
+        ),
+    ] = None,
+    build_arg: Annotated[
+        list[str] | None, typer.Option("--build-arg", help="KEY=VALUE build argument (repeatable)")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="build stage to publish")] = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="publish exactly this tag (must not exist yet)")
+    ] = None,
+    scheme: SchemeOpt = None,
+    prefix: PrefixOpt = None,
+    bump: BumpOpt = None,
+    lockfile_path: LockfileOpt = None,
+    backend: BackendOpt = None,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    keep_image: Annotated[
+        bool, typer.Option("--keep-image", help="keep the local image after pushing")
+    ] = False,
+    max_attempts: Annotated[
+        int | None, typer.Option("--max-attempts", help="tags to try when other publishers race us")
+    ] = None,
+    no_reproducible: Annotated[
+        bool, typer.Option("--no-reproducible", help="build with wall-clock timestamps")
+    ] = False,
+    always_new_version: Annotated[
+        bool,
+        typer.Option("--always-new-version", help="push a new version even if nothing changed"),
+    ] = False,
+    cache_repo: Annotated[
+        str | None,
+        typer.Option("--cache-repo", help="registry repository for the builder's layer cache"),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="do not reuse cached layers")
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="build, then say whether a new version would be pushed and why"
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the next tag and the commands; build nothing")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build CONTEXT, push it under the next unique version tag, record the digest.
+
+    Nothing is pushed when the build has the same content as the latest version:
+    the lockfile then points at that version (--always-new-version to push anyway).
+    """
+    from ocirel.cli import wiring  # noqa: PLC0415
+
+    config = load_settings(
+        scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, backend=backend,
+        insecure=insecure, ca_file=ca_file, keep_image=keep_image, max_attempts=max_attempts,
+        cache_repo=cache_repo,
+    )  # fmt: skip
+    result = wiring.publish(
+        config, context, image=image, name=name, containerfile=file,
+        build_args=build_arg or [], target=target, tag=tag, reproducible=not no_reproducible,
+        always_new_version=always_new_version, no_cache=no_cache, explain=explain,
+        dry_run=dry_run,
+    )  # fmt: skip
+    render_publish(result, as_json)
+
+
+def render_publish(result: PublishResult, as_json: bool) -> None:
+    if as_json:
+        out_json(result.to_json())
+    elif result.dry_run:
+        out(f"next tag: {result.repository}:{result.tag}")
+        out("plan:")
+        for step in result.plan:
+            out(f"  {step}")
+    elif result.explain_only:
+        verdict = "no new version: reuse" if result.unchanged else "a new version would be pushed"
+        out(f"{verdict}{' ' + result.tag if result.unchanged else ''}")
+        for reason in result.explanation:
+            out(f"  {reason}")
+    else:
+        out(("unchanged, reusing " if result.unchanged else "published ") + result.reference)
+        out(f"  tag       {result.tag}")
+        out(f"  digest    {result.digest}")
+        out(f"  lockfile  {result.lockfile} (entry {result.name!r})")

@@ -1,0 +1,231 @@
+"""From settings to working parts: the registry client, the build environment, the
+credentials, and the publisher put together (ko's ``makePublisher``).
+
+The commands call these and render what comes back; nothing here prints except
+progress and warnings on stderr. Heavy modules (requests, the registry client, the
+publisher) are imported inside the functions, so the command modules stay cheap to
+import.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocirel.cli.output import err
+
+if TYPE_CHECKING:
+    from ocirel.backends.base import Backend, BuildEnv
+    from ocirel.reference import Reference
+    from ocirel.registry import Registry
+    from ocirel.release import PublishResult
+    from ocirel.settings import Settings
+
+
+# ------------------------------------------------------------------ registry
+
+
+def make_registry(config: Settings, target: Reference | None) -> Registry:
+    import threading  # noqa: PLC0415
+
+    from ocirel import auth  # noqa: PLC0415
+    from ocirel.registry import Registry  # noqa: PLC0415
+    from ocirel.transport import RetryPolicy, Transport  # noqa: PLC0415
+
+    insecure = set(config.insecure_registries)
+    if config.insecure and target is not None:
+        insecure.add(target.registry)
+    cache: dict[tuple[str, str], auth.Credentials | None] = {}
+    lock = threading.Lock()
+
+    def lookup(registry: str, repository: str) -> auth.Credentials | None:
+        with lock:
+            key = (registry, repository)
+            if key not in cache:
+                cache[key] = auth.find_credentials(
+                    registry, repository, env_registry=target.registry if target else None
+                )
+            return cache[key]
+
+    transport = Transport(
+        credentials=lookup,
+        insecure_registries=frozenset(insecure),
+        ca_file=str(config.ca_file) if config.ca_file else None,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        retry=RetryPolicy(retries=config.retries, max_wait=config.max_retry_wait),
+        on_warning=lambda text: err(f"warning: the registry says: {text}"),
+    )
+    return Registry(transport)
+
+
+def registry_for_lock(
+    config: Settings, repositories: Sequence[str], *, insecure_flag: bool
+) -> Registry:
+    """One registry client for a command that talks to the lockfile's registries.
+
+    ``--insecure`` applies to the registries named in the lockfile (the project's
+    own); any other registry must be listed in ``insecure_registries``. Credentials
+    from ``OCIREL_USERNAME``/``OCIREL_PASSWORD`` apply when the lockfile names one
+    registry (or to ``OCIREL_REGISTRY``).
+    """
+    from ocirel import reference  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    refs = [reference.parse(repository) for repository in repositories]
+    hosts = sorted({ref.registry for ref in refs})
+    if insecure_flag and not hosts:
+        raise ConfigError(
+            "--insecure applies to the registries in the lockfile, and it names none",
+            hint="list the registry in OCIREL_INSECURE_REGISTRIES or insecure_registries "
+            "in ocirel.toml",
+        )
+    if len(hosts) == 1:
+        return make_registry(config, refs[0])
+    if config.insecure:
+        config = replace(config, insecure_registries=(*config.insecure_registries, *hosts))
+    return make_registry(config, None)
+
+
+def pinger(config: Settings, target: Reference) -> Callable[[], str]:
+    """``GET /v2/`` on ``target``'s registry, once: how it answered (``"https, HTTP 200"``)."""
+
+    def ping() -> str:
+        from ocirel.transport import raise_for_status  # noqa: PLC0415
+
+        # one quick answer, not the publish retry budget
+        registry = make_registry(replace(config, retries=1, max_retry_wait=2.0), target)
+        try:
+            reply = registry.transport.ping(target.registry)
+            raise_for_status(reply, what=f"GET /v2/ on {target.registry}")
+            return f"{registry.transport.scheme(target.registry)}, HTTP {reply.status}"
+        finally:
+            registry.transport.close()
+
+    return ping
+
+
+def scheme_from(config: Settings) -> Any:
+    from ocirel.versioning import make_scheme  # noqa: PLC0415
+
+    return make_scheme(config.scheme, prefix=config.prefix, bump=config.bump)
+
+
+def floating_from(config: Settings) -> frozenset[str]:
+    from ocirel.versioning import FLOATING_TAGS  # noqa: PLC0415
+
+    return FLOATING_TAGS | frozenset(config.floating_tags)
+
+
+# ------------------------------------------------------------------- builder
+
+
+@contextmanager
+def build_env_for(config: Settings, repo: Reference, cache: Reference | None) -> Iterator[BuildEnv]:
+    """How the builder runs: isolation, storage, and — only when the builder must talk
+    to a registry itself (the layer cache) — credentials in a private 0600 authfile."""
+    from ocirel import auth, hostinfo, runner  # noqa: PLC0415
+    from ocirel.backends.base import BuildEnv  # noqa: PLC0415
+    from ocirel.transport import is_loopback  # noqa: PLC0415
+
+    storage = hostinfo.choose_storage(
+        config.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
+        kernel=hostinfo.kernel_version(), overlay_available=hostinfo.overlay_in_kernel(),
+        fuse_overlayfs=runner.which("fuse-overlayfs"),
+    )  # fmt: skip
+    env = BuildEnv(isolation=config.isolation or "chroot", storage=storage)
+    if cache is None:
+        yield env
+        return
+    insecure = cache.registry in config.insecure_registries or (
+        config.insecure and cache.registry == repo.registry
+    )
+    tls_verify = not (insecure or is_loopback(cache.hostname))
+    creds = auth.find_credentials(cache.registry, cache.repository, env_registry=repo.registry)
+    if creds is None:
+        yield replace(env, tls_verify=tls_verify)
+        return
+    with auth.private_authfile({cache.registry: creds}) as authfile:
+        yield replace(env, tls_verify=tls_verify, authfile=authfile)
+
+
+def choose_builder(config: Settings) -> Backend:
+    from ocirel.backends import select_backend  # noqa: PLC0415
+
+    chosen, why = select_backend(config.backend)
+    if config.backend == "auto":
+        err(f"backend: {why}")
+    return chosen
+
+
+def build_timestamp(context: Path, builder: Backend) -> int | None:
+    """SOURCE_DATE_EPOCH for a reproducible build, saying so when there is none."""
+    from ocirel.gitinfo import source_date_epoch  # noqa: PLC0415
+
+    timestamp, origin = source_date_epoch(context, os.environ)
+    if timestamp is not None and getattr(builder, "reproducible", True) is False:
+        err(f"note: {builder.name} cannot build reproducibly; timestamps are the wall clock")
+    elif timestamp is None:
+        err(f"note: not reproducible ({origin}); set SOURCE_DATE_EPOCH to fix the timestamps")
+    return timestamp
+
+
+# ------------------------------------------------------------------- publish
+
+
+def publish(
+    config: Settings,
+    context: Path,
+    *,
+    image: str,
+    name: str | None,
+    containerfile: Path | None,
+    build_args: Sequence[str],
+    target: str | None,
+    tag: str | None,
+    reproducible: bool,
+    always_new_version: bool,
+    no_cache: bool,
+    explain: bool,
+    dry_run: bool,
+) -> PublishResult:
+    """Check the targets, choose the builder, and run one publish."""
+    from ocirel import lockfile, reference  # noqa: PLC0415
+    from ocirel.backends.base import parse_build_args  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+    from ocirel.gitinfo import source_info  # noqa: PLC0415
+    from ocirel.release import Publisher, PublishRequest  # noqa: PLC0415
+
+    if not image:
+        raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
+    repo = reference.parse_repository(image)
+    cache = reference.parse_repository(config.cache_repo) if config.cache_repo else None
+    entry_name = lockfile.validate_name(name or repo.last_component)
+    if tag is not None:
+        reference.validate_tag(tag)
+    chosen = choose_builder(config)
+    timestamp = build_timestamp(context, chosen) if config.reproducible and reproducible else None
+    request = PublishRequest(
+        context=context, repository=repo, name=entry_name, lockfile=config.lockfile,
+        scheme=scheme_from(config), containerfile=containerfile,
+        build_args=parse_build_args(build_args),
+        target=target, explicit_tag=tag, floating=floating_from(config),
+        max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
+        verify_timeout=config.verify_timeout,
+        build_timeout=config.build_timeout, push_timeout=config.push_timeout,
+        keep_image=config.keep_image, dry_run=dry_run, explain=explain, timestamp=timestamp,
+        always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
+        no_cache=no_cache,
+    )  # fmt: skip
+    with build_env_for(config, repo, cache) as env:
+        return Publisher(
+            request, chosen, env,
+            registry_factory=lambda: make_registry(config, repo),
+            source_factory=lambda: source_info(context),
+            say=lambda message: err(f"ocirel: {message}"),
+            warn=lambda message: err(f"warning: {message}"),
+        ).run()  # fmt: skip

@@ -1,4 +1,4 @@
-"""One frozen settings object, built from four sources.
+"""One frozen settings object in three typed groups, built from four sources.
 
 Precedence, highest first:
 
@@ -13,6 +13,12 @@ Keys use underscores in TOML and upper case in the environment (``ca_file`` /
 directory. Lists in the environment are comma-separated; booleans are
 ``1/true/yes/on`` or ``0/false/no/off``.
 
+The groups: :class:`RegistryOptions` (how to reach registries), :class:`BuildOptions`
+(how the builder runs) and :class:`PublishOptions` (versions, the lockfile, the
+publish waits). The files and the environment stay flat (``OCIREL_SCHEME``, not a
+group name): each key belongs to exactly one group. The defaults are written once,
+in these classes; :data:`COERCERS` says how each key is read from text or TOML.
+
 Credentials are not settings: see :mod:`ocirel.auth` (``OCIREL_USERNAME`` and
 ``OCIREL_PASSWORD`` are read there, never from a file).
 """
@@ -25,21 +31,30 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ocirel.errors import ConfigError, VersionError
-from ocirel.versioning import BUMPS, SCHEMES, check_prefix
-
-BACKENDS = ("auto", "buildah", "podman", "docker")
-#: waits that must be longer than zero (a zero timeout fails every request at once)
-POSITIVE = frozenset(
-    {"connect_timeout", "read_timeout", "build_timeout", "push_timeout", "verify_timeout"}
+from ocirel.versioning import (
+    BUMPS,
+    FLOATING_TAGS,
+    SCHEMES,
+    Bump,
+    Scheme,
+    SchemeName,
+    check_prefix,
+    make_scheme,
 )
+
+BackendName = Literal["auto", "buildah", "podman", "docker"]
+Isolation = Literal["chroot", "oci", "rootless"]
+BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
+ISOLATIONS: tuple[Isolation, ...] = get_args(Isolation)
 
 
 @dataclass(frozen=True)
-class Settings:
-    # registry access
+class RegistryOptions:
+    """How to reach registries: TLS, timeouts, retries."""
+
     insecure: bool = False
     insecure_registries: tuple[str, ...] = ()
     ca_file: Path | None = None
@@ -47,36 +62,69 @@ class Settings:
     read_timeout: float = 60.0
     retries: int = 4
     max_retry_wait: float = 30.0
-    # versions
-    scheme: str = "counter"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Which builder, and how it runs."""
+
+    backend: BackendName = "auto"
+    isolation: Isolation | None = None
+    storage_driver: str | None = None
+    reproducible: bool = True
+    cache_repo: str | None = None
+    build_timeout: float = 3600.0
+    keep_image: bool = False
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """Versions, the lockfile, and how a publish claims and verifies its tag."""
+
+    scheme: SchemeName = "counter"
     prefix: str | None = None
-    bump: str = "patch"
+    bump: Bump = "patch"
     floating_tags: tuple[str, ...] = ()
-    # publishing
     lockfile: Path = Path("ocirel.lock.json")
-    backend: str = "auto"
     max_attempts: int = 5
     settle_seconds: float = 0.02
     verify_timeout: float = 30.0
-    build_timeout: float = 3600.0
     push_timeout: float = 1800.0
-    isolation: str | None = None
-    storage_driver: str | None = None
-    keep_image: bool = False
-    reproducible: bool = True
-    cache_repo: str | None = None
-    # where the values came from, for `ocirel doctor` and --debug
+
+    def version_scheme(self) -> Scheme:
+        return make_scheme(self.scheme, prefix=self.prefix, bump=self.bump)
+
+    def floating(self) -> frozenset[str]:
+        """The tags never published to: the built-in ones and ``floating_tags``."""
+        return FLOATING_TAGS | frozenset(self.floating_tags)
+
+
+@dataclass(frozen=True)
+class Settings:
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
+    build: BuildOptions = field(default_factory=BuildOptions)
+    publish: PublishOptions = field(default_factory=PublishOptions)
+    # where the values came from (key -> "flag", "env" or a file), for messages and --debug
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
+GROUPS: dict[str, type[RegistryOptions | BuildOptions | PublishOptions]] = {
+    "registry": RegistryOptions,
+    "build": BuildOptions,
+    "publish": PublishOptions,
+}
+#: each key's group
+GROUP_OF: dict[str, str] = {f.name: group for group, cls in GROUPS.items() for f in fields(cls)}
+
+#: value as given (text from the environment, any TOML value), the directory of the
+#: file it came from (None for flags and the environment) -> typed value
+Coercer = Callable[[Any, Path | None], Any]
+
 _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
-_FIELD_TYPES: dict[str, str] = {
-    f.name: str(f.type) for f in fields(Settings) if f.name != "origins"
-}
 
 
-def _to_bool(value: Any, _kind: str, _base: Path | None) -> bool:
+def _to_bool(value: Any, _base: Path | None) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -87,8 +135,7 @@ def _to_bool(value: Any, _kind: str, _base: Path | None) -> bool:
     raise ValueError(f"expected a boolean, got {value!r}")
 
 
-def _to_number(value: Any, kind: str, _base: Path | None) -> float:
-    whole = kind == "int"
+def _number(value: Any, *, whole: bool) -> float:
     if isinstance(value, bool) or (whole and isinstance(value, float)):
         raise ValueError(f"expected a {'whole ' if whole else ''}number, got {value!r}")
     number = int(value) if whole else float(value)
@@ -97,52 +144,79 @@ def _to_number(value: Any, kind: str, _base: Path | None) -> float:
     return number
 
 
-def _to_tuple(value: Any, _kind: str, _base: Path | None) -> tuple[str, ...]:
+def _to_int(value: Any, _base: Path | None) -> int:
+    return int(_number(value, whole=True))
+
+
+def _to_float(value: Any, _base: Path | None) -> float:
+    return _number(value, whole=False)
+
+
+def _to_seconds(value: Any, _base: Path | None) -> float:
+    """A wait that must be longer than zero (a zero timeout fails every request at once)."""
+    seconds = _number(value, whole=False)
+    if seconds <= 0:
+        raise ValueError(f"must be more than 0 seconds; got {value!r}")
+    return seconds
+
+
+def _to_strings(value: Any, _base: Path | None) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
         raise ValueError("expected a list of strings")
     return tuple(i.strip() for i in items if i.strip())
 
 
-def _to_path(value: Any, kind: str, base: Path | None) -> Path | None:
+def _to_optional_path(value: Any, base: Path | None) -> Path | None:
     if value is None or value == "":
-        return None if "None" in kind else Path()
+        return None
     path = Path(str(value)).expanduser()
     return base / path if base is not None and not path.is_absolute() else path
 
 
-def _to_str(value: Any, _kind: str, _base: Path | None) -> str | None:
+def _to_path(value: Any, base: Path | None) -> Path:
+    return _to_optional_path(value, base) or Path()
+
+
+def _to_str(value: Any, _base: Path | None) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
 
 
-def _coercer(kind: str) -> Callable[[Any, str, Path | None], Any]:
-    if kind == "bool":
-        return _to_bool
-    if kind in ("int", "float"):
-        return _to_number
-    if kind.startswith("tuple"):
-        return _to_tuple
-    if "Path" in kind:
-        return _to_path
-    return _to_str
+#: how each key is read, in the order the sources are checked
+COERCERS: dict[str, Coercer] = {
+    "insecure": _to_bool,
+    "insecure_registries": _to_strings,
+    "ca_file": _to_optional_path,
+    "connect_timeout": _to_seconds,
+    "read_timeout": _to_seconds,
+    "retries": _to_int,
+    "max_retry_wait": _to_float,
+    "scheme": _to_str,
+    "prefix": _to_str,
+    "bump": _to_str,
+    "floating_tags": _to_strings,
+    "lockfile": _to_path,
+    "backend": _to_str,
+    "max_attempts": _to_int,
+    "settle_seconds": _to_float,
+    "verify_timeout": _to_seconds,
+    "build_timeout": _to_seconds,
+    "push_timeout": _to_seconds,
+    "isolation": _to_str,
+    "storage_driver": _to_str,
+    "keep_image": _to_bool,
+    "reproducible": _to_bool,
+    "cache_repo": _to_str,
+}
 
 
 def _coerce(name: str, value: Any, origin: str, base: Path | None) -> Any:
-    kind = _FIELD_TYPES[name]
     try:
-        coerced = _coercer(kind)(value, kind, base)
-        if name in POSITIVE:
-            _check_positive(coerced, value)
+        return COERCERS[name](value, base)
     except ValueError as exc:
         raise ConfigError(f"invalid value for {name} from {origin}: {exc}") from None
-    return coerced
-
-
-def _check_positive(number: float, given: Any) -> None:
-    if number <= 0:
-        raise ValueError(f"must be more than 0 seconds; got {given!r}")
 
 
 def _read_file_config(cwd: Path) -> tuple[dict[str, Any], str, Path | None]:
@@ -176,13 +250,14 @@ def load(
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
     file_values, file_name, file_dir = _read_file_config(cwd)
-    unknown = sorted(set(file_values) - set(_FIELD_TYPES))
+    unknown = sorted(set(file_values) - set(COERCERS))
     if unknown:
         raise ConfigError(f"{file_name}: unknown setting(s): {', '.join(unknown)}")
-    values: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
     origins: dict[str, str] = {}
-    for name in _FIELD_TYPES:
+    for name in COERCERS:
         env_name = f"OCIREL_{name.upper()}"
+        values = groups[GROUP_OF[name]]
         if flags and flags.get(name) is not None:
             values[name] = _coerce(name, flags[name], f"--{name.replace('_', '-')}", None)
             origins[name] = "flag"
@@ -192,7 +267,12 @@ def load(
         elif name in file_values:
             values[name] = _coerce(name, file_values[name], file_name, file_dir)
             origins[name] = file_name
-    settings = Settings(**values, origins=origins)
+    settings = Settings(
+        registry=RegistryOptions(**groups["registry"]),
+        build=BuildOptions(**groups["build"]),
+        publish=PublishOptions(**groups["publish"]),
+        origins=origins,
+    )
     return _validate(settings)
 
 
@@ -207,33 +287,33 @@ def _origin(settings: Settings, name: str) -> str:
 
 
 def _validate_versions(settings: Settings) -> None:
-    if settings.scheme not in SCHEMES:
+    publish = settings.publish
+    if publish.scheme not in SCHEMES:
         raise ConfigError(
-            f"unknown version scheme {settings.scheme!r} from {_origin(settings, 'scheme')}; "
+            f"unknown version scheme {publish.scheme!r} from {_origin(settings, 'scheme')}; "
             f"choose one of {', '.join(SCHEMES)}"
         )
-    if settings.bump not in BUMPS:
+    if publish.bump not in BUMPS:
         raise ConfigError(
-            f"unknown bump {settings.bump!r} from {_origin(settings, 'bump')}; "
+            f"unknown bump {publish.bump!r} from {_origin(settings, 'bump')}; "
             f"choose one of {', '.join(BUMPS)}"
         )
-    if settings.prefix is not None:
+    if publish.prefix is not None:
         try:
-            check_prefix(settings.prefix)
+            check_prefix(publish.prefix)
         except VersionError as exc:
             raise ConfigError(f"{exc} (from {_origin(settings, 'prefix')})") from None
 
 
 def _validate(settings: Settings) -> Settings:
-    if settings.backend not in BACKENDS:
-        raise ConfigError(
-            f"unknown backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}"
-        )
-    if settings.isolation not in (None, "chroot", "oci", "rootless"):
-        raise ConfigError(f"unknown isolation {settings.isolation!r}; use chroot, oci or rootless")
-    if settings.ca_file is not None and not settings.ca_file.is_file():
-        raise ConfigError(f"CA file {settings.ca_file} does not exist or is not a file")
-    if settings.max_attempts < 1:
+    build, ca_file = settings.build, settings.registry.ca_file
+    if build.backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {build.backend!r}; choose one of {', '.join(BACKENDS)}")
+    if build.isolation is not None and build.isolation not in ISOLATIONS:
+        raise ConfigError(f"unknown isolation {build.isolation!r}; use chroot, oci or rootless")
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(f"CA file {ca_file} does not exist or is not a file")
+    if settings.publish.max_attempts < 1:
         raise ConfigError("max_attempts must be at least 1")
     _validate_versions(settings)
     return settings

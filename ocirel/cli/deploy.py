@@ -129,10 +129,10 @@ def pin(
     if as_json and diff:
         raise ConfigError("--json and --diff both print on stdout; choose one")
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
-    lock = _load_lock(config.lockfile, required=not resolve)
+    lock = _load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
         registry = registry_for_lock(
-            config, [e.repository for e in lock.entries.values()], insecure_flag=insecure
+            config.registry, [e.repository for e in lock.entries.values()], insecure_flag=insecure
         )
         plan = pinning.plan_pins(
             paths, lock, digest_only=digest_only,
@@ -238,12 +238,11 @@ def lint(
     Exit codes: 0 no error-severity finding (warnings alone pass); 1 at least one
     error finding, or a file that is not valid YAML; 2 bad options.
     """
-    from ocirel.cli.wiring import floating_from  # noqa: PLC0415
     from ocirel.deploy import lint as linting  # noqa: PLC0415
     from ocirel.deploy.files import collect_paths  # noqa: PLC0415
     from ocirel.deploy.scan import scan_files  # noqa: PLC0415
 
-    tags = floating_from(load_settings()) | frozenset(floating or ())
+    tags = load_settings().publish.floating() | frozenset(floating or ())
     manifests = scan_files(collect_paths(paths))
     findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
@@ -292,7 +291,7 @@ def lock_export(
     if fmt not in exports.FORMATS:  # before reading the lockfile: a typo is the first thing to fix
         choices = ", ".join(exports.FORMATS)
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {choices}")
-    write(exports.export(_load_lock(config.lockfile, required=True), fmt))
+    write(exports.export(_load_lock(config.publish.lockfile, required=True), fmt))
 
 
 # ------------------------------------------------------------------------ verify
@@ -323,11 +322,11 @@ def verify(
     from ocirel.deploy import verify as verifying  # noqa: PLC0415
 
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
-    lock = _load_lock(config.lockfile, required=True)
+    lock = _load_lock(config.publish.lockfile, required=True)
     checks: list[EntryCheck] = []
     if lock.entries:
         registry = registry_for_lock(
-            config, [e.repository for e in lock.entries.values()], insecure_flag=insecure
+            config.registry, [e.repository for e in lock.entries.values()], insecure_flag=insecure
         )
         checks = verifying.verify_lock(
             lock, digest_exists=registry.exists,
@@ -335,7 +334,7 @@ def verify(
             contact=registry.transport.base_url,
         )  # fmt: skip
     else:
-        err(f"warning: {config.lockfile} has no entries; nothing to verify")
+        err(f"warning: {config.publish.lockfile} has no entries; nothing to verify")
     counts = verifying.summarize(checks)
     code = verify_exit_code(checks)
     if as_json:

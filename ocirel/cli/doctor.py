@@ -34,10 +34,11 @@ def doctor(
 
     config = load_settings(backend=backend, insecure=insecure, ca_file=ca_file)
     repo = reference.parse_repository(image) if image else None
-    ping = pinger(config, repo) if repo is not None else None
+    ping = pinger(config.registry, repo) if repo is not None else None
+    build = config.build
     report = checks.diagnose(
-        requested=config.backend, storage_setting=config.storage_driver,
-        isolation_setting=config.isolation, registry=repo.registry if repo else None, ping=ping,
+        requested=build.backend, storage_setting=build.storage_driver,
+        isolation_setting=build.isolation, registry=repo.registry if repo else None, ping=ping,
     )  # fmt: skip
     if as_json:
         out_json(report.to_json())

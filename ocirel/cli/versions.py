@@ -33,7 +33,7 @@ def tags(
 
     config = load_settings(insecure=insecure, ca_file=ca_file)
     repo = reference.parse(repository).repo_only()
-    found = sorted(make_registry(config, repo).list_tags(repo))
+    found = sorted(make_registry(config.registry, repo).list_tags(repo))
     if as_json:
         out_json({"repository": repo.name, "tags": found})
     else:
@@ -58,23 +58,25 @@ def next_version(
     REPOSITORY is never the answer, nor anything below the highest of them.
     """
     from ocirel import lockfile, reference, release  # noqa: PLC0415
-    from ocirel.cli.wiring import make_registry, scheme_from  # noqa: PLC0415
+    from ocirel.cli.wiring import make_registry  # noqa: PLC0415
 
     config = load_settings(
         scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, insecure=insecure,
         ca_file=ca_file,
     )  # fmt: skip
     repo = reference.parse_repository(repository)
-    version_scheme = scheme_from(config)
-    known = lockfile.load(config.lockfile).known_tags(repo.name)
-    candidate, existing = release.next_tag(make_registry(config, repo), repo, version_scheme, known)
+    version_scheme = config.publish.version_scheme()
+    known = lockfile.load(config.publish.lockfile).known_tags(repo.name)
+    candidate, existing = release.next_tag(
+        make_registry(config.registry, repo), repo, version_scheme, known
+    )
     lost = release.lost_versions(known, existing)
     if lost:
         err(f"warning: {release.lost_warning(repo.name, lost)}")
     if as_json:
         in_scheme = [t for t in existing if version_scheme.parse(t) is not None]
         out_json({
-            "repository": repo.name, "next": candidate, "scheme": config.scheme,
+            "repository": repo.name, "next": candidate, "scheme": config.publish.scheme,
             "tags": len(existing), "versions": len(in_scheme), "lost": lost,
         })  # fmt: skip
     else:
@@ -99,7 +101,7 @@ def digest(
         raise InvalidReferenceError(
             f"{ref!r} has no tag or digest", hint="ocirel never assumes ':latest'; name the tag"
         )
-    info = make_registry(config, parsed).resolve(parsed)
+    info = make_registry(config.registry, parsed).resolve(parsed)
     if as_json:
         out_json({
             "reference": str(parsed), "digest": info.digest, "media_type": info.media_type,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ocirel.cli.output import err
 
@@ -23,21 +23,26 @@ if TYPE_CHECKING:
     from ocirel.reference import Reference
     from ocirel.registry import Registry
     from ocirel.release import PublishResult
-    from ocirel.settings import Settings
+    from ocirel.settings import BuildOptions, RegistryOptions, Settings
 
 
 # ------------------------------------------------------------------ registry
 
 
-def make_registry(config: Settings, target: Reference | None) -> Registry:
+def make_registry(options: RegistryOptions, target: Reference | None) -> Registry:
+    """A registry client; ``--insecure`` (``options.insecure``) applies to ``target``'s host.
+
+    Credentials are looked up once per registry and repository, behind a lock (the
+    client is used from several threads).
+    """
     import threading  # noqa: PLC0415
 
     from ocirel import auth  # noqa: PLC0415
     from ocirel.registry import Registry  # noqa: PLC0415
     from ocirel.transport import RetryPolicy, Transport  # noqa: PLC0415
 
-    insecure = set(config.insecure_registries)
-    if config.insecure and target is not None:
+    insecure = set(options.insecure_registries)
+    if options.insecure and target is not None:
         insecure.add(target.registry)
     cache: dict[tuple[str, str], auth.Credentials | None] = {}
     lock = threading.Lock()
@@ -54,17 +59,17 @@ def make_registry(config: Settings, target: Reference | None) -> Registry:
     transport = Transport(
         credentials=lookup,
         insecure_registries=frozenset(insecure),
-        ca_file=str(config.ca_file) if config.ca_file else None,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        retry=RetryPolicy(retries=config.retries, max_wait=config.max_retry_wait),
+        ca_file=str(options.ca_file) if options.ca_file else None,
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
+        retry=RetryPolicy(retries=options.retries, max_wait=options.max_retry_wait),
         on_warning=lambda text: err(f"warning: the registry says: {text}"),
     )
     return Registry(transport)
 
 
 def registry_for_lock(
-    config: Settings, repositories: Sequence[str], *, insecure_flag: bool
+    options: RegistryOptions, repositories: Sequence[str], *, insecure_flag: bool
 ) -> Registry:
     """One registry client for a command that talks to the lockfile's registries.
 
@@ -85,20 +90,20 @@ def registry_for_lock(
             "in ocirel.toml",
         )
     if len(hosts) == 1:
-        return make_registry(config, refs[0])
-    if config.insecure:
-        config = replace(config, insecure_registries=(*config.insecure_registries, *hosts))
-    return make_registry(config, None)
+        return make_registry(options, refs[0])
+    if options.insecure:
+        options = replace(options, insecure_registries=(*options.insecure_registries, *hosts))
+    return make_registry(options, None)
 
 
-def pinger(config: Settings, target: Reference) -> Callable[[], str]:
+def pinger(options: RegistryOptions, target: Reference) -> Callable[[], str]:
     """``GET /v2/`` on ``target``'s registry, once: how it answered (``"https, HTTP 200"``)."""
 
     def ping() -> str:
         from ocirel.transport import raise_for_status  # noqa: PLC0415
 
         # one quick answer, not the publish retry budget
-        registry = make_registry(replace(config, retries=1, max_retry_wait=2.0), target)
+        registry = make_registry(replace(options, retries=1, max_retry_wait=2.0), target)
         try:
             reply = registry.transport.ping(target.registry)
             raise_for_status(reply, what=f"GET /v2/ on {target.registry}")
@@ -107,18 +112,6 @@ def pinger(config: Settings, target: Reference) -> Callable[[], str]:
             registry.transport.close()
 
     return ping
-
-
-def scheme_from(config: Settings) -> Any:
-    from ocirel.versioning import make_scheme  # noqa: PLC0415
-
-    return make_scheme(config.scheme, prefix=config.prefix, bump=config.bump)
-
-
-def floating_from(config: Settings) -> frozenset[str]:
-    from ocirel.versioning import FLOATING_TAGS  # noqa: PLC0415
-
-    return FLOATING_TAGS | frozenset(config.floating_tags)
 
 
 # ------------------------------------------------------------------- builder
@@ -132,17 +125,18 @@ def build_env_for(config: Settings, repo: Reference, cache: Reference | None) ->
     from ocirel.backends.base import BuildEnv  # noqa: PLC0415
     from ocirel.transport import is_loopback  # noqa: PLC0415
 
+    build, registry = config.build, config.registry
     storage = hostinfo.choose_storage(
-        config.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
+        build.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
         kernel=hostinfo.kernel_version(), overlay_available=hostinfo.overlay_in_kernel(),
         fuse_overlayfs=runner.which("fuse-overlayfs"),
     )  # fmt: skip
-    env = BuildEnv(isolation=config.isolation or "chroot", storage=storage)
+    env = BuildEnv(isolation=build.isolation or "chroot", storage=storage)
     if cache is None:
         yield env
         return
-    insecure = cache.registry in config.insecure_registries or (
-        config.insecure and cache.registry == repo.registry
+    insecure = cache.registry in registry.insecure_registries or (
+        registry.insecure and cache.registry == repo.registry
     )
     tls_verify = not (insecure or is_loopback(cache.hostname))
     creds = auth.find_credentials(cache.registry, cache.repository, env_registry=repo.registry)
@@ -153,11 +147,11 @@ def build_env_for(config: Settings, repo: Reference, cache: Reference | None) ->
         yield replace(env, tls_verify=tls_verify, authfile=authfile)
 
 
-def choose_builder(config: Settings) -> Backend:
+def choose_builder(options: BuildOptions) -> Backend:
     from ocirel.backends import select_backend  # noqa: PLC0415
 
-    chosen, why = select_backend(config.backend)
-    if config.backend == "auto":
+    chosen, why = select_backend(options.backend)
+    if options.backend == "auto":
         err(f"backend: {why}")
     return chosen
 
@@ -202,29 +196,25 @@ def publish(
 
     if not image:
         raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
+    build = config.build
     repo = reference.parse_repository(image)
-    cache = reference.parse_repository(config.cache_repo) if config.cache_repo else None
+    cache = reference.parse_repository(build.cache_repo) if build.cache_repo else None
     entry_name = lockfile.validate_name(name or repo.last_component)
     if tag is not None:
         reference.validate_tag(tag)
-    chosen = choose_builder(config)
-    timestamp = build_timestamp(context, chosen) if config.reproducible and reproducible else None
-    request = PublishRequest(
-        context=context, repository=repo, name=entry_name, lockfile=config.lockfile,
-        scheme=scheme_from(config), containerfile=containerfile,
-        build_args=parse_build_args(build_args),
-        target=target, explicit_tag=tag, floating=floating_from(config),
-        max_attempts=config.max_attempts, settle_seconds=config.settle_seconds,
-        verify_timeout=config.verify_timeout,
-        build_timeout=config.build_timeout, push_timeout=config.push_timeout,
-        keep_image=config.keep_image, dry_run=dry_run, explain=explain, timestamp=timestamp,
+    chosen = choose_builder(build)
+    timestamp = build_timestamp(context, chosen) if build.reproducible and reproducible else None
+    request = PublishRequest.from_options(
+        config.publish, build, context=context, repository=repo, name=entry_name,
+        containerfile=containerfile, build_args=parse_build_args(build_args), target=target,
+        explicit_tag=tag, dry_run=dry_run, explain=explain, timestamp=timestamp,
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache,
     )  # fmt: skip
     with build_env_for(config, repo, cache) as env:
         return Publisher(
             request, chosen, env,
-            registry_factory=lambda: make_registry(config, repo),
+            registry_factory=lambda: make_registry(config.registry, repo),
             source_factory=lambda: source_info(context),
             say=lambda message: err(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),

@@ -14,6 +14,11 @@ from ocirel.errors import ConfigError
 from ocirel.settings import Settings
 
 
+def value(loaded: Settings, key: str) -> Any:
+    """``key``'s value from whichever group holds it (the files and env are flat)."""
+    return getattr(getattr(loaded, settings.GROUP_OF[key]), key)
+
+
 def write_ocirel_toml(directory: Path, body: str) -> Path:
     path = directory / "ocirel.toml"
     path.write_text(body, encoding="utf-8")
@@ -82,7 +87,7 @@ def test_precedence(
         expected, origin = typed(pyproject_value), str(tmp_path / "pyproject.toml")
     else:
         expected, origin = default, None
-    assert getattr(loaded, key) == expected
+    assert value(loaded, key) == expected
     assert loaded.origins.get(key) == origin
 
 
@@ -91,8 +96,8 @@ def test_ocirel_toml_replaces_pyproject_entirely(tmp_path: Path) -> None:
     write_ocirel_toml(tmp_path, 'scheme = "semver"\n')
     write_pyproject(tmp_path, 'prefix = "p-"\nscheme = "calver"\n')
     loaded = settings.load({}, {}, cwd=tmp_path)
-    assert loaded.scheme == "semver"
-    assert loaded.prefix is None
+    assert loaded.publish.scheme == "semver"
+    assert loaded.publish.prefix is None
     assert "prefix" not in loaded.origins
 
 
@@ -107,14 +112,14 @@ def test_defaults(tmp_path: Path) -> None:
     loaded = settings.load({}, {}, cwd=tmp_path)
     assert loaded == Settings()
     assert loaded.origins == {}
-    assert loaded.scheme == "counter"
-    assert loaded.prefix is None
-    assert loaded.bump == "patch"
-    assert loaded.backend == "auto"
-    assert loaded.lockfile == Path("ocirel.lock.json")
-    assert loaded.insecure is False
-    assert loaded.ca_file is None
-    assert loaded.max_attempts >= 1
+    assert loaded.publish.scheme == "counter"
+    assert loaded.publish.prefix is None
+    assert loaded.publish.bump == "patch"
+    assert loaded.build.backend == "auto"
+    assert loaded.publish.lockfile == Path("ocirel.lock.json")
+    assert loaded.registry.insecure is False
+    assert loaded.registry.ca_file is None
+    assert loaded.publish.max_attempts >= 1
 
 
 def test_mixed_sources_record_their_origins(tmp_path: Path) -> None:
@@ -124,10 +129,10 @@ def test_mixed_sources_record_their_origins(tmp_path: Path) -> None:
         {"OCIREL_RETRIES": "7", "OCIREL_PREFIX": "v"},
         cwd=tmp_path,
     )
-    assert loaded.scheme == "semver"
-    assert loaded.bump == "major"
-    assert loaded.retries == 7
-    assert loaded.prefix == "v"
+    assert loaded.publish.scheme == "semver"
+    assert loaded.publish.bump == "major"
+    assert loaded.registry.retries == 7
+    assert loaded.publish.prefix == "v"
     assert loaded.origins == {
         "scheme": str(toml),
         "bump": "flag",
@@ -138,7 +143,7 @@ def test_mixed_sources_record_their_origins(tmp_path: Path) -> None:
 
 def test_a_false_flag_still_beats_the_environment(tmp_path: Path) -> None:
     loaded = settings.load({"insecure": False}, {"OCIREL_INSECURE": "1"}, cwd=tmp_path)
-    assert loaded.insecure is False
+    assert loaded.registry.insecure is False
     assert loaded.origins["insecure"] == "flag"
 
 
@@ -149,7 +154,7 @@ def test_process_environment_and_cwd_are_the_defaults(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OCIREL_SCHEME", "semver")
     loaded = settings.load()
-    assert (loaded.scheme, loaded.bump) == ("semver", "minor")
+    assert (loaded.publish.scheme, loaded.publish.bump) == ("semver", "minor")
     assert loaded.origins == {"scheme": "env", "bump": str(tmp_path / "ocirel.toml")}
 
 
@@ -164,7 +169,36 @@ def test_credentials_in_the_environment_are_not_settings(tmp_path: Path) -> None
 def test_settings_are_frozen(tmp_path: Path) -> None:
     loaded = settings.load({}, {}, cwd=tmp_path)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        loaded.scheme = "semver"  # type: ignore[misc]
+        loaded.publish.scheme = "semver"  # type: ignore[misc]
+
+
+# -- shape -----------------------------------------------------------------------------
+
+
+def test_every_key_has_one_group_and_one_coercer() -> None:
+    grouped = [f.name for cls in settings.GROUPS.values() for f in dataclasses.fields(cls)]
+    assert len(grouped) == len(set(grouped)) == 23
+    assert set(grouped) == set(settings.COERCERS)
+
+
+def test_the_closed_choices_are_the_literal_types() -> None:
+    assert settings.BACKENDS == ("auto", "buildah", "podman", "docker")
+    assert settings.ISOLATIONS == ("chroot", "oci", "rootless")
+
+
+def test_a_publish_request_takes_its_defaults_from_the_settings(tmp_path: Path) -> None:
+    from ocirel.reference import parse_repository  # noqa: PLC0415
+    from ocirel.release import PublishRequest  # noqa: PLC0415
+    from ocirel.versioning import FLOATING_TAGS  # noqa: PLC0415
+
+    loaded = settings.load({"max_attempts": 2, "keep_image": True}, {}, cwd=tmp_path)
+    run = {"context": tmp_path, "repository": parse_repository("r.example/app"), "name": "app"}
+    request = PublishRequest.from_options(loaded.publish, loaded.build, **run)
+    assert (request.max_attempts, request.keep_image) == (2, True)
+    assert request.scheme.name == "counter"
+    assert request.floating == FLOATING_TAGS
+    by_hand = PublishRequest(lockfile=request.lockfile, scheme=request.scheme, **run)
+    assert dataclasses.replace(request, max_attempts=5, keep_image=False) == by_hand
 
 
 # -- coercion --------------------------------------------------------------------------
@@ -205,9 +239,9 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
 )
 def test_environment_coercion(tmp_path: Path, key: str, text: str, expected: Any) -> None:
     loaded = settings.load({}, {f"OCIREL_{key.upper()}": text}, cwd=tmp_path)
-    value = getattr(loaded, key)
-    assert value == expected
-    assert type(value) is type(expected)
+    got = value(loaded, key)
+    assert got == expected
+    assert type(got) is type(expected)
     assert loaded.origins[key] == "env"
 
 
@@ -236,9 +270,9 @@ def test_file_coercion(tmp_path: Path, line: str, key: str, expected: Any) -> No
         directory.mkdir()
         config = writer(directory, line + "\n")
         loaded = settings.load({}, {}, cwd=directory)
-        value = getattr(loaded, key)
-        assert value == expected, config.name
-        assert type(value) is type(expected)
+        got = value(loaded, key)
+        assert got == expected, config.name
+        assert type(got) is type(expected)
         assert loaded.origins[key] == str(config)
 
 
@@ -250,8 +284,8 @@ def test_relative_paths_in_a_file_are_relative_to_its_directory(
     (tmp_path / "certs" / "ca.pem").write_text("cert", encoding="utf-8")
     writer(tmp_path, 'ca_file = "certs/ca.pem"\nlockfile = "deploy/ocirel.lock.json"\n')
     loaded = settings.load({}, {}, cwd=tmp_path)
-    assert loaded.ca_file == tmp_path / "certs" / "ca.pem"
-    assert loaded.lockfile == tmp_path / "deploy" / "ocirel.lock.json"
+    assert loaded.registry.ca_file == tmp_path / "certs" / "ca.pem"
+    assert loaded.publish.lockfile == tmp_path / "deploy" / "ocirel.lock.json"
 
 
 def test_absolute_and_home_paths_in_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,24 +297,24 @@ def test_absolute_and_home_paths_in_a_file(tmp_path: Path, monkeypatch: pytest.M
     project.mkdir()
     write_ocirel_toml(project, f'ca_file = "~/ca.pem"\nlockfile = "{tmp_path}/x.json"\n')
     loaded = settings.load({}, {}, cwd=project)
-    assert loaded.ca_file == home / "ca.pem"
-    assert loaded.lockfile == tmp_path / "x.json"
+    assert loaded.registry.ca_file == home / "ca.pem"
+    assert loaded.publish.lockfile == tmp_path / "x.json"
 
 
 def test_paths_from_flags_and_env_are_not_rebased(tmp_path: Path) -> None:
     loaded = settings.load(
         {"lockfile": "a/flag.json"}, {"OCIREL_LOCKFILE": "b/env.json"}, cwd=tmp_path
     )
-    assert loaded.lockfile == Path("a/flag.json")
+    assert loaded.publish.lockfile == Path("a/flag.json")
     loaded = settings.load({}, {"OCIREL_LOCKFILE": "b/env.json"}, cwd=tmp_path)
-    assert loaded.lockfile == Path("b/env.json")
+    assert loaded.publish.lockfile == Path("b/env.json")
 
 
 def test_ca_file_from_flag(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("cert", encoding="utf-8")
     loaded = settings.load({"ca_file": str(ca)}, {}, cwd=tmp_path)
-    assert loaded.ca_file == ca
+    assert loaded.registry.ca_file == ca
     assert loaded.origins["ca_file"] == "flag"
 
 
@@ -471,4 +505,9 @@ def test_r47_zero_timeout_in_a_file_is_a_config_error(tmp_path: Path, name: str)
 def test_waits_that_may_be_zero_stay_allowed(tmp_path: Path) -> None:
     env = {"OCIREL_SETTLE_SECONDS": "0", "OCIREL_MAX_RETRY_WAIT": "0", "OCIREL_RETRIES": "0"}
     loaded = settings.load({}, env, cwd=tmp_path)
-    assert (loaded.settle_seconds, loaded.max_retry_wait, loaded.retries) == (0.0, 0.0, 0)
+    registry = loaded.registry
+    assert (loaded.publish.settle_seconds, registry.max_retry_wait, registry.retries) == (
+        0.0,
+        0.0,
+        0,
+    )

@@ -2,7 +2,7 @@
 
 :func:`diagnose` gathers the facts (builders, rootless setup, storage, credentials
 files, the registry) through small probes that tests can replace, and :func:`assess`
-turns the facts into findings, each with a concrete fix. Nothing here prints: the
+turns the facts into problems, each with a concrete fix. Nothing here prints: the
 CLI renders the :class:`DoctorReport` (``cli/doctor.py``).
 
 The verdict (``DoctorReport.ok``) is False when publishing could not work: no usable
@@ -17,6 +17,7 @@ import pwd
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,6 @@ from ocirel.backends import AUTO_ORDER, Backend, get_backend
 from ocirel.errors import OcirelError, RegistryAuthError, RegistryError
 from ocirel.hostinfo import StorageChoice
 
-ERROR = "error"
-WARNING = "warning"
 SUBIDS_NEEDED = 65536
 UNSHARE_TIMEOUT = 10.0
 
@@ -78,14 +77,24 @@ DOCKER_DAEMON_FIX = (
 )
 
 
+class Severity(StrEnum):
+    ERROR = "error"  # publishing cannot work
+    WARNING = "warning"  # it may, but see the fix
+
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+
 @dataclass(frozen=True)
-class Finding:
-    severity: str  # ERROR: publishing cannot work; WARNING: it may, but see the fix
+class Problem:
+    """Something :func:`assess` found wrong with this machine, and how to fix it."""
+
+    severity: Severity
     message: str
     fix: str
 
     def to_json(self) -> dict[str, str]:
-        return {"severity": self.severity, "message": self.message, "fix": self.fix}
+        return {"severity": str(self.severity), "message": self.message, "fix": self.fix}
 
 
 @dataclass(frozen=True)
@@ -167,12 +176,12 @@ class DoctorReport:
     isolation_reason: str
     auth_files: tuple[str, ...]
     registry: RegistryStatus | None
-    findings: tuple[Finding, ...] = field(default=())
+    problems: tuple[Problem, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
-        """Publishing could work (no finding of severity ``error``)."""
-        return not any(f.severity == ERROR for f in self.findings)
+        """Publishing could work (no problem of severity ``error``)."""
+        return not any(p.severity is Severity.ERROR for p in self.problems)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,7 +195,7 @@ class DoctorReport:
             "isolation": {"name": self.isolation, "reason": self.isolation_reason},
             "auth_files": list(self.auth_files),
             "registry": self.registry.to_json() if self.registry else None,
-            "problems": [f.to_json() for f in self.findings],
+            "problems": [p.to_json() for p in self.problems],
         }  # fmt: skip
 
 
@@ -310,35 +319,35 @@ def _registry_fix(message: str) -> str:
 # ------------------------------------------------------------------ verdict
 
 
-def assess(report: DoctorReport) -> tuple[Finding, ...]:
+def assess(report: DoctorReport) -> tuple[Problem, ...]:
     """The problems in ``report``, each with a fix. Pure."""
-    findings: list[Finding] = []
+    problems: list[Problem] = []
     by_name = {b.name: b for b in report.backends}
-    findings += _backend_findings(report, by_name)
+    problems += _backend_problems(report, by_name)
     chosen = by_name.get(report.selected or "")
     if chosen is not None and chosen.name != "docker":
-        findings += _rootless_findings(report.host)
-        findings += _storage_findings(report.storage, chosen)
+        problems += _rootless_problems(report.host)
+        problems += _storage_problems(report.storage, chosen)
     if report.registry is not None and not (report.registry.reachable and report.registry.auth_ok):
-        findings.append(Finding(
+        problems.append(Problem(
             ERROR, f"registry {report.registry.registry}: {report.registry.detail}",
             report.registry.fix or "check the registry",
         ))  # fmt: skip
-    return tuple(findings)
+    return tuple(problems)
 
 
-def _backend_findings(report: DoctorReport, by_name: Mapping[str, BackendStatus]) -> list[Finding]:
-    findings: list[Finding] = []
+def _backend_problems(report: DoctorReport, by_name: Mapping[str, BackendStatus]) -> list[Problem]:
+    problems: list[Problem] = []
     if report.requested != "auto":
         asked = by_name.get(report.requested)
         if asked is not None and not asked.usable:
-            findings.append(Finding(
+            problems.append(Problem(
                 ERROR, f"the backend asked for ({report.requested}) is not usable: {asked.problem}",
                 asked.fix or "choose another --backend",
             ))  # fmt: skip
     elif report.selected is None:
-        findings.append(
-            Finding(ERROR, "no usable builder (buildah, podman or docker)", NO_BUILDER_FIX)
+        problems.append(
+            Problem(ERROR, "no usable builder (buildah, podman or docker)", NO_BUILDER_FIX)
         )
     docker = by_name.get("docker")
     if (
@@ -347,31 +356,31 @@ def _backend_findings(report: DoctorReport, by_name: Mapping[str, BackendStatus]
         and not docker.usable
         and report.selected != "docker"
     ):
-        findings.append(Finding(
+        problems.append(Problem(
             WARNING, f"docker is installed but not usable: {docker.problem}",
             docker.fix or DOCKER_DAEMON_FIX,
         ))  # fmt: skip
     if report.selected == "docker":
-        findings.append(Finding(
+        problems.append(Problem(
             WARNING, "only docker is usable: builds need the daemon and are not reproducible "
             "with the classic builder",
             "install buildah (apt-get install buildah) for rootless, reproducible builds",
         ))  # fmt: skip
-    return findings
+    return problems
 
 
-def _rootless_findings(host: HostStatus) -> list[Finding]:
-    findings: list[Finding] = []
+def _rootless_problems(host: HostStatus) -> list[Problem]:
+    problems: list[Problem] = []
     refused = host.unshare.startswith("failed")
     if host.chroot is not None and refused:
         # The kernel's own reason: sysctls and seccomp are beside the point here.
-        findings.append(Finding(
+        problems.append(Problem(
             ERROR if host.rootless else WARNING,
             f"inside a chroot ({host.chroot}): user namespaces are refused "
             f"(unshare --user true: {host.unshare})", CHROOT_FIX,
         ))  # fmt: skip
     elif host.max_user_namespaces == 0:
-        findings.append(Finding(
+        problems.append(Problem(
             ERROR if host.rootless else WARNING,
             "user namespaces are disabled (user.max_user_namespaces = 0)", SYSCTL_FIX,
         ))  # fmt: skip
@@ -388,32 +397,32 @@ def _rootless_findings(host: HostStatus) -> list[Finding]:
             message, fix = f"{message}: refused inside a container (seccomp)", SECCOMP_FIX
         else:
             fix = USERNS_FIX
-        findings.append(Finding(severity, message, fix))
+        problems.append(Problem(severity, message, fix))
     if not host.rootless:
-        return findings
+        return problems
     for kind, ranges in (("subuid", host.subuid), ("subgid", host.subgid)):
         total = sum(count for _, count in ranges)
         if total < SUBIDS_NEEDED:
-            findings.append(Finding(
+            problems.append(Problem(
                 WARNING,
                 f"{host.user} has {total} subordinate ids in /etc/{kind} (65536 needed for "
                 "images with files owned by other users)",
                 SUBID_FIX.format(user=host.user),
             ))  # fmt: skip
     if host.newuidmap is None:
-        findings.append(Finding(WARNING, "newuidmap/newgidmap are not installed", NEWUIDMAP_FIX))
+        problems.append(Problem(WARNING, "newuidmap/newgidmap are not installed", NEWUIDMAP_FIX))
     elif host.newuidmap == "plain":
-        findings.append(Finding(
+        problems.append(Problem(
             WARNING, "newuidmap is neither setuid root nor has file capabilities", NEWUIDMAP_FIX,
         ))  # fmt: skip
-    return findings
+    return problems
 
 
-def _storage_findings(storage: StorageChoice, chosen: BackendStatus) -> list[Finding]:
-    findings: list[Finding] = []
+def _storage_problems(storage: StorageChoice, chosen: BackendStatus) -> list[Problem]:
+    problems: list[Problem] = []
     in_use = chosen.storage_driver
     if storage.explicit and in_use and storage.driver and in_use != storage.driver:
-        findings.append(Finding(
+        problems.append(Problem(
             ERROR,
             f"{chosen.name}'s storage uses {in_use}, but the storage_driver setting asks for "
             f"{storage.driver}",
@@ -422,13 +431,13 @@ def _storage_findings(storage: StorageChoice, chosen: BackendStatus) -> list[Fin
         ))  # fmt: skip
     effective = in_use or storage.driver
     if effective == "vfs":
-        findings.append(Finding(
+        problems.append(Problem(
             WARNING, "storage driver vfs: every layer is a full copy (slow, large)",
             "apt-get install fuse-overlayfs and let this user open /dev/fuse (ocirel then uses "
             "overlay through fuse-overlayfs, whose digests match root's and vfs's); native "
             "overlay (storage_driver = \"overlay\") is faster but not reproducible across users",
         ))  # fmt: skip
-    return findings
+    return problems
 
 
 # ------------------------------------------------------------------ diagnose
@@ -469,7 +478,7 @@ def diagnose(
         host=host, storage=storage, isolation=isolation, isolation_reason=isolation_reason,
         auth_files=tuple(str(p) for p in auth.existing_auth_files(env)), registry=registry_result,
     )  # fmt: skip
-    return DoctorReport(**{**report.__dict__, "findings": assess(report)})
+    return DoctorReport(**{**report.__dict__, "problems": assess(report)})
 
 
 def _select(requested: str, statuses: Sequence[BackendStatus]) -> tuple[str | None, str]:

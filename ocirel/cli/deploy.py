@@ -18,6 +18,7 @@ error, 130 interrupted):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,6 +45,15 @@ PathsArg = Annotated[
         metavar="PATH...", help="YAML files, or directories searched recursively for *.yaml/*.yml"
     ),
 ]
+
+
+class PinMode(StrEnum):
+    """What ``pin`` does with the changes: write them, or only report them."""
+
+    WRITE = "write"
+    CHECK = "check"  # list them; exit 1 if there are any
+    DIFF = "diff"  # print them as a unified diff
+
 
 lock_app = typer.Typer(
     name="lock", help="Work with the lockfile (ocirel.lock.json).", no_args_is_help=True
@@ -129,11 +139,10 @@ def pin(
     if as_json and diff:
         raise ConfigError("--json and --diff both print on stdout; choose one")
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
+    mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
     lock = _load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
-        registry = registry_for_lock(
-            config.registry, [e.repository for e in lock.entries.values()], insecure_flag=insecure
-        )
+        registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
         plan = pinning.plan_pins(
             paths, lock, digest_only=digest_only,
             lookup=lambda ref: registry.resolve(ref).digest,
@@ -141,16 +150,14 @@ def pin(
         )  # fmt: skip
     else:
         plan = pinning.plan_pins(paths, lock, digest_only=digest_only)
-    dry = check or diff
-    written = [] if dry else pinning.apply_plan(plan)
-    _render_pin(plan, written, mode="check" if check else "diff" if diff else "write",
-                as_json=as_json, diff=diff)  # fmt: skip
+    written = pinning.apply_plan(plan) if mode is PinMode.WRITE else []
+    _render_pin(plan, written, mode=mode, as_json=as_json, diff=diff)
     if check and plan.changed:
         raise typer.Exit(EXIT_FINDINGS)
 
 
 def _render_pin(
-    plan: PinPlan, written: list[Path], *, mode: str, as_json: bool, diff: bool
+    plan: PinPlan, written: list[Path], *, mode: PinMode, as_json: bool, diff: bool
 ) -> None:
     from ocirel.deploy.splice import unified_diff  # noqa: PLC0415
 
@@ -170,21 +177,21 @@ def _change_line(change: Change) -> str:
     return f"{change.path}:{change.line}: {change.old}: {change.reason}"
 
 
-def _pin_summary(plan: PinPlan, written: list[Path], mode: str) -> str:
+def _pin_summary(plan: PinPlan, written: list[Path], mode: PinMode) -> str:
     scanned = len(plan.results)
     changes, files = len(plan.changes), len(plan.changed)
     if not changes:
         return f"nothing to pin: {scanned} file(s) scanned, no reference would change"
-    if mode == "write":
+    if mode is PinMode.WRITE:
         return f"pinned {changes} reference(s) in {len(written)} file(s) ({scanned} scanned)"
     return f"{changes} reference(s) in {files} file(s) would be pinned ({scanned} scanned); " + (
         "nothing was written"
     )
 
 
-def _pin_json(plan: PinPlan, written: list[Path], mode: str) -> dict[str, Any]:
+def _pin_json(plan: PinPlan, written: list[Path], mode: PinMode) -> dict[str, Any]:
     return {
-        "mode": mode,
+        "mode": str(mode),
         "files": len(plan.results),
         "changed_files": [result.path for result in plan.changed],
         "written": [str(path) for path in written],
@@ -325,9 +332,7 @@ def verify(
     lock = _load_lock(config.publish.lockfile, required=True)
     checks: list[EntryCheck] = []
     if lock.entries:
-        registry = registry_for_lock(
-            config.registry, [e.repository for e in lock.entries.values()], insecure_flag=insecure
-        )
+        registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
         checks = verifying.verify_lock(
             lock, digest_exists=registry.exists,
             tag_digest=lambda ref: registry.resolve(ref).digest,

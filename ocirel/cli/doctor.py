@@ -83,11 +83,11 @@ def render(report: DoctorReport) -> None:
     if report.registry is not None:
         state = "ok" if report.registry.reachable and report.registry.auth_ok else "FAILED"
         out(f"registry:    {report.registry.registry}: {state}: {report.registry.detail}")
-    if report.findings:
+    if report.problems:
         out("problems:")
-        for finding in report.findings:
-            out(f"  {finding.severity}: {finding.message}")
-            out(f"    fix: {finding.fix}")
+        for problem in report.problems:
+            out(f"  {problem.severity}: {problem.message}")
+            out(f"    fix: {problem.fix}")
     out("verdict:     " + ("ready to publish" if report.ok else "publishing cannot work here"))
 
 

@@ -20,6 +20,7 @@ from ocirel.cli.output import err
 
 if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
+    from ocirel.lockfile import Lockfile
     from ocirel.reference import Reference
     from ocirel.registry import Registry
     from ocirel.release import PublishResult
@@ -68,9 +69,7 @@ def make_registry(options: RegistryOptions, target: Reference | None) -> Registr
     return Registry(transport)
 
 
-def registry_for_lock(
-    options: RegistryOptions, repositories: Sequence[str], *, insecure_flag: bool
-) -> Registry:
+def registry_for_lock(options: RegistryOptions, lock: Lockfile, *, insecure_flag: bool) -> Registry:
     """One registry client for a command that talks to the lockfile's registries.
 
     ``--insecure`` applies to the registries named in the lockfile (the project's
@@ -81,7 +80,7 @@ def registry_for_lock(
     from ocirel import reference  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
 
-    refs = [reference.parse(repository) for repository in repositories]
+    refs = [reference.parse(entry.repository) for entry in lock.entries.values()]
     hosts = sorted({ref.registry for ref in refs})
     if insecure_flag and not hosts:
         raise ConfigError(

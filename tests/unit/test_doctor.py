@@ -22,8 +22,8 @@ from ocirel.doctor import (
     WARNING,
     BackendStatus,
     DoctorReport,
-    Finding,
     HostStatus,
+    Problem,
     RegistryStatus,
     assess,
     diagnose,
@@ -73,7 +73,7 @@ def report(
     )  # fmt: skip
 
 
-def kinds(findings: tuple[Finding, ...]) -> list[tuple[str, str]]:
+def kinds(findings: tuple[Problem, ...]) -> list[tuple[str, str]]:
     return [(f.severity, f.message) for f in findings]
 
 
@@ -246,8 +246,8 @@ def test_registry_findings(status: RegistryStatus, severity: str | None) -> None
 
 def test_ok_follows_the_errors() -> None:
     assert report().ok
-    assert replace(report(), findings=(Finding(WARNING, "w", "f"),)).ok
-    assert not replace(report(), findings=(Finding(ERROR, "e", "f"),)).ok
+    assert replace(report(), problems=(Problem(WARNING, "w", "f"),)).ok
+    assert not replace(report(), problems=(Problem(ERROR, "e", "f"),)).ok
 
 
 # -- probes ------------------------------------------------------------------------------
@@ -332,7 +332,7 @@ def test_diagnose_gathers_and_selects(tmp_path: Path, monkeypatch: pytest.Monkey
     assert result.auth_files == (str(auth),)
     assert result.registry is not None
     assert result.registry.reachable
-    assert [f.severity for f in result.findings] == [WARNING]  # docker without daemon
+    assert [f.severity for f in result.problems] == [WARNING]  # docker without daemon
     assert result.ok
     data = json.loads(json.dumps(result.to_json()))
     assert "c2VjcmV0" not in json.dumps(data)  # names of auth files only, never contents

@@ -1,0 +1,131 @@
+"""``ocirel doctor``: can this machine publish, and if not, what to do about it.
+
+:func:`diagnose` gathers the facts (builders, rootless setup, storage, credentials
+files, the registry) through small probes that tests can replace, and :func:`assess`
+turns the facts into problems, each with a concrete fix. Nothing here prints: the
+CLI renders the :class:`DoctorReport` (``cli/doctor.py``).
+
+The verdict (``DoctorReport.ok``) is False when publishing could not work: no usable
+builder (or the one asked for is unusable), no user namespaces for a rootless
+build, or a registry that was named but does not answer ``/v2/``.
+
+The parts: :mod:`~ocirel.doctor.probes` (the facts), :mod:`~ocirel.doctor.verdict`
+(the problems, pure), :mod:`~ocirel.doctor.fixes` (what to do); this module puts
+them together and re-exports their names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+from ocirel import hostinfo, runner
+from ocirel.backends import AUTO_ORDER, Backend, get_backend
+from ocirel.doctor.fixes import (
+    APPARMOR_FIX,
+    CHROOT_FIX,
+    DOCKER_DAEMON_FIX,
+    DOCKER_SOCKET_FIX,
+    NEWUIDMAP_FIX,
+    NO_BUILDER_FIX,
+    SECCOMP_FIX,
+    SUBID_FIX,
+    SYSCTL_FIX,
+    USERNS_CLONE_FIX,
+    USERNS_FIX,
+)
+from ocirel.doctor.probes import (
+    BackendStatus,
+    HostStatus,
+    RegistryStatus,
+    backend_status,
+    host_status,
+    newuidmap_kind,
+    probe_unshare,
+    registry_status,
+)
+from ocirel.doctor.verdict import ERROR, WARNING, DoctorReport, Problem, Severity, assess
+
+
+def diagnose(
+    *,
+    requested: str,
+    storage_setting: str | None,
+    isolation_setting: str | None,
+    env: Mapping[str, str] | None = None,
+    registry: str | None = None,
+    ping: Callable[[], str] | None = None,
+    backends: Sequence[str] = AUTO_ORDER,
+    factory: Callable[[str], Backend] = get_backend,
+    which: Callable[[str], str | None] = runner.which,
+    host: HostStatus | None = None,
+) -> DoctorReport:
+    """Gather everything and assess it. ``ping`` is called when ``registry`` is given."""
+    from ocirel import auth  # noqa: PLC0415
+
+    env = os.environ if env is None else env
+    statuses = tuple(backend_status(factory(name), which) for name in backends)
+    selected, reason = _select(requested, statuses)
+    host = host or host_status(env, which=which)
+    storage = hostinfo.choose_storage(
+        storage_setting, env, rootless=host.rootless, kernel=hostinfo.kernel_version(),
+        overlay_available=hostinfo.overlay_in_kernel(), fuse_overlayfs=which("fuse-overlayfs"),
+    )  # fmt: skip
+    isolation = isolation_setting or "chroot"
+    isolation_reason = (
+        "set by the isolation setting" if isolation_setting
+        else "default: works unprivileged and inside containers, needs no OCI runtime"
+    )  # fmt: skip
+    registry_result = registry_status(registry, ping) if registry and ping else None
+    report = DoctorReport(
+        requested=requested, backends=statuses, selected=selected, selected_reason=reason,
+        host=host, storage=storage, isolation=isolation, isolation_reason=isolation_reason,
+        auth_files=tuple(str(p) for p in auth.existing_auth_files(env)), registry=registry_result,
+    )  # fmt: skip
+    return DoctorReport(**{**report.__dict__, "problems": assess(report)})
+
+
+def _select(requested: str, statuses: Sequence[BackendStatus]) -> tuple[str | None, str]:
+    """What ``select_backend`` would choose, from the statuses already gathered."""
+    if requested != "auto":
+        status = next((s for s in statuses if s.name == requested), None)
+        if status is not None and status.usable:
+            return requested, f"{requested} (asked for)"
+        return None, f"{requested} was asked for but is not usable"
+    skipped = [f"{s.name}: {s.problem}" for s in statuses if not s.usable]
+    for status in statuses:
+        if status.usable:
+            passed = skipped[: [s.name for s in statuses].index(status.name)]
+            why = "; ".join(passed) if passed else "first of " + ", ".join(AUTO_ORDER)
+            return status.name, f"{status.name} (auto: {why})"
+    return None, "none usable (" + "; ".join(skipped) + ")"
+
+
+__all__ = [
+    "APPARMOR_FIX",
+    "CHROOT_FIX",
+    "DOCKER_DAEMON_FIX",
+    "DOCKER_SOCKET_FIX",
+    "ERROR",
+    "NEWUIDMAP_FIX",
+    "NO_BUILDER_FIX",
+    "SECCOMP_FIX",
+    "SUBID_FIX",
+    "SYSCTL_FIX",
+    "USERNS_CLONE_FIX",
+    "USERNS_FIX",
+    "WARNING",
+    "BackendStatus",
+    "DoctorReport",
+    "HostStatus",
+    "Problem",
+    "RegistryStatus",
+    "Severity",
+    "assess",
+    "backend_status",
+    "diagnose",
+    "host_status",
+    "newuidmap_kind",
+    "probe_unshare",
+    "registry_status",
+]

@@ -11,7 +11,8 @@ build, or a registry that was named but does not answer ``/v2/``.
 
 The parts: :mod:`~ocirel.doctor.probes` (the facts), :mod:`~ocirel.doctor.verdict`
 (the problems, pure), :mod:`~ocirel.doctor.fixes` (what to do); this module puts
-them together and re-exports their names.
+them together and re-exports the names a caller needs (the fix texts stay in
+:mod:`~ocirel.doctor.fixes`).
 """
 
 from __future__ import annotations
@@ -21,19 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ocirel import hostinfo, runner
 from ocirel.backends import AUTO_ORDER, Backend, get_backend
-from ocirel.doctor.fixes import (
-    APPARMOR_FIX,
-    CHROOT_FIX,
-    DOCKER_DAEMON_FIX,
-    DOCKER_SOCKET_FIX,
-    NEWUIDMAP_FIX,
-    NO_BUILDER_FIX,
-    SECCOMP_FIX,
-    SUBID_FIX,
-    SYSCTL_FIX,
-    USERNS_CLONE_FIX,
-    USERNS_FIX,
-)
 from ocirel.doctor.probes import (
     BackendStatus,
     HostStatus,
@@ -102,18 +90,7 @@ def _select(requested: str, statuses: Sequence[BackendStatus]) -> tuple[str | No
 
 
 __all__ = [
-    "APPARMOR_FIX",
-    "CHROOT_FIX",
-    "DOCKER_DAEMON_FIX",
-    "DOCKER_SOCKET_FIX",
     "ERROR",
-    "NEWUIDMAP_FIX",
-    "NO_BUILDER_FIX",
-    "SECCOMP_FIX",
-    "SUBID_FIX",
-    "SYSCTL_FIX",
-    "USERNS_CLONE_FIX",
-    "USERNS_FIX",
     "WARNING",
     "BackendStatus",
     "DoctorReport",

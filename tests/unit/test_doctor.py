@@ -11,10 +11,7 @@ import pytest
 
 from ocirel import doctor, hostinfo
 from ocirel.doctor import (
-    DOCKER_DAEMON_FIX,
-    DOCKER_SOCKET_FIX,
     ERROR,
-    NO_BUILDER_FIX,
     WARNING,
     BackendStatus,
     DoctorReport,
@@ -23,8 +20,10 @@ from ocirel.doctor import (
     RegistryStatus,
     assess,
     diagnose,
+    fixes,
     registry_status,
 )
+from ocirel.doctor.fixes import DOCKER_DAEMON_FIX, DOCKER_SOCKET_FIX, NO_BUILDER_FIX
 from ocirel.errors import RegistryAuthError, RegistryError
 from ocirel.hostinfo import StorageChoice
 
@@ -162,22 +161,22 @@ CHROOT = "the root directory is not pid 1's (/proc/1/root)"
     ("host", "severity", "message", "fix"),
     [
         (replace(ALICE, unshare=REFUSED, chroot=CHROOT), ERROR,
-         f"inside a chroot ({CHROOT}): user namespaces are refused", doctor.CHROOT_FIX),
+         f"inside a chroot ({CHROOT}): user namespaces are refused", fixes.CHROOT_FIX),
         # a chroot wins over every other explanation: no sysctl/seccomp change helps there
         (replace(ALICE, unshare=REFUSED, chroot=CHROOT, max_user_namespaces=0, in_container=True),
-         ERROR, "inside a chroot", doctor.CHROOT_FIX),
+         ERROR, "inside a chroot", fixes.CHROOT_FIX),
         (replace(ROOT, unshare=REFUSED, chroot=CHROOT), WARNING, "inside a chroot",
-         doctor.CHROOT_FIX),
+         fixes.CHROOT_FIX),
         (replace(ALICE, unshare=REFUSED, max_user_namespaces=0), ERROR,
-         "user namespaces are disabled (user.max_user_namespaces = 0)", doctor.SYSCTL_FIX),
+         "user namespaces are disabled (user.max_user_namespaces = 0)", fixes.SYSCTL_FIX),
         (replace(ALICE, unshare=REFUSED, userns_clone=0), ERROR,
-         "cannot create a user namespace", doctor.USERNS_CLONE_FIX),
+         "cannot create a user namespace", fixes.USERNS_CLONE_FIX),
         (replace(ALICE, unshare=REFUSED, apparmor_userns=True), WARNING,
-         "cannot create a user namespace", doctor.APPARMOR_FIX),
+         "cannot create a user namespace", fixes.APPARMOR_FIX),
         (replace(ALICE, unshare=REFUSED, in_container=True), ERROR,
-         "cannot create a user namespace", doctor.SECCOMP_FIX),
+         "cannot create a user namespace", fixes.SECCOMP_FIX),
         (replace(ALICE, unshare=REFUSED), ERROR, "cannot create a user namespace",
-         doctor.USERNS_FIX),
+         fixes.USERNS_FIX),
     ],
 )  # fmt: skip
 def test_refused_user_namespaces_get_the_fix_for_their_cause(
@@ -190,10 +189,10 @@ def test_refused_user_namespaces_get_the_fix_for_their_cause(
 
 
 def test_the_chroot_fix_says_what_to_do_instead() -> None:
-    assert "not a bare chroot" in doctor.CHROOT_FIX
-    assert "pivot_root" in doctor.CHROOT_FIX
-    assert "sysctl -w" not in doctor.CHROOT_FIX
-    assert "seccomp=unconfined" not in doctor.CHROOT_FIX
+    assert "not a bare chroot" in fixes.CHROOT_FIX
+    assert "pivot_root" in fixes.CHROOT_FIX
+    assert "sysctl -w" not in fixes.CHROOT_FIX
+    assert "seccomp=unconfined" not in fixes.CHROOT_FIX
 
 
 def test_a_chroot_where_user_namespaces_work_is_not_a_finding() -> None:

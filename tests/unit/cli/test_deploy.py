@@ -10,19 +10,17 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from ocirel import fsutil, lockfile
-from ocirel.cli import app
 from ocirel.deploy import export as exports
 from ocirel.deploy.resolvers import lock_resolver
 from ocirel.deploy.splice import pin_text, unified_diff
 from ocirel.lockfile import LockEntry, Lockfile
+from tests.unit.cli.invoke import run
 from tests.unit.fakeregistry import FakeRegistry, Request, Response, TlsFiles
 
 if TYPE_CHECKING:
@@ -68,21 +66,6 @@ services:
   web:
     image: registry.example.com/team/app:v7
 """
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("OCIREL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("OCIREL_RETRIES", "0")
-
-
-def run(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == code, f"exit {result.exit_code}\n{result.output}"
-    return result
 
 
 def write(path: Path, text: str) -> Path:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ocirel.cli import app
-from ocirel.doctor import DOCKER_DAEMON_FIX
+from ocirel.doctor.fixes import DOCKER_DAEMON_FIX
 from tests.unit.fakeregistry import FakeRegistry, oci_error
 
 

@@ -4,33 +4,16 @@ registry: round two of hardening (issue 9), items 42, 51, 47 and 54."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from ocirel import lockfile
-from ocirel.cli import app
 from ocirel.lockfile import LockEntry, Lockfile
+from tests.unit.cli.invoke import run
 from tests.unit.fakeregistry import FakeRegistry, tags_page
 
 D3 = "sha256:" + "3" * 64
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("OCIREL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("OCIREL_RETRIES", "0")
-
-
-def run(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == code, f"exit {result.exit_code}\n{result.output}"
-    return result
 
 
 def write_lock(path: Path, repository: str, tag: str, issued: str | None = None) -> Path:

@@ -829,6 +829,9 @@ class Transport:
 
 
 _CHUNK = 65536
+#: the watchdog fires this long after the read timeout, so that a reply that simply
+#: stops is still reported by the socket's own, more precise timeout
+_DEADLINE_GRACE = 0.25
 _active = threading.local()  # .deadline: the _Deadline of this thread's request in flight
 
 
@@ -857,7 +860,7 @@ class _Deadline:
 
     def rearm(self) -> None:
         with self._wake:
-            self._expires = time.monotonic() + self.seconds
+            self._expires = time.monotonic() + self.seconds + _DEADLINE_GRACE
             if self._thread is None and not self._done:
                 self._thread = threading.Thread(target=self._watch, daemon=True)
                 self._thread.start()

@@ -3,7 +3,7 @@
 Credentials stay with the registry (items 39, 52, 53, 58), secrets stay hidden in
 other encodings (40), malformed URLs and bodies fail cleanly (44, 45), a trickling
 reply cannot evade the read timeout (48), ``--debug`` logs requests (50) and a Link
-that only changes the scheme says so (57). Same fixtures as test_transport.py.
+that only changes the scheme says so (57). Same fixtures as test_session.py.
 """
 
 from __future__ import annotations

@@ -199,11 +199,8 @@ def make_registry(config: Settings, target: Reference | None) -> Registry:
 
     from ocirel import auth  # noqa: PLC0415
     from ocirel.registry import Registry  # noqa: PLC0415
-    from ocirel.transport import RetryPolicy, Transport  # noqa: PLC0415
+    from ocirel.transport import RegistryPolicy, Transport  # noqa: PLC0415
 
-    insecure = set(config.insecure_registries)
-    if config.insecure and target is not None:
-        insecure.add(target.registry)
     cache: dict[tuple[str, str], auth.Credentials | None] = {}
     lock = threading.Lock()
 
@@ -218,11 +215,7 @@ def make_registry(config: Settings, target: Reference | None) -> Registry:
 
     transport = Transport(
         credentials=lookup,
-        insecure_registries=frozenset(insecure),
-        ca_file=str(config.ca_file) if config.ca_file else None,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        retry=RetryPolicy(retries=config.retries, max_wait=config.max_retry_wait),
+        policy=RegistryPolicy.from_settings(config, [target.registry] if target else []),
         on_warning=lambda text: err(f"warning: the registry says: {text}"),
     )
     return Registry(transport)

@@ -28,6 +28,7 @@ from ocirel.errors import (
 from ocirel.redact import redact
 from ocirel.registry import Registry
 from ocirel.transport import (
+    RegistryPolicy,
     Reply,
     Transport,
     is_forbidden_host,
@@ -879,11 +880,8 @@ def test_r21_verification_skipped_only_for_registries_marked_insecure(
     ],
 )
 def test_r22_plain_http_policy(registry: str, allowed: bool) -> None:
-    transport = Transport(insecure_registries=frozenset({"insecure.example.com:5000"}))
-    try:
-        assert transport._plain_http_allowed(registry) is allowed
-    finally:
-        transport.close()
+    policy = RegistryPolicy(insecure_registries=frozenset({"insecure.example.com:5000"}))
+    assert policy.plain_http_allowed(registry) is allowed
 
 
 @pytest.mark.parametrize(

@@ -176,9 +176,7 @@ class Transport:
                 if self.auth.learn(registry, base, reply, scope, stale=auth) and replayable:
                     raise Again(now=True)
                 return reply
-            if reply.status in RETRYABLE_STATUS and replayable:
-                raise Again(final=reply, retry_after=reply.header("Retry-After"))
-            return reply
+            return _unless_busy(reply) if replayable else reply
 
         return retrying(self.policy.retry, attempt)
 
@@ -219,14 +217,9 @@ class Transport:
 
     def _send_with_retries(self, hop: Hop, *, registry: str | None = None) -> Reply:
         """One request without auth handling, retried on 429/5xx and broken connections."""
-
-        def attempt(_number: int) -> Reply:
-            reply = self._raw_once(hop, registry=registry)
-            if reply.status in RETRYABLE_STATUS:
-                raise Again(final=reply, retry_after=reply.header("Retry-After"))
-            return reply
-
-        return retrying(self.policy.retry, attempt)
+        return retrying(
+            self.policy.retry, lambda _number: _unless_busy(self._raw_once(hop, registry=registry))
+        )
 
     def _raw_once(
         self,
@@ -314,3 +307,11 @@ class Transport:
             if text not in self._warned:
                 self._warned.add(text)
                 self.on_warning(redact(text))
+
+
+def _unless_busy(reply: Reply) -> Reply:
+    """``reply``, unless the registry is busy (429, 502-504): then another try, after its
+    ``Retry-After``; when no try is left, the busy reply is the answer."""
+    if reply.status in RETRYABLE_STATUS:
+        raise Again(final=reply, retry_after=reply.header("Retry-After"))
+    return reply

@@ -70,37 +70,32 @@ def timed_out(
     method: str, url: str, *, connecting: bool, connect_timeout: float, read_timeout: float
 ) -> RegistryError:
     kind = "connecting to" if connecting else "waiting for"
-    return RegistryError(
+    return _temporary(
+        method,
+        url,
         f"timed out {kind} {display_url(url)} (connect {connect_timeout:g} s, "
         f"read {read_timeout:g} s)",
-        method=method,
-        url=display_url(url),
-        temporary=True,
         hint="raise OCIREL_READ_TIMEOUT / OCIREL_CONNECT_TIMEOUT if the registry is slow",
     )
 
 
 def overran(method: str, url: str, read_timeout: float) -> RegistryError:
     """The read deadline passed: the reply stalled, or trickled in too slowly."""
-    return RegistryError(
+    return _temporary(
+        method,
+        url,
         f"timed out waiting for {display_url(url)}: the reply stalled or trickled in "
         f"for longer than the read timeout ({read_timeout:g} s)",
-        method=method,
-        url=display_url(url),
-        temporary=True,
         hint="raise OCIREL_READ_TIMEOUT if the registry is slow",
     )
 
 
 def unreachable(method: str, url: str, exc: BaseException) -> Again:
-    return Again(
-        RegistryError(
-            f"cannot reach {display_url(url)}: {reason(exc)}",
-            method=method,
-            url=display_url(url),
-            temporary=True,
-        )
-    )
+    return Again(_temporary(method, url, f"cannot reach {display_url(url)}: {reason(exc)}"))
+
+
+def _temporary(method: str, url: str, message: str, *, hint: str | None = None) -> RegistryError:
+    return RegistryError(message, method=method, url=display_url(url), temporary=True, hint=hint)
 
 
 def request_failed(method: str, url: str, exc: BaseException) -> RegistryError:

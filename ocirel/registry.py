@@ -271,11 +271,8 @@ class Registry:
     def upload_blob(
         self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
     ) -> None:
-        """Monolithic upload (POST, then PUT with the whole body), restarted on failure.
-
-        A temporary failure restarts the upload from the first byte (a stream is never
-        replayed halfway), through the transport's one retry loop.
-        """
+        """Monolithic upload (POST, then PUT with the whole body), restarted from the first
+        byte on a temporary failure, through the transport's one retry loop."""
         validate_digest(digest)
 
         def attempt(_number: int) -> None:
@@ -284,16 +281,13 @@ class Registry:
             except RegistryError as exc:
                 if not exc.temporary:
                     raise
+                failed = f"uploading {digest[:19]} to {repo.name} failed {UPLOAD_ATTEMPTS} times"
                 raise Again(
                     RegistryError(
-                        f"uploading {digest[:19]} to {repo.name} failed {UPLOAD_ATTEMPTS} "
-                        f"times: {exc}",
-                        status=exc.status,
-                        method=exc.method,
-                        url=exc.url,
+                        f"{failed}: {exc}", status=exc.status, method=exc.method, url=exc.url,
                         temporary=True,
                     )
-                ) from None
+                ) from None  # fmt: skip
 
         retrying(self.transport.policy.retry, attempt, retries=UPLOAD_ATTEMPTS - 1)
 

@@ -194,16 +194,16 @@ def load_settings(**flags: Any) -> Settings:
     return settings.load({k: v for k, v in flags.items() if v not in (None, False)})
 
 
-def make_registry(config: Settings, target: Reference | None) -> Registry:
+def make_registry(
+    config: Settings, target: Reference | None, *, own_registries: tuple[str, ...] = ()
+) -> Registry:
+    """A registry client; ``--insecure`` covers ``target``'s registry and ``own_registries``."""
     import threading  # noqa: PLC0415
 
     from ocirel import auth  # noqa: PLC0415
     from ocirel.registry import Registry  # noqa: PLC0415
-    from ocirel.transport import RetryPolicy, Transport  # noqa: PLC0415
+    from ocirel.transport import RegistryPolicy, Transport  # noqa: PLC0415
 
-    insecure = set(config.insecure_registries)
-    if config.insecure and target is not None:
-        insecure.add(target.registry)
     cache: dict[tuple[str, str], auth.Credentials | None] = {}
     lock = threading.Lock()
 
@@ -218,11 +218,9 @@ def make_registry(config: Settings, target: Reference | None) -> Registry:
 
     transport = Transport(
         credentials=lookup,
-        insecure_registries=frozenset(insecure),
-        ca_file=str(config.ca_file) if config.ca_file else None,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        retry=RetryPolicy(retries=config.retries, max_wait=config.max_retry_wait),
+        policy=RegistryPolicy.from_settings(
+            config, [*own_registries, *([target.registry] if target else [])]
+        ),
         on_warning=lambda text: err(f"warning: the registry says: {text}"),
     )
     return Registry(transport)
@@ -372,7 +370,7 @@ def build_env_for(config: Settings, repo: Reference, cache: Reference | None) ->
     to a registry itself (the layer cache) — credentials in a private 0600 authfile."""
     from ocirel import auth, hostinfo, runner  # noqa: PLC0415
     from ocirel.backends.base import BuildEnv  # noqa: PLC0415
-    from ocirel.transport import is_loopback  # noqa: PLC0415
+    from ocirel.transport import RegistryPolicy  # noqa: PLC0415
 
     storage = hostinfo.choose_storage(
         config.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
@@ -383,10 +381,8 @@ def build_env_for(config: Settings, repo: Reference, cache: Reference | None) ->
     if cache is None:
         yield env
         return
-    insecure = cache.registry in config.insecure_registries or (
-        config.insecure and cache.registry == repo.registry
-    )
-    tls_verify = not (insecure or is_loopback(cache.hostname))
+    policy = RegistryPolicy.from_settings(config, [repo.registry])
+    tls_verify = policy.builder_tls_verify(cache.registry)
     creds = auth.find_credentials(cache.registry, cache.repository, env_registry=repo.registry)
     if creds is None:
         yield replace(env, tls_verify=tls_verify)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,9 +113,7 @@ def _registry_for(
         )
     if len(hosts) == 1:
         return make_registry(config, refs[0])
-    if config.insecure:
-        config = replace(config, insecure_registries=(*config.insecure_registries, *hosts))
-    return make_registry(config, None)
+    return make_registry(config, None, own_registries=tuple(hosts))
 
 
 # --------------------------------------------------------------------------- pin

@@ -1,4 +1,4 @@
-"""Finding registry credentials — kept apart from *using* them (that is transport.py).
+"""Finding registry credentials — kept apart from *using* them (that is ocirel.transport).
 
 Search order, as containers-auth.json(5) describes, first match wins:
 

@@ -39,11 +39,13 @@ from ocirel.image import Manifest, OciImage, sha256_digest
 from ocirel.reference import Reference, is_valid_digest, validate_digest
 from ocirel.transport import (
     MANIFEST_MAX_BODY,
+    Again,
     Reply,
     Transport,
     join_url,
     parse_link_next,
     raise_for_status,
+    retrying,
 )
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -269,28 +271,25 @@ class Registry:
     def upload_blob(
         self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
     ) -> None:
-        """Monolithic upload (POST, then PUT with the whole body), restarted on failure."""
+        """Monolithic upload (POST, then PUT with the whole body), restarted from the first
+        byte on a temporary failure, through the transport's one retry loop."""
         validate_digest(digest)
-        last: RegistryError | None = None
-        for attempt in range(UPLOAD_ATTEMPTS):
-            if attempt:
-                self.transport.backoff(attempt - 1, None)
+
+        def attempt(_number: int) -> None:
             try:
                 self._upload_once(repo, digest, opener, size)
             except RegistryError as exc:
                 if not exc.temporary:
                     raise
-                last = exc
-            else:
-                return
-        assert last is not None
-        raise RegistryError(
-            f"uploading {digest[:19]} to {repo.name} failed {UPLOAD_ATTEMPTS} times: {last}",
-            status=last.status,
-            method=last.method,
-            url=last.url,
-            temporary=True,
-        )
+                failed = f"uploading {digest[:19]} to {repo.name} failed {UPLOAD_ATTEMPTS} times"
+                raise Again(
+                    RegistryError(
+                        f"{failed}: {exc}", status=exc.status, method=exc.method, url=exc.url,
+                        temporary=True,
+                    )
+                ) from None  # fmt: skip
+
+        retrying(self.transport.policy.retry, attempt, retries=UPLOAD_ATTEMPTS - 1)
 
     def _upload_once(
         self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------ registry
 
 
-def make_registry(options: RegistryOptions, target: Reference | None) -> Registry:
-    """A registry client; ``--insecure`` (``options.insecure``) applies to ``target``'s host.
+def make_registry(
+    options: RegistryOptions, target: Reference | None, *, own_registries: tuple[str, ...] = ()
+) -> Registry:
+    """A registry client; ``--insecure`` covers ``target``'s registry and ``own_registries``.
 
     Credentials are looked up once per registry and repository, behind a lock (the
     client is used from several threads).
@@ -40,11 +42,8 @@ def make_registry(options: RegistryOptions, target: Reference | None) -> Registr
 
     from ocirel import auth  # noqa: PLC0415
     from ocirel.registry import Registry  # noqa: PLC0415
-    from ocirel.transport import RetryPolicy, Transport  # noqa: PLC0415
+    from ocirel.transport import RegistryPolicy, Transport  # noqa: PLC0415
 
-    insecure = set(options.insecure_registries)
-    if options.insecure and target is not None:
-        insecure.add(target.registry)
     cache: dict[tuple[str, str], auth.Credentials | None] = {}
     lock = threading.Lock()
 
@@ -59,11 +58,9 @@ def make_registry(options: RegistryOptions, target: Reference | None) -> Registr
 
     transport = Transport(
         credentials=lookup,
-        insecure_registries=frozenset(insecure),
-        ca_file=str(options.ca_file) if options.ca_file else None,
-        connect_timeout=options.connect_timeout,
-        read_timeout=options.read_timeout,
-        retry=RetryPolicy(retries=options.retries, max_wait=options.max_retry_wait),
+        policy=RegistryPolicy.from_settings(
+            options, [*own_registries, *([target.registry] if target else [])]
+        ),
         on_warning=lambda text: err(f"warning: the registry says: {text}"),
     )
     return Registry(transport)
@@ -90,9 +87,7 @@ def registry_for_lock(options: RegistryOptions, lock: Lockfile, *, insecure_flag
         )
     if len(hosts) == 1:
         return make_registry(options, refs[0])
-    if options.insecure:
-        options = replace(options, insecure_registries=(*options.insecure_registries, *hosts))
-    return make_registry(options, None)
+    return make_registry(options, None, own_registries=tuple(hosts))
 
 
 def pinger(options: RegistryOptions, target: Reference) -> Callable[[], str]:
@@ -122,9 +117,9 @@ def build_env_for(config: Settings, repo: Reference, cache: Reference | None) ->
     to a registry itself (the layer cache) — credentials in a private 0600 authfile."""
     from ocirel import auth, hostinfo, runner  # noqa: PLC0415
     from ocirel.backends.base import BuildEnv  # noqa: PLC0415
-    from ocirel.transport import is_loopback  # noqa: PLC0415
+    from ocirel.transport import RegistryPolicy  # noqa: PLC0415
 
-    build, registry = config.build, config.registry
+    build = config.build
     storage = hostinfo.choose_storage(
         build.storage_driver, os.environ, rootless=hostinfo.is_rootless(),
         kernel=hostinfo.kernel_version(), overlay_available=hostinfo.overlay_in_kernel(),
@@ -134,10 +129,8 @@ def build_env_for(config: Settings, repo: Reference, cache: Reference | None) ->
     if cache is None:
         yield env
         return
-    insecure = cache.registry in registry.insecure_registries or (
-        registry.insecure and cache.registry == repo.registry
-    )
-    tls_verify = not (insecure or is_loopback(cache.hostname))
+    policy = RegistryPolicy.from_settings(config.registry, [repo.registry])
+    tls_verify = policy.builder_tls_verify(cache.registry)
     creds = auth.find_credentials(cache.registry, cache.repository, env_registry=repo.registry)
     if creds is None:
         yield replace(env, tls_verify=tls_verify)

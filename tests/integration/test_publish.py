@@ -135,9 +135,19 @@ def test_explicit_tag_must_be_new_and_not_floating(
     assert "floating" in floating.stderr, floating.explain()
     result = publish(ocirel, repo, context, "--tag", "2024-rc1")
     assert result["tag"] == "2024-rc1"
+    # the lockfile that recorded it refuses the tag before anything is built ...
     again = ocirel("publish", "--image", repo, "--tag", "2024-rc1", str(context), cwd=context)
     assert again.returncode != 0, again.explain()
+    assert "already issued" in again.stderr, again.explain()
+    # ... and without that lockfile, the registry's tag list does
+    elsewhere = context.parent / "elsewhere.lock.json"
+    again = ocirel(
+        "publish", "--image", repo, "--tag", "2024-rc1", "--lockfile", str(elsewhere),
+        str(context), cwd=context,
+    )  # fmt: skip
+    assert again.returncode != 0, again.explain()
     assert "already exists" in again.stderr, again.explain()
+    assert not elsewhere.exists()
     with registry.client() as client:
         assert client.manifest_digest(unique_repo, "2024-rc1") == result["digest"]
 

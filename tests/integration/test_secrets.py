@@ -12,7 +12,7 @@ header carries) and, for ocirel and its children, any JWT (registry tokens).
 gets the credentials through a private authfile (0600, in a 0700 directory), which
 must be gone when ocirel ends — after success and after a failed build.
 Redirects that would carry ``Authorization`` to another host are covered by the unit
-tests ``test_r17_*`` (tests/unit/test_transport.py).
+tests ``test_r17_*`` (tests/unit/transport/test_redirect.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ rules for remote registries (https only, no http fallback) run against a local f
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import urllib3.util.connection
 
 from ocirel.reference import Reference, parse
 from ocirel.registry import Registry
-from ocirel.transport import RetryPolicy, Transport, is_loopback
+from ocirel.transport import RegistryPolicy, RetryPolicy, Transport, is_loopback
 from tests.unit.fakeregistry import (
     FakeRegistry,
     MakeTransport,
@@ -97,13 +97,25 @@ def sleeps() -> list[float]:
 def make_transport(sleeps: list[float]) -> Iterator[MakeTransport]:
     made: list[Transport] = []
 
-    def make(*, retries: int = 3, max_wait: float = 30.0, **kwargs: Any) -> Transport:
-        kwargs.setdefault("connect_timeout", 2.0)
-        kwargs.setdefault("read_timeout", 2.0)
-        policy = RetryPolicy(
-            retries=retries, base_delay=0.5, max_wait=max_wait, sleep=sleeps.append
+    def make(
+        *,
+        retries: int = 3,
+        max_wait: float = 30.0,
+        insecure_registries: Collection[str] = frozenset(),
+        ca_file: str | None = None,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 2.0,
+        **kwargs: Any,
+    ) -> Transport:
+        retry = RetryPolicy(retries=retries, base_delay=0.5, max_wait=max_wait, sleep=sleeps.append)
+        policy = RegistryPolicy(
+            insecure_registries=insecure_registries,
+            ca_file=ca_file,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=retry,
         )
-        transport = Transport(retry=policy, **kwargs)
+        transport = Transport(policy=policy, **kwargs)
         made.append(transport)
         return transport
 

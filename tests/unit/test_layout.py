@@ -87,7 +87,8 @@ def test_deploy_imports_neither_the_publish_side_nor_the_network() -> None:
 @pytest.mark.parametrize(
     ("library", "allowed"),
     [
-        ("requests", ("ocirel.transport",)),  # a module, or later a transport/ package
+        ("requests", ("ocirel.transport.session",)),
+        ("urllib3", ("ocirel.transport.session",)),
         ("subprocess", ("ocirel.runner",)),
     ],
 )

@@ -1,7 +1,7 @@
 """Registry operations against the scripted fake: RELIABILITY items 1-10 and 24.
 
 Each test name carries the item number (``test_r01_…``) so docs/reliability.md can
-point at it. Transport-level faults (items 11-23) live in test_transport.py.
+point at it. Transport-level faults (items 11-23) live in tests/unit/transport/.
 """
 
 from __future__ import annotations

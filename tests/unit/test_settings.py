@@ -192,7 +192,11 @@ def test_a_publish_request_takes_its_defaults_from_the_settings(tmp_path: Path) 
     from ocirel.versioning import FLOATING_TAGS  # noqa: PLC0415
 
     loaded = settings.load({"max_attempts": 2, "keep_image": True}, {}, cwd=tmp_path)
-    run = {"context": tmp_path, "repository": parse_repository("r.example/app"), "name": "app"}
+    run: dict[str, Any] = {
+        "context": tmp_path,
+        "repository": parse_repository("r.example/app"),
+        "name": "app",
+    }
     request = PublishRequest.from_options(loaded.publish, loaded.build, **run)
     assert (request.max_attempts, request.keep_image) == (2, True)
     assert request.scheme.name == "counter"

@@ -119,7 +119,8 @@ def test_cache_hit_line() -> None:
 def test_runner_on_line_sees_every_streamed_line() -> None:
     seen: list[str] = []
     runner.run(
-        [sys.executable, "-c", "print('one'); import sys; print('two', file=sys.stderr)"],
+        # -u: a block-buffered stdout would reach the shared pipe after stderr's line
+        [sys.executable, "-u", "-c", "print('one'); import sys; print('two', file=sys.stderr)"],
         stream=True, on_line=seen.append, timeout=30,
     )  # fmt: skip
     assert [line.strip() for line in seen] == ["one", "two"]

@@ -13,7 +13,7 @@
   against the ``mediaType`` inside the document. Both refuse a manifest of a type
   that was not asked for (a platform's manifest when only index types were).
 * Digests given to blob and manifest operations are validated before a URL is built.
-* ``push_image``: upload the blobs of an :class:`~ocirel.image.OciImage` (skipping
+* ``push_image``: upload the blobs of an :class:`~ocirel.oci.OciImage` (skipping
   blobs the registry has) and put its manifest **by digest** — no tag is touched;
   ``put_tag`` then points a tag at it. Uploads are restarted from the first byte
   when they fail; a streamed body is never replayed halfway.
@@ -35,7 +35,13 @@ from ocirel.errors import (
     RegistryError,
     RegistryNotFoundError,
 )
-from ocirel.image import Manifest, OciImage, sha256_digest
+from ocirel.oci import (
+    ACCEPT_ALL,
+    MANIFEST_TYPES,
+    ImageManifest,
+    OciImage,
+    sha256_digest,
+)
 from ocirel.reference import Reference, is_valid_digest, validate_digest
 from ocirel.transport import (
     MANIFEST_MAX_BODY,
@@ -47,13 +53,6 @@ from ocirel.transport import (
     raise_for_status,
     retrying,
 )
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
-ACCEPT_ALL = ", ".join(MANIFEST_TYPES)
 
 PAGE_SIZES = (1000, 100, None)
 MAX_PAGES = 1000
@@ -194,7 +193,7 @@ class Registry:
         raise_for_status(reply, what=f"checking {ref}")
         return True
 
-    def get_manifest(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> Manifest:
+    def get_manifest(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> ImageManifest:
         """The exact manifest bytes, their sha256 digest and media type (all checked)."""
         reply = self._manifest_request("GET", ref, accept)
         raise_for_status(reply, what=f"fetching the manifest of {ref}")
@@ -232,7 +231,7 @@ class Registry:
                 f"the manifest of {ref} has an unsupported media type {media_type!r}"
             )
         _check_accepted(ref, media_type, accept)
-        return Manifest(digest, media_type, reply.body)
+        return ImageManifest(digest, media_type, reply.body)
 
     def get_blob(self, repo: Reference, digest: str, *, max_size: int = MANIFEST_MAX_BODY) -> bytes:
         """A small blob (an image config), verified against its digest."""
@@ -331,7 +330,7 @@ class Registry:
             )
         raise_for_status(reply, what=f"uploading {digest[:19]} to {repo.name}", ok=(201,))
 
-    def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
+    def put_manifest(self, ref: Reference, manifest: ImageManifest) -> str:
         """PUT ``manifest`` at ``ref`` (tag or digest); return the digest the registry reports."""
         reply = self.transport.request(
             "PUT",
@@ -369,7 +368,7 @@ class Registry:
         )
         raise_for_status(reply, what=f"authenticating to {repo.registry}")
 
-    def put_tag(self, repo: Reference, tag: str, manifest: Manifest) -> str:
+    def put_tag(self, repo: Reference, tag: str, manifest: ImageManifest) -> str:
         return self.put_manifest(repo.with_tag(tag), manifest)
 
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocirel import lockfile
 from ocirel.backends.base import Backend, BuildEnv, BuildSpec
-from ocirel.compare import differences, platform_of
+from ocirel.compare import differences
 from ocirel.errors import (
     DigestMismatchError,
     LockfileError,
@@ -54,13 +54,19 @@ from ocirel.errors import (
     VersionError,
 )
 from ocirel.gitinfo import SourceInfo
-from ocirel.image import (
+from ocirel.image import read_layout, stamp_labels
+from ocirel.oci import (
+    LABEL_CREATED,
+    LABEL_REVISION,
+    LABEL_SOURCE,
+    LABEL_VERSION,
     SCHEMA1_TYPES,
-    Manifest,
+    ImageConfig,
+    ImageManifest,
     OciImage,
+    as_image_config,
     not_comparable,
-    read_layout,
-    stamp_labels,
+    platform_of,
 )
 from ocirel.reference import Reference
 from ocirel.runner import display
@@ -69,10 +75,6 @@ from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floa
 if TYPE_CHECKING:  # the registry client imports requests: loaded in the background
     from ocirel.registry import Registry
 
-LABEL_VERSION = "org.opencontainers.image.version"
-LABEL_REVISION = "org.opencontainers.image.revision"
-LABEL_SOURCE = "org.opencontainers.image.source"
-LABEL_CREATED = "org.opencontainers.image.created"
 IMMUTABLE_CODES = frozenset({"TAG_INVALID", "MANIFEST_TAG_IMMUTABLE", "TAG_IMMUTABLE"})
 #: read-after-write lag: the first and the longest wait before asking for a new tag again
 LAG_FIRST_WAIT = 0.25
@@ -436,7 +438,7 @@ class Publisher:
         req = self.request
         return first_candidate(req.scheme, tags, req.explicit_tag, req.floating, self._known)
 
-    def _check_built_config(self, repo: Reference, digest: str, manifest: Manifest) -> None:
+    def _check_built_config(self, repo: Reference, digest: str, manifest: ImageManifest) -> None:
         """The config the builder built (buildx metadata, or the classic store's image
         ID) must be the config of the manifest the registry serves."""
         known = getattr(self.backend, "config_digest", None)
@@ -479,7 +481,7 @@ class Publisher:
 
     # ---------------------------------------------------------- unchanged content
 
-    def _decide(self, local_config: dict[str, Any]) -> Decision:
+    def _decide(self, local_config: ImageConfig) -> Decision:
         req = self.request
         if req.explicit_tag is not None:
             return Decision(True, (f"--tag {req.explicit_tag} was given",))
@@ -510,14 +512,13 @@ class Publisher:
         )  # fmt: skip
 
     def _remote_config(
-        self, repo: Reference, digest: str, manifest: Manifest | None = None
-    ) -> dict[str, Any]:
+        self, repo: Reference, digest: str, manifest: ImageManifest | None = None
+    ) -> ImageConfig:
         manifest = manifest or self.registry.get_manifest(repo.with_digest(digest))
         config_digest = manifest.document.get("config", {}).get("digest", "")
         if not config_digest:
             return {}
-        data = json.loads(self.registry.get_blob(repo, config_digest))
-        return data if isinstance(data, dict) else {}
+        return as_image_config(json.loads(self.registry.get_blob(repo, config_digest)))
 
     def _settle_without_push(self, decision: Decision) -> PublishResult:
         """``--explain``, or unchanged content: nothing is pushed."""
@@ -585,7 +586,7 @@ class Publisher:
             cache_repo=req.cache_repo,
         )
 
-    def _labels(self, tag: str, config: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    def _labels(self, tag: str, config: ImageConfig) -> tuple[tuple[str, str], ...]:
         req = self.request
         created = rfc3339(req.timestamp) if req.timestamp is not None else config.get("created")
         return build_labels(tag, self.source, created if isinstance(created, str) else None)
@@ -637,7 +638,7 @@ class Publisher:
         if self._cleanup is None:
             self._cleanup = _Background(self._remove_local_image)
 
-    def _claim(self, repo: Reference, tag: str, manifest: Manifest) -> None:
+    def _claim(self, repo: Reference, tag: str, manifest: ImageManifest) -> None:
         ref = repo.with_tag(tag)
         start = self.clock()
         if self.registry.exists(ref):
@@ -772,8 +773,8 @@ class _Previous:
     """The latest version, and why it cannot be compared with the build (if so)."""
 
     tag: str
-    manifest: Manifest | None
-    config: dict[str, Any]
+    manifest: ImageManifest | None
+    config: ImageConfig
     skipped: str | None
 
 

@@ -39,11 +39,11 @@ from ocirel.errors import (
     TagConflictError,
     VersionError,
 )
-from ocirel.image import OCI_CONFIG, OCI_MANIFEST
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import LABEL_VERSION, OCI_CONFIG, OCI_MANIFEST
 from ocirel.reference import Reference, parse
 from ocirel.registry import Registry
-from ocirel.release import LABEL_VERSION, Publisher, PublishRequest, PublishResult
+from ocirel.release import Publisher, PublishRequest, PublishResult
 from ocirel.versioning import make_scheme
 from tests.support.client import RandomImage
 from tests.unit.fakeregistry import (

@@ -24,9 +24,16 @@ from ocirel.errors import (
     RegistryError,
     RegistryNotFoundError,
 )
-from ocirel.image import Manifest, sha256_digest
+from ocirel.oci import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    ImageManifest,
+    sha256_digest,
+)
 from ocirel.reference import Reference
-from ocirel.registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Registry
+from ocirel.registry import Registry
 from ocirel.transport import Transport
 from ocirel.versioning import make_scheme
 from tests.unit.fakeregistry import (
@@ -764,7 +771,7 @@ def test_r17_upload_location_on_another_host_gets_no_authorization(
 def test_put_manifest_reports_mismatched_digest(
     fake: FakeRegistry, registry: Registry, repo: Reference
 ) -> None:
-    manifest = Manifest(DIGEST, OCI_MANIFEST, BODY)
+    manifest = ImageManifest(DIGEST, OCI_MANIFEST, BODY)
     fake.route("PUT", MANIFESTS, Response(201, {"Docker-Content-Digest": "sha256:" + "9" * 64}))
     with pytest.raises(DigestMismatchError):
         registry.put_tag(repo, "v1", manifest)

@@ -38,6 +38,7 @@ from ocirel.errors import (
 from ocirel.oci import (
     ACCEPT_ALL,
     MANIFEST_TYPES,
+    Digest,
     ImageManifest,
     OciImage,
     sha256_digest,
@@ -64,7 +65,7 @@ NOT_FOUND_CODES = frozenset({"NAME_UNKNOWN", "NOT_FOUND"})
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    digest: str
+    digest: Digest
     media_type: str
     size: int | None
 
@@ -233,7 +234,9 @@ class Registry:
         _check_accepted(ref, media_type, accept)
         return ImageManifest(digest, media_type, reply.body)
 
-    def get_blob(self, repo: Reference, digest: str, *, max_size: int = MANIFEST_MAX_BODY) -> bytes:
+    def get_blob(
+        self, repo: Reference, digest: Digest, *, max_size: int = MANIFEST_MAX_BODY
+    ) -> bytes:
         """A small blob (an image config), verified against its digest."""
         validate_digest(digest)
         reply = self.transport.request(
@@ -257,7 +260,7 @@ class Registry:
 
     # --------------------------------------------------------------- upload
 
-    def blob_exists(self, repo: Reference, digest: str) -> bool:
+    def blob_exists(self, repo: Reference, digest: Digest) -> bool:
         validate_digest(digest)
         reply = self.transport.request(
             "HEAD", repo.registry, f"/v2/{repo.repository}/blobs/{digest}", scope=_push(repo)
@@ -268,7 +271,7 @@ class Registry:
         return True
 
     def upload_blob(
-        self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
+        self, repo: Reference, digest: Digest, opener: Callable[[], IO[bytes]], size: int
     ) -> None:
         """Monolithic upload (POST, then PUT with the whole body), restarted from the first
         byte on a temporary failure, through the transport's one retry loop."""
@@ -291,7 +294,7 @@ class Registry:
         retrying(self.transport.policy.retry, attempt, retries=UPLOAD_ATTEMPTS - 1)
 
     def _upload_once(
-        self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
+        self, repo: Reference, digest: Digest, opener: Callable[[], IO[bytes]], size: int
     ) -> None:
         start = self.transport.request(
             "POST",
@@ -330,7 +333,7 @@ class Registry:
             )
         raise_for_status(reply, what=f"uploading {digest[:19]} to {repo.name}", ok=(201,))
 
-    def put_manifest(self, ref: Reference, manifest: ImageManifest) -> str:
+    def put_manifest(self, ref: Reference, manifest: ImageManifest) -> Digest:
         """PUT ``manifest`` at ``ref`` (tag or digest); return the digest the registry reports."""
         reply = self.transport.request(
             "PUT",
@@ -348,7 +351,7 @@ class Registry:
             )
         return manifest.digest
 
-    def push_image(self, repo: Reference, image: OciImage) -> str:
+    def push_image(self, repo: Reference, image: OciImage) -> Digest:
         """Upload ``image``'s missing blobs and put its manifest by digest (untagged)."""
         missing = [(d, s) for d, s in image.blobs if not self.blob_exists(repo, d)]
         if missing:
@@ -368,7 +371,7 @@ class Registry:
         )
         raise_for_status(reply, what=f"authenticating to {repo.registry}")
 
-    def put_tag(self, repo: Reference, tag: str, manifest: ImageManifest) -> str:
+    def put_tag(self, repo: Reference, tag: str, manifest: ImageManifest) -> Digest:
         return self.put_manifest(repo.with_tag(tag), manifest)
 
 

@@ -61,6 +61,7 @@ from ocirel.oci import (
     LABEL_SOURCE,
     LABEL_VERSION,
     SCHEMA1_TYPES,
+    Digest,
     ImageConfig,
     ImageManifest,
     OciImage,
@@ -120,7 +121,7 @@ class Decision:
     new_version: bool
     reasons: tuple[str, ...]
     previous_tag: str | None = None
-    previous_digest: str | None = None
+    previous_digest: Digest | None = None
     previous_platform: str | None = None
 
 
@@ -450,7 +451,7 @@ class Publisher:
                 f"built {expected}"
             )
 
-    def _push_and_verify(self, ref: Reference) -> str:
+    def _push_and_verify(self, ref: Reference) -> Digest:
         req = self.request
         if self.registry.exists(ref):
             raise TagConflictError(f"tag {ref.tag} already exists in {ref.name}")
@@ -665,7 +666,7 @@ class Publisher:
                 f"pushed ({digest[:19]}…): another publisher raced us"
             )
 
-    def _resolve_written(self, ref: Reference, digest: str | None) -> str:
+    def _resolve_written(self, ref: Reference, digest: str | None) -> Digest:
         """The digest of the tag this run has just written. Some registries (S3-backed,
         CDN-fronted) answer 404 for a new tag for a few seconds: ask again, with growing
         waits, for at most ``verify_timeout`` seconds of waiting in all."""
@@ -699,10 +700,10 @@ class Publisher:
         )
 
     def _record(
-        self, tag: str, digest: str, platform: str, attempts: int, decision: Decision
+        self, tag: str, digest: Digest, platform: str, attempts: int, decision: Decision
     ) -> PublishResult:
         req = self.request
-        platforms = {platform: digest}
+        platforms: dict[str, str] = {platform: digest}
         entry = lockfile.LockEntry(
             name=req.name,
             repository=req.repository.name,

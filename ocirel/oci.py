@@ -1,5 +1,5 @@
 """The OCI vocabulary, in one place: media types, label names, digests, image configs,
-the platform string, manifests and images. Pure: no I/O, no ocirel imports.
+the platform string, manifests and images. Pure: no I/O; imports only ocirel.errors.
 
 :mod:`ocirel.registry` moves these over the network, :mod:`ocirel.image` reads and
 stamps them from a builder's OCI layout, :mod:`ocirel.compare` compares configs.
@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NewType, TypedDict, cast
+
+from ocirel.errors import UnsupportedManifestError
 
 # ----------------------------------------------------------------- media types
 
@@ -123,6 +125,59 @@ def not_comparable(manifest: ImageManifest) -> str | None:
         kind = artifact_type if isinstance(artifact_type, str) else config_type
         return f"is an OCI artifact ({kind!s:.100}), not an image"
     return None
+
+
+def media_type_of(content_type: str | None) -> str:
+    """The media type of a ``Content-Type`` value: parameters dropped, lower case."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def parse_manifest(
+    body: bytes, digest: Digest, *, served_as: str | None, accept: str, what: str
+) -> ImageManifest:
+    """The manifest ``body`` of ``what``, served with the Content-Type ``served_as``:
+    a JSON object of a type ocirel reads, asked for in ``accept``, whose ``mediaType``
+    (when it has one) is the type it was served as. Anything else raises
+    :class:`UnsupportedManifestError`."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise UnsupportedManifestError(f"the manifest of {what} is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise UnsupportedManifestError(f"the manifest of {what} is not a JSON object")
+    body_type, header_type = document.get("mediaType"), media_type_of(served_as)
+    if body_type is not None and header_type in MANIFEST_TYPES and body_type != header_type:
+        raise _unsupported(
+            f"the manifest of {what} says mediaType {body_type!r} but was served as "
+            f"{header_type!r}; refusing an ambiguous manifest",
+            body_type,
+        )
+    media_type = body_type if isinstance(body_type, str) else header_type
+    if media_type not in MANIFEST_TYPES:
+        raise _unsupported(
+            f"the manifest of {what} has an unsupported media type {media_type!r}", media_type
+        )
+    check_accepted(what, media_type, accept)
+    return ImageManifest(digest, media_type, body)
+
+
+def check_accepted(what: str, media_type: str, accept: str) -> None:
+    """A registry may answer with another manifest type than asked (a platform's
+    manifest for an index): never take its digest for the one asked for."""
+    accepted = {media_type_of(item) for item in accept.split(",")}
+    if media_type not in accepted:
+        raise UnsupportedManifestError(
+            f"{what}: the registry answered with a {media_type} instead of "
+            f"{' or '.join(sorted(accepted))}; refusing to take its digest"
+        )
+
+
+def _unsupported(message: str, media_type: object) -> UnsupportedManifestError:
+    if isinstance(media_type, str) and media_type in SCHEMA1_TYPES:
+        return UnsupportedManifestError(
+            message, reason="is a schema 1 manifest, which ocirel cannot compare"
+        )
+    return UnsupportedManifestError(message)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,13 +33,19 @@ from ocirel.errors import (
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
+    UnsupportedManifestError,
 )
 from ocirel.oci import (
     ACCEPT_ALL,
     MANIFEST_TYPES,
     Digest,
+    ImageConfig,
     ImageManifest,
     OciImage,
+    check_accepted,
+    media_type_of,
+    parse_image_config,
+    parse_manifest,
     sha256_digest,
 )
 from ocirel.reference import Reference, is_valid_digest, validate_digest
@@ -170,9 +175,9 @@ class Registry:
         reply = self._manifest_request("HEAD", ref, accept)
         if reply.status == 200:
             digest = reply.header("Docker-Content-Digest") or ""
-            media_type = _media_type(reply.header("Content-Type"))
+            media_type = media_type_of(reply.header("Content-Type"))
             if is_valid_digest(digest) and media_type in MANIFEST_TYPES:
-                _check_accepted(ref, media_type, accept)
+                check_accepted(str(ref), media_type, accept)
                 if ref.digest and digest != ref.digest:
                     raise DigestMismatchError(
                         f"{ref} resolved to another digest ({digest}); the registry is inconsistent"
@@ -213,26 +218,13 @@ class Registry:
             raise DigestMismatchError(
                 f"{ref}: the registry says {claimed} but the manifest bytes hash to {digest}"
             )
-        header_type = _media_type(reply.header("Content-Type"))
-        try:
-            document = json.loads(reply.body)
-        except (ValueError, RecursionError):
-            raise RegistryError(f"the manifest of {ref} is not valid JSON") from None
-        body_type = document.get("mediaType") if isinstance(document, dict) else None
-        if not isinstance(document, dict):
-            raise RegistryError(f"the manifest of {ref} is not a JSON object")
-        if body_type is not None and header_type in MANIFEST_TYPES and body_type != header_type:
-            raise RegistryError(
-                f"the manifest of {ref} says mediaType {body_type!r} but was served as "
-                f"{header_type!r}; refusing an ambiguous manifest"
-            )
-        media_type = body_type if isinstance(body_type, str) else header_type
-        if media_type not in MANIFEST_TYPES:
-            raise RegistryError(
-                f"the manifest of {ref} has an unsupported media type {media_type!r}"
-            )
-        _check_accepted(ref, media_type, accept)
-        return ImageManifest(digest, media_type, reply.body)
+        return parse_manifest(
+            reply.body,
+            digest,
+            served_as=reply.header("Content-Type"),
+            accept=accept,
+            what=str(ref),
+        )
 
     def get_blob(
         self, repo: Reference, digest: Digest, *, max_size: int = MANIFEST_MAX_BODY
@@ -250,6 +242,19 @@ class Registry:
         if sha256_digest(reply.body) != digest:
             raise DigestMismatchError(f"blob {digest} of {repo.name} does not hash to its digest")
         return reply.body
+
+    def get_config(self, repo: Reference, manifest: ImageManifest) -> ImageConfig:
+        """The image config ``manifest`` names, verified ({} when it names none)."""
+        config_digest = manifest.document.get("config", {}).get("digest", "")
+        if not config_digest:
+            return {}
+        try:
+            return parse_image_config(self.get_blob(repo, config_digest))
+        except (ValueError, RecursionError):  # binary, or not UTF-8: not an image config
+            raise UnsupportedManifestError(
+                f"the config of {repo.name}@{manifest.digest} is not JSON",
+                reason="has a configuration that is not JSON",
+            ) from None
 
     def delete_manifest(self, repo: Reference, digest: str) -> None:
         validate_digest(digest)
@@ -397,21 +402,6 @@ def _check_same_origin(registry: str, base: str, target: str) -> None:
 
 
 _PARTIAL_LIST_HINT = "a partial tag list could reuse a version; fix the registry's Link header"
-
-
-def _media_type(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
-def _check_accepted(ref: Reference, media_type: str, accept: str) -> None:
-    """A registry may answer with another manifest type than asked (a platform's
-    manifest for an index): never take its digest for the one asked for."""
-    accepted = {_media_type(item) for item in accept.split(",")}
-    if media_type not in accepted:
-        raise RegistryError(
-            f"{ref}: the registry answered with a {media_type} instead of "
-            f"{' or '.join(sorted(accepted))}; refusing to take its digest"
-        )
 
 
 def _tags_from(reply: Reply, repo: Reference) -> list[str]:

@@ -30,7 +30,6 @@ real compare-and-swap: its rejection is handled like a lost race.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import shutil
 import tempfile
@@ -51,6 +50,7 @@ from ocirel.errors import (
     RegistryError,
     RegistryNotFoundError,
     TagConflictError,
+    UnsupportedManifestError,
     VersionError,
 )
 from ocirel.gitinfo import SourceInfo
@@ -60,12 +60,10 @@ from ocirel.oci import (
     LABEL_REVISION,
     LABEL_SOURCE,
     LABEL_VERSION,
-    SCHEMA1_TYPES,
     Digest,
     ImageConfig,
     ImageManifest,
     OciImage,
-    as_image_config,
     not_comparable,
     platform_of,
 )
@@ -421,7 +419,7 @@ class Publisher:
                 continue
             manifest = self.registry.get_manifest(repo.with_digest(digest))
             self._check_built_config(repo, digest, manifest)
-            config = self._remote_config(repo, digest, manifest)
+            config = self.registry.get_config(repo, manifest)
             return self._record(tag, digest, platform_of(config), attempt, decision)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -512,15 +510,6 @@ class Publisher:
             previous, manifest.digest, platform_of(config),
         )  # fmt: skip
 
-    def _remote_config(
-        self, repo: Reference, digest: str, manifest: ImageManifest | None = None
-    ) -> ImageConfig:
-        manifest = manifest or self.registry.get_manifest(repo.with_digest(digest))
-        config_digest = manifest.document.get("config", {}).get("digest", "")
-        if not config_digest:
-            return {}
-        return as_image_config(json.loads(self.registry.get_blob(repo, config_digest)))
-
     def _settle_without_push(self, decision: Decision) -> PublishResult:
         """``--explain``, or unchanged content: nothing is pushed."""
         req = self.request
@@ -550,29 +539,30 @@ class Publisher:
         return tags
 
     def _fetch_previous(self, tags: set[str]) -> _Previous | None:
-        """The latest version's manifest and config, fetched while the builder works;
-        or why it cannot be compared with the build (an index, an artifact, a schema 1
-        manifest, a config that is not JSON)."""
+        """The latest version's manifest and config, fetched while the builder works."""
         req = self.request
         if req.explicit_tag is not None or req.always_new_version:
             return None
         previous = latest_version(tags, req.scheme)
-        if previous is None:
-            return None
+        return None if previous is None else self._read_previous(previous)
+
+    def _read_previous(self, tag: str) -> _Previous:
+        """``tag``'s manifest and config, or why they cannot be compared with the build
+        (an index, an artifact, a schema 1 manifest, a config that is not JSON)."""
+        repo = self.request.repository
         try:
-            manifest = self.registry.get_manifest(req.repository.with_tag(previous))
-        except (RegistryError, DigestMismatchError) as exc:
-            if not _unreadable_manifest(exc):
-                raise
-            return _Previous(previous, None, {}, _unreadable_reason(exc))
+            manifest = self.registry.get_manifest(repo.with_tag(tag))
+        except UnsupportedManifestError as exc:
+            return _Previous(tag, None, {}, exc.reason)
+        except DigestMismatchError as exc:  # bytes that do not hash to the claimed digest
+            return _Previous(tag, None, {}, f"is a manifest ocirel cannot read ({exc})")
         skipped = not_comparable(manifest)
         if skipped is not None:
-            return _Previous(previous, manifest, {}, skipped)
+            return _Previous(tag, manifest, {}, skipped)
         try:
-            config = self._remote_config(req.repository, manifest.digest, manifest)
-        except (ValueError, RecursionError):  # binary, or not UTF-8: not an image config
-            return _Previous(previous, manifest, {}, "has a configuration that is not JSON")
-        return _Previous(previous, manifest, config, None)
+            return _Previous(tag, manifest, self.registry.get_config(repo, manifest), None)
+        except UnsupportedManifestError as exc:  # a config that is not JSON
+            return _Previous(tag, manifest, {}, exc.reason)
 
     def _spec(self) -> BuildSpec:
         req = self.request
@@ -777,26 +767,6 @@ class _Previous:
     manifest: ImageManifest | None
     config: ImageConfig
     skipped: str | None
-
-
-def _unreadable_manifest(exc: OcirelError) -> bool:
-    """The registry answered, with a manifest ocirel cannot read (a schema 1 manifest,
-    a type it does not know, bytes that do not hash to the digest it claims) — not a
-    failure to talk to it (those carry a method, a status, or are temporary)."""
-    if isinstance(exc, DigestMismatchError):
-        return True
-    return (
-        isinstance(exc, RegistryError)
-        and exc.status is None
-        and not exc.temporary
-        and not exc.method
-    )
-
-
-def _unreadable_reason(exc: OcirelError) -> str:
-    if any(media_type in str(exc) for media_type in SCHEMA1_TYPES):
-        return "is a schema 1 manifest, which ocirel cannot compare"
-    return f"is a manifest ocirel cannot read ({exc})"
 
 
 def _is_immutable_rejection(exc: RegistryError) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ocirel import oci
+from ocirel.errors import RegistryError, UnsupportedManifestError
 from ocirel.oci import (
     ImageManifest,
     Layer,
@@ -88,3 +89,60 @@ def test_oci_image_blobs_config_first_and_opened_by_digest(tmp_path: Path) -> No
         assert blob.read() == b"layer bytes"
     with pytest.raises(KeyError):
         image.open_blob(sha256_digest(b"other"))
+
+
+# ------------------------------------------------------------- parse_manifest
+
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+
+def _parse(body: bytes, served_as: str | None, accept: str = oci.ACCEPT_ALL) -> ImageManifest:
+    return oci.parse_manifest(
+        body, sha256_digest(body), served_as=served_as, accept=accept, what="r/app:v1"
+    )
+
+
+def test_parse_manifest_takes_the_type_inside_or_the_one_served_as() -> None:
+    typed = json.dumps({"mediaType": oci.DOCKER_MANIFEST}).encode()
+    assert _parse(typed, None).media_type == oci.DOCKER_MANIFEST
+    untyped = b'{"schemaVersion": 2}'
+    parsed = _parse(untyped, oci.OCI_MANIFEST + "; charset=utf-8")
+    assert (parsed.media_type, parsed.digest, parsed.body) == (
+        oci.OCI_MANIFEST,
+        sha256_digest(untyped),
+        untyped,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "served_as", "accept", "message"),
+    [
+        (b"\x00 not json", oci.OCI_MANIFEST, oci.ACCEPT_ALL, "is not valid JSON"),
+        (b"[]", oci.OCI_MANIFEST, oci.ACCEPT_ALL, "is not a JSON object"),
+        (
+            json.dumps({"mediaType": oci.OCI_INDEX}).encode(),
+            oci.OCI_MANIFEST,
+            oci.ACCEPT_ALL,
+            "refusing an ambiguous manifest",
+        ),
+        (b"{}", "application/octet-stream", oci.ACCEPT_ALL, "unsupported media type"),
+        (b"{}", oci.OCI_MANIFEST, oci.OCI_INDEX, "refusing to take its digest"),
+    ],
+    ids=["not-json", "not-object", "ambiguous", "unknown-type", "not-asked-for"],
+)
+def test_manifests_ocirel_cannot_read_raise_unsupported_manifest_error(
+    body: bytes, served_as: str, accept: str, message: str
+) -> None:
+    with pytest.raises(UnsupportedManifestError, match=message) as info:
+        _parse(body, served_as, accept)
+    assert isinstance(info.value, RegistryError)
+    assert info.value.reason == f"is a manifest ocirel cannot read ({info.value})"
+    assert info.value.status is None
+
+
+@pytest.mark.parametrize("where", ["served-as", "inside"])
+def test_a_schema1_manifest_says_so_in_its_reason(where: str) -> None:
+    body = json.dumps({"schemaVersion": 1, "mediaType": SCHEMA1}).encode()
+    with pytest.raises(UnsupportedManifestError, match="unsupported media type") as info:
+        _parse(body if where == "inside" else b'{"schemaVersion": 1}', SCHEMA1)
+    assert info.value.reason == "is a schema 1 manifest, which ocirel cannot compare"

@@ -23,6 +23,7 @@ from ocirel.errors import (
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
+    UnsupportedManifestError,
 )
 from ocirel.oci import (
     DOCKER_LIST,
@@ -836,3 +837,41 @@ def test_r54_repeated_tags_are_listed_once_in_their_order(
         ),
     )
     assert registry.list_tags(repo) == ["v2", "v1", "v3"]
+
+
+# -- issue 12: manifests and configs ocirel cannot read ---------------------------------
+
+
+def test_a_schema1_manifest_raises_unsupported_manifest_error(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    body = b'{"schemaVersion": 1, "fsLayers": []}'
+    schema1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    fake.route("GET", MANIFESTS, manifest_reply(body, schema1))
+    with pytest.raises(UnsupportedManifestError, match="unsupported media type") as info:
+        registry.get_manifest(repo.with_tag("v1"))
+    assert "schema 1" in info.value.reason
+
+
+def test_get_config_reads_the_config_a_manifest_names(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    config = b'{"os": "linux", "architecture": "amd64"}'
+    body = json.dumps({"config": {"digest": sha256_digest(config)}}).encode()
+    manifest = ImageManifest(sha256_digest(body), OCI_MANIFEST, body)
+    fake.route("GET", "/v2/team/app/blobs/.*", Response(200, {}, config))
+    assert registry.get_config(repo, manifest) == {"os": "linux", "architecture": "amd64"}
+    empty = ImageManifest(sha256_digest(b"{}"), OCI_MANIFEST, b"{}")
+    assert registry.get_config(repo, empty) == {}
+
+
+def test_a_config_that_is_not_json_raises_unsupported_manifest_error(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    config = b"\x00\xff\xfe binary \x80"
+    body = json.dumps({"config": {"digest": sha256_digest(config)}}).encode()
+    manifest = ImageManifest(sha256_digest(body), OCI_MANIFEST, body)
+    fake.route("GET", "/v2/team/app/blobs/.*", Response(200, {}, config))
+    with pytest.raises(UnsupportedManifestError, match="is not JSON") as info:
+        registry.get_config(repo, manifest)
+    assert info.value.reason == "has a configuration that is not JSON"

@@ -256,13 +256,6 @@ class Registry:
                 reason="has a configuration that is not JSON",
             ) from None
 
-    def delete_manifest(self, repo: Reference, digest: str) -> None:
-        validate_digest(digest)
-        reply = self.transport.request(
-            "DELETE", repo.registry, f"/v2/{repo.repository}/manifests/{digest}", scope=_push(repo)
-        )
-        raise_for_status(reply, what=f"deleting {repo.name}@{digest}", ok=(200, 202))
-
     # --------------------------------------------------------------- upload
 
     def blob_exists(self, repo: Reference, digest: Digest) -> bool:

@@ -33,9 +33,9 @@ from ocirel.oci import (
     ImageManifest,
     sha256_digest,
 )
-from ocirel.reference import Reference
+from ocirel.reference import Reference, validate_digest
 from ocirel.registry import Registry
-from ocirel.transport import Transport
+from ocirel.transport import Transport, raise_for_status
 from ocirel.versioning import make_scheme
 from tests.unit.fakeregistry import (
     DROP,
@@ -657,7 +657,7 @@ def test_r24_malformed_digests_rejected_before_any_request(
     calls: list[Callable[[], object]] = [
         lambda: registry.get_blob(repo, digest),
         lambda: registry.blob_exists(repo, digest),
-        lambda: registry.delete_manifest(repo, digest),
+        lambda: delete_manifest(registry, repo, digest),
         lambda: registry.upload_blob(repo, digest, lambda: blob.open("rb"), 1),
         lambda: repo.with_digest(digest),
     ]
@@ -666,6 +666,16 @@ def test_r24_malformed_digests_rejected_before_any_request(
             call()
     assert fake.log == []
     assert net.connections == []
+
+
+def delete_manifest(registry: Registry, repo: Reference, digest: str) -> None:
+    """What the tests' support client does (ocirel itself never deletes), through the
+    transport: the digest is validated before a URL is built."""
+    validate_digest(digest)
+    path = f"/v2/{repo.repository}/manifests/{digest}"
+    scope = f"repository:{repo.repository}:pull,push"
+    reply = registry.transport.request("DELETE", repo.registry, path, scope=scope)
+    raise_for_status(reply, what=f"deleting {repo.name}@{digest}", ok=(200, 202))
 
 
 def test_r24_long_tag_rejected_by_with_tag() -> None:

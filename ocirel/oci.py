@@ -112,6 +112,15 @@ class ImageManifest:
         return data if isinstance(data, dict) else {}
 
 
+@dataclass(frozen=True)
+class ManifestInfo:
+    """What a manifest is without its bytes: digest, media type, size when known."""
+
+    digest: Digest
+    media_type: str
+    size: int | None
+
+
 def not_comparable(manifest: ImageManifest) -> str | None:
     """Why the image behind ``manifest`` cannot be compared layer by layer with a
     build (an index, an OCI artifact), or None when it can."""

@@ -24,9 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import IO
-from urllib.parse import urlsplit
 
 from ocirel.errors import (
     DigestMismatchError,
@@ -41,6 +39,7 @@ from ocirel.oci import (
     Digest,
     ImageConfig,
     ImageManifest,
+    ManifestInfo,
     OciImage,
     check_accepted,
     media_type_of,
@@ -54,6 +53,7 @@ from ocirel.transport import (
     Again,
     Reply,
     Transport,
+    check_same_origin,
     join_url,
     parse_link_next,
     raise_for_status,
@@ -66,13 +66,6 @@ MAX_TAGS = 1_000_000
 UPLOAD_ATTEMPTS = 4
 UPLOAD_WORKERS = 4
 NOT_FOUND_CODES = frozenset({"NAME_UNKNOWN", "NOT_FOUND"})
-
-
-@dataclass(frozen=True)
-class ManifestInfo:
-    digest: Digest
-    media_type: str
-    size: int | None
 
 
 def _pull(ref: Reference) -> str:
@@ -145,7 +138,9 @@ class Registry:
             if next_link is None:  # "<>" is a Link to this very page: a loop, not the end
                 return
             target = join_url(reply.url, next_link, registry=repo.registry, what="a tag-list Link")
-            _check_same_origin(repo.registry, base, target)
+            check_same_origin(
+                repo.registry, base, target, what="a tag-list Link", hint=_PARTIAL_LIST_HINT
+            )
             if target in seen:
                 raise RegistryError(
                     f"{repo.registry} sent a tag-list Link that loops back to a page already "
@@ -375,23 +370,6 @@ class Registry:
 
 class _PageSizeRejectedError(Exception):
     pass
-
-
-def _check_same_origin(registry: str, base: str, target: str) -> None:
-    """Refuse a tag-list page elsewhere, saying what differs: the host or the scheme."""
-    want, got = urlsplit(base), urlsplit(target)
-    if got.netloc != want.netloc:
-        raise RegistryError(
-            f"{registry} sent a tag-list Link to another host ({got.netloc}); "
-            "refusing to follow it",
-            hint=_PARTIAL_LIST_HINT,
-        )
-    if got.scheme != want.scheme:
-        raise RegistryError(
-            f"{registry} sent a tag-list Link that switches the scheme from {want.scheme} to "
-            f"{got.scheme} on the same host ({got.netloc}); refusing to follow it",
-            hint=_PARTIAL_LIST_HINT,
-        )
 
 
 _PARTIAL_LIST_HINT = "a partial tag list could reuse a version; fix the registry's Link header"

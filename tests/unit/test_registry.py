@@ -863,13 +863,17 @@ def test_a_schema1_manifest_raises_unsupported_manifest_error(
     assert "schema 1" in info.value.reason
 
 
+def serve_config(fake: FakeRegistry, config: bytes) -> ImageManifest:
+    """Serve ``config`` as a blob; the manifest naming it."""
+    fake.route("GET", "/v2/team/app/blobs/.*", Response(200, {}, config))
+    body = json.dumps({"config": {"digest": sha256_digest(config)}}).encode()
+    return ImageManifest(sha256_digest(body), OCI_MANIFEST, body)
+
+
 def test_get_config_reads_the_config_a_manifest_names(
     fake: FakeRegistry, registry: Registry, repo: Reference
 ) -> None:
-    config = b'{"os": "linux", "architecture": "amd64"}'
-    body = json.dumps({"config": {"digest": sha256_digest(config)}}).encode()
-    manifest = ImageManifest(sha256_digest(body), OCI_MANIFEST, body)
-    fake.route("GET", "/v2/team/app/blobs/.*", Response(200, {}, config))
+    manifest = serve_config(fake, b'{"os": "linux", "architecture": "amd64"}')
     assert registry.get_config(repo, manifest) == {"os": "linux", "architecture": "amd64"}
     empty = ImageManifest(sha256_digest(b"{}"), OCI_MANIFEST, b"{}")
     assert registry.get_config(repo, empty) == {}
@@ -878,10 +882,7 @@ def test_get_config_reads_the_config_a_manifest_names(
 def test_a_config_that_is_not_json_raises_unsupported_manifest_error(
     fake: FakeRegistry, registry: Registry, repo: Reference
 ) -> None:
-    config = b"\x00\xff\xfe binary \x80"
-    body = json.dumps({"config": {"digest": sha256_digest(config)}}).encode()
-    manifest = ImageManifest(sha256_digest(body), OCI_MANIFEST, body)
-    fake.route("GET", "/v2/team/app/blobs/.*", Response(200, {}, config))
+    manifest = serve_config(fake, b"\x00\xff\xfe binary \x80")
     with pytest.raises(UnsupportedManifestError, match="is not JSON") as info:
         registry.get_config(repo, manifest)
     assert info.value.reason == "has a configuration that is not JSON"

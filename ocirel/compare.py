@@ -21,27 +21,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-RELEASE_LABELS = frozenset(
-    {
-        "org.opencontainers.image.version",
-        "org.opencontainers.image.created",
-        "org.opencontainers.image.revision",
-    }
-)
+from ocirel.oci import RELEASE_LABELS, ImageConfig, platform_of
 
 
-def platform_of(config: Mapping[str, Any]) -> str:
-    platform = f"{config.get('os', 'linux')}/{config.get('architecture', 'unknown')}"
-    return platform + (f"/{config['variant']}" if config.get("variant") else "")
-
-
-def diff_ids(config: Mapping[str, Any]) -> list[str]:
+def diff_ids(config: ImageConfig) -> list[str]:
     rootfs = config.get("rootfs") or {}
     ids = rootfs.get("diff_ids") if isinstance(rootfs, Mapping) else None
     return [str(i) for i in ids] if isinstance(ids, list) else []
 
 
-def runtime_config(config: Mapping[str, Any]) -> dict[str, Any]:
+def runtime_config(config: ImageConfig) -> dict[str, Any]:
     """The ``config`` member without release labels and without empty values."""
     inner = config.get("config") or {}
     if not isinstance(inner, Mapping):
@@ -57,7 +46,7 @@ def runtime_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def differences(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
+def differences(new: ImageConfig, old: ImageConfig) -> list[str]:
     """Why ``new`` is not the same content as ``old``; an empty list means it is."""
     reasons: list[str] = []
     if platform_of(new) != platform_of(old):

@@ -104,6 +104,17 @@ class RegistryNotFoundError(RegistryError):
     """404: unknown repository, manifest or blob."""
 
 
+class UnsupportedManifestError(RegistryError):
+    """The registry served a manifest, or an image config, that ocirel cannot read: a
+    schema 1 manifest, a media type it does not know or did not ask for, a body that is
+    not a JSON object, a config that is not JSON. ``reason`` says so in words that
+    follow the tag's name ("v3 is a schema 1 manifest, …")."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or f"is a manifest ocirel cannot read ({message})"
+
+
 class VersionError(OcirelError):
     """No next version can be computed, or a tag is not acceptable as a version."""
 

@@ -11,124 +11,23 @@ hundred bytes of upload, never a rebuild.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ocirel.errors import DigestMismatchError, RegistryError
+from ocirel.oci import (
+    INDEX_TYPES,
+    OCI_MANIFEST,
+    ImageManifest,
+    Layer,
+    OciImage,
+    canonical_json,
+    sha256_digest,
+)
 from ocirel.reference import is_valid_digest
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    }
-)
-
-
-#: configs of images (what ``compare`` understands); any other config type is an artifact
-IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, "application/vnd.docker.container.image.v1+json"})
-SCHEMA1_TYPES = frozenset(
-    {
-        "application/vnd.docker.distribution.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    }
-)
-
-
-def not_comparable(manifest: Manifest) -> str | None:
-    """Why the image behind ``manifest`` cannot be compared layer by layer with a
-    build (an index, an OCI artifact), or None when it can."""
-    if manifest.media_type in INDEX_TYPES:
-        return "is a multi-platform index"
-    document = manifest.document
-    config = document.get("config")
-    config_type = config.get("mediaType") if isinstance(config, dict) else None
-    artifact_type = document.get("artifactType")
-    if artifact_type is not None or config_type not in IMAGE_CONFIG_TYPES:
-        kind = artifact_type if isinstance(artifact_type, str) else config_type
-        return f"is an OCI artifact ({kind!s:.100}), not an image"
-    return None
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def canonical_json(document: object) -> bytes:
-    """Compact JSON, keys in their original order: what Go's encoder writes."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class Manifest:
-    digest: str
-    media_type: str
-    body: bytes
-
-    @property
-    def document(self) -> dict[str, Any]:
-        data = json.loads(self.body)
-        return data if isinstance(data, dict) else {}
-
-
-@dataclass(frozen=True)
-class Layer:
-    digest: str
-    size: int
-    path: Path
-
-
-@dataclass(frozen=True)
-class OciImage:
-    """A single-platform image: manifest, config bytes, and layer files."""
-
-    manifest: Manifest
-    config_bytes: bytes
-    layers: tuple[Layer, ...]
-
-    @property
-    def config_digest(self) -> str:
-        return sha256_digest(self.config_bytes)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        data = json.loads(self.config_bytes)
-        return data if isinstance(data, dict) else {}
-
-    @property
-    def blobs(self) -> tuple[tuple[str, int], ...]:
-        """(digest, size) of the config and every layer, config first."""
-        return (
-            (self.config_digest, len(self.config_bytes)),
-            *((layer.digest, layer.size) for layer in self.layers),
-        )
-
-    def open_blob(self, digest: str) -> IO[bytes]:
-        if digest == self.config_digest:
-            return io.BytesIO(self.config_bytes)
-        for layer in self.layers:
-            if layer.digest == digest:
-                return layer.path.open("rb")
-        raise KeyError(digest)
-
-    @property
-    def platform(self) -> str:
-        config = self.config
-        platform = f"{config.get('os', 'linux')}/{config.get('architecture', 'unknown')}"
-        return platform + (f"/{config['variant']}" if config.get("variant") else "")
-
-    @property
-    def labels(self) -> dict[str, str]:
-        labels = self.config.get("config", {}).get("Labels") or {}
-        return dict(labels) if isinstance(labels, dict) else {}
 
 
 def stamp_labels(image: OciImage, labels: Mapping[str, str]) -> OciImage:
@@ -158,7 +57,7 @@ def stamp_labels(image: OciImage, labels: Mapping[str, str]) -> OciImage:
         "size": len(config_bytes),
     }
     body = canonical_json(manifest_doc)
-    manifest = Manifest(sha256_digest(body), image.manifest.media_type, body)
+    manifest = ImageManifest(sha256_digest(body), image.manifest.media_type, body)
     return replace(image, manifest=manifest, config_bytes=config_bytes)
 
 
@@ -197,4 +96,4 @@ def read_layout(root: Path) -> OciImage:
             raise DigestMismatchError(
                 f"layer {layer.digest} in {root} is missing or has the wrong size"
             )
-    return OciImage(Manifest(digest, media_type, body), config_bytes, layers)
+    return OciImage(ImageManifest(digest, media_type, body), config_bytes, layers)

@@ -56,6 +56,7 @@ from typing import Any
 
 from ocirel import fsutil, reference
 from ocirel.errors import InvalidReferenceError, LockfileError
+from ocirel.oci import Digest
 
 SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
@@ -80,7 +81,7 @@ class LockEntry:
     name: str
     repository: str
     tag: str
-    digest: str
+    digest: Digest
     platforms: Mapping[str, str] = field(default_factory=dict)
     source: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from ocirel.errors import InvalidReferenceError
+from ocirel.oci import Digest
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
@@ -43,7 +45,7 @@ class Reference:
     registry: str
     repository: str
     tag: str | None = None
-    digest: str | None = None
+    digest: Digest | None = None
 
     @property
     def name(self) -> str:
@@ -119,8 +121,8 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
-def validate_digest(digest: str) -> str:
-    if _DIGEST_RE.fullmatch(digest):
+def validate_digest(digest: str) -> Digest:
+    if is_valid_digest(digest):
         return digest
     algorithm, _, hexpart = digest.partition(":")
     want = {"sha256": 64, "sha512": 128}.get(algorithm)
@@ -137,7 +139,7 @@ def validate_digest(digest: str) -> str:
     raise InvalidReferenceError(f"malformed digest {_shorten(digest)!r}: expected sha256:<64 hex>")
 
 
-def is_valid_digest(digest: str) -> bool:
+def is_valid_digest(digest: str) -> TypeGuard[Digest]:
     return bool(_DIGEST_RE.fullmatch(digest))
 
 
@@ -160,8 +162,8 @@ def parse(text: str) -> Reference:
         raise InvalidReferenceError(f"invalid image reference {_shorten(text)!r}: empty or padded")
     remainder, digest = text, None
     if "@" in remainder:
-        remainder, _, digest = remainder.partition("@")
-        validate_digest(digest)
+        remainder, _, digest_text = remainder.partition("@")
+        digest = validate_digest(digest_text)
     tag = None
     last_slash = remainder.rfind("/")
     colon = remainder.rfind(":")
@@ -173,7 +175,7 @@ def parse(text: str) -> Reference:
 
 
 def _build(
-    original: str, registry: str, path: str, tag: str | None, digest: str | None
+    original: str, registry: str, path: str, tag: str | None, digest: Digest | None
 ) -> Reference:
     if not _DOMAIN_RE.fullmatch(registry):
         raise InvalidReferenceError(

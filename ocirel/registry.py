@@ -13,7 +13,7 @@
   against the ``mediaType`` inside the document. Both refuse a manifest of a type
   that was not asked for (a platform's manifest when only index types were).
 * Digests given to blob and manifest operations are validated before a URL is built.
-* ``push_image``: upload the blobs of an :class:`~ocirel.image.OciImage` (skipping
+* ``push_image``: upload the blobs of an :class:`~ocirel.oci.OciImage` (skipping
   blobs the registry has) and put its manifest **by digest** — no tag is touched;
   ``put_tag`` then points a tag at it. Uploads are restarted from the first byte
   when they fail; a streamed body is never replayed halfway.
@@ -22,38 +22,43 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import IO
-from urllib.parse import urlsplit
 
 from ocirel.errors import (
     DigestMismatchError,
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
+    UnsupportedManifestError,
 )
-from ocirel.image import Manifest, OciImage, sha256_digest
+from ocirel.oci import (
+    ACCEPT_ALL,
+    MANIFEST_TYPES,
+    Digest,
+    ImageConfig,
+    ImageManifest,
+    ManifestInfo,
+    OciImage,
+    check_accepted,
+    media_type_of,
+    parse_image_config,
+    parse_manifest,
+    sha256_digest,
+)
 from ocirel.reference import Reference, is_valid_digest, validate_digest
 from ocirel.transport import (
     MANIFEST_MAX_BODY,
     Again,
     Reply,
     Transport,
+    check_same_origin,
     join_url,
     parse_link_next,
     raise_for_status,
     retrying,
 )
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
-ACCEPT_ALL = ", ".join(MANIFEST_TYPES)
 
 PAGE_SIZES = (1000, 100, None)
 MAX_PAGES = 1000
@@ -61,13 +66,6 @@ MAX_TAGS = 1_000_000
 UPLOAD_ATTEMPTS = 4
 UPLOAD_WORKERS = 4
 NOT_FOUND_CODES = frozenset({"NAME_UNKNOWN", "NOT_FOUND"})
-
-
-@dataclass(frozen=True)
-class ManifestInfo:
-    digest: str
-    media_type: str
-    size: int | None
 
 
 def _pull(ref: Reference) -> str:
@@ -140,7 +138,9 @@ class Registry:
             if next_link is None:  # "<>" is a Link to this very page: a loop, not the end
                 return
             target = join_url(reply.url, next_link, registry=repo.registry, what="a tag-list Link")
-            _check_same_origin(repo.registry, base, target)
+            check_same_origin(
+                repo.registry, base, target, what="a tag-list Link", hint=_PARTIAL_LIST_HINT
+            )
             if target in seen:
                 raise RegistryError(
                     f"{repo.registry} sent a tag-list Link that loops back to a page already "
@@ -170,9 +170,9 @@ class Registry:
         reply = self._manifest_request("HEAD", ref, accept)
         if reply.status == 200:
             digest = reply.header("Docker-Content-Digest") or ""
-            media_type = _media_type(reply.header("Content-Type"))
+            media_type = media_type_of(reply.header("Content-Type"))
             if is_valid_digest(digest) and media_type in MANIFEST_TYPES:
-                _check_accepted(ref, media_type, accept)
+                check_accepted(str(ref), media_type, accept)
                 if ref.digest and digest != ref.digest:
                     raise DigestMismatchError(
                         f"{ref} resolved to another digest ({digest}); the registry is inconsistent"
@@ -194,7 +194,7 @@ class Registry:
         raise_for_status(reply, what=f"checking {ref}")
         return True
 
-    def get_manifest(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> Manifest:
+    def get_manifest(self, ref: Reference, *, accept: str = ACCEPT_ALL) -> ImageManifest:
         """The exact manifest bytes, their sha256 digest and media type (all checked)."""
         reply = self._manifest_request("GET", ref, accept)
         raise_for_status(reply, what=f"fetching the manifest of {ref}")
@@ -213,28 +213,17 @@ class Registry:
             raise DigestMismatchError(
                 f"{ref}: the registry says {claimed} but the manifest bytes hash to {digest}"
             )
-        header_type = _media_type(reply.header("Content-Type"))
-        try:
-            document = json.loads(reply.body)
-        except (ValueError, RecursionError):
-            raise RegistryError(f"the manifest of {ref} is not valid JSON") from None
-        body_type = document.get("mediaType") if isinstance(document, dict) else None
-        if not isinstance(document, dict):
-            raise RegistryError(f"the manifest of {ref} is not a JSON object")
-        if body_type is not None and header_type in MANIFEST_TYPES and body_type != header_type:
-            raise RegistryError(
-                f"the manifest of {ref} says mediaType {body_type!r} but was served as "
-                f"{header_type!r}; refusing an ambiguous manifest"
-            )
-        media_type = body_type if isinstance(body_type, str) else header_type
-        if media_type not in MANIFEST_TYPES:
-            raise RegistryError(
-                f"the manifest of {ref} has an unsupported media type {media_type!r}"
-            )
-        _check_accepted(ref, media_type, accept)
-        return Manifest(digest, media_type, reply.body)
+        return parse_manifest(
+            reply.body,
+            digest,
+            served_as=reply.header("Content-Type"),
+            accept=accept,
+            what=str(ref),
+        )
 
-    def get_blob(self, repo: Reference, digest: str, *, max_size: int = MANIFEST_MAX_BODY) -> bytes:
+    def get_blob(
+        self, repo: Reference, digest: Digest, *, max_size: int = MANIFEST_MAX_BODY
+    ) -> bytes:
         """A small blob (an image config), verified against its digest."""
         validate_digest(digest)
         reply = self.transport.request(
@@ -249,16 +238,22 @@ class Registry:
             raise DigestMismatchError(f"blob {digest} of {repo.name} does not hash to its digest")
         return reply.body
 
-    def delete_manifest(self, repo: Reference, digest: str) -> None:
-        validate_digest(digest)
-        reply = self.transport.request(
-            "DELETE", repo.registry, f"/v2/{repo.repository}/manifests/{digest}", scope=_push(repo)
-        )
-        raise_for_status(reply, what=f"deleting {repo.name}@{digest}", ok=(200, 202))
+    def get_config(self, repo: Reference, manifest: ImageManifest) -> ImageConfig:
+        """The image config ``manifest`` names, verified ({} when it names none)."""
+        config_digest = manifest.document.get("config", {}).get("digest", "")
+        if not config_digest:
+            return {}
+        try:
+            return parse_image_config(self.get_blob(repo, config_digest))
+        except (ValueError, RecursionError):  # binary, or not UTF-8: not an image config
+            raise UnsupportedManifestError(
+                f"the config of {repo.name}@{manifest.digest} is not JSON",
+                reason="has a configuration that is not JSON",
+            ) from None
 
     # --------------------------------------------------------------- upload
 
-    def blob_exists(self, repo: Reference, digest: str) -> bool:
+    def blob_exists(self, repo: Reference, digest: Digest) -> bool:
         validate_digest(digest)
         reply = self.transport.request(
             "HEAD", repo.registry, f"/v2/{repo.repository}/blobs/{digest}", scope=_push(repo)
@@ -269,7 +264,7 @@ class Registry:
         return True
 
     def upload_blob(
-        self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
+        self, repo: Reference, digest: Digest, opener: Callable[[], IO[bytes]], size: int
     ) -> None:
         """Monolithic upload (POST, then PUT with the whole body), restarted from the first
         byte on a temporary failure, through the transport's one retry loop."""
@@ -292,7 +287,7 @@ class Registry:
         retrying(self.transport.policy.retry, attempt, retries=UPLOAD_ATTEMPTS - 1)
 
     def _upload_once(
-        self, repo: Reference, digest: str, opener: Callable[[], IO[bytes]], size: int
+        self, repo: Reference, digest: Digest, opener: Callable[[], IO[bytes]], size: int
     ) -> None:
         start = self.transport.request(
             "POST",
@@ -331,7 +326,7 @@ class Registry:
             )
         raise_for_status(reply, what=f"uploading {digest[:19]} to {repo.name}", ok=(201,))
 
-    def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
+    def put_manifest(self, ref: Reference, manifest: ImageManifest) -> Digest:
         """PUT ``manifest`` at ``ref`` (tag or digest); return the digest the registry reports."""
         reply = self.transport.request(
             "PUT",
@@ -349,7 +344,7 @@ class Registry:
             )
         return manifest.digest
 
-    def push_image(self, repo: Reference, image: OciImage) -> str:
+    def push_image(self, repo: Reference, image: OciImage) -> Digest:
         """Upload ``image``'s missing blobs and put its manifest by digest (untagged)."""
         missing = [(d, s) for d, s in image.blobs if not self.blob_exists(repo, d)]
         if missing:
@@ -369,7 +364,7 @@ class Registry:
         )
         raise_for_status(reply, what=f"authenticating to {repo.registry}")
 
-    def put_tag(self, repo: Reference, tag: str, manifest: Manifest) -> str:
+    def put_tag(self, repo: Reference, tag: str, manifest: ImageManifest) -> Digest:
         return self.put_manifest(repo.with_tag(tag), manifest)
 
 
@@ -377,39 +372,7 @@ class _PageSizeRejectedError(Exception):
     pass
 
 
-def _check_same_origin(registry: str, base: str, target: str) -> None:
-    """Refuse a tag-list page elsewhere, saying what differs: the host or the scheme."""
-    want, got = urlsplit(base), urlsplit(target)
-    if got.netloc != want.netloc:
-        raise RegistryError(
-            f"{registry} sent a tag-list Link to another host ({got.netloc}); "
-            "refusing to follow it",
-            hint=_PARTIAL_LIST_HINT,
-        )
-    if got.scheme != want.scheme:
-        raise RegistryError(
-            f"{registry} sent a tag-list Link that switches the scheme from {want.scheme} to "
-            f"{got.scheme} on the same host ({got.netloc}); refusing to follow it",
-            hint=_PARTIAL_LIST_HINT,
-        )
-
-
 _PARTIAL_LIST_HINT = "a partial tag list could reuse a version; fix the registry's Link header"
-
-
-def _media_type(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
-def _check_accepted(ref: Reference, media_type: str, accept: str) -> None:
-    """A registry may answer with another manifest type than asked (a platform's
-    manifest for an index): never take its digest for the one asked for."""
-    accepted = {_media_type(item) for item in accept.split(",")}
-    if media_type not in accepted:
-        raise RegistryError(
-            f"{ref}: the registry answered with a {media_type} instead of "
-            f"{' or '.join(sorted(accepted))}; refusing to take its digest"
-        )
 
 
 def _tags_from(reply: Reply, repo: Reference) -> list[str]:

@@ -30,7 +30,6 @@ real compare-and-swap: its rejection is handled like a lost race.
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import shutil
 import tempfile
@@ -43,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocirel import lockfile
 from ocirel.backends.base import Backend, BuildEnv, BuildSpec
-from ocirel.compare import differences, platform_of
+from ocirel.compare import differences
 from ocirel.errors import (
     DigestMismatchError,
     LockfileError,
@@ -51,16 +50,22 @@ from ocirel.errors import (
     RegistryError,
     RegistryNotFoundError,
     TagConflictError,
+    UnsupportedManifestError,
     VersionError,
 )
 from ocirel.gitinfo import SourceInfo
-from ocirel.image import (
-    SCHEMA1_TYPES,
-    Manifest,
+from ocirel.image import read_layout, stamp_labels
+from ocirel.oci import (
+    LABEL_CREATED,
+    LABEL_REVISION,
+    LABEL_SOURCE,
+    LABEL_VERSION,
+    Digest,
+    ImageConfig,
+    ImageManifest,
     OciImage,
     not_comparable,
-    read_layout,
-    stamp_labels,
+    platform_of,
 )
 from ocirel.reference import Reference
 from ocirel.runner import display
@@ -70,10 +75,6 @@ from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floa
 if TYPE_CHECKING:  # the registry client imports requests: loaded in the background
     from ocirel.registry import Registry
 
-LABEL_VERSION = "org.opencontainers.image.version"
-LABEL_REVISION = "org.opencontainers.image.revision"
-LABEL_SOURCE = "org.opencontainers.image.source"
-LABEL_CREATED = "org.opencontainers.image.created"
 IMMUTABLE_CODES = frozenset({"TAG_INVALID", "MANIFEST_TAG_IMMUTABLE", "TAG_IMMUTABLE"})
 #: read-after-write lag: the first and the longest wait before asking for a new tag again
 LAG_FIRST_WAIT = 0.25
@@ -143,7 +144,7 @@ class Decision:
     new_version: bool
     reasons: tuple[str, ...]
     previous_tag: str | None = None
-    previous_digest: str | None = None
+    previous_digest: Digest | None = None
     previous_platform: str | None = None
 
 
@@ -443,7 +444,7 @@ class Publisher:
                 continue
             manifest = self.registry.get_manifest(repo.with_digest(digest))
             self._check_built_config(repo, digest, manifest)
-            config = self._remote_config(repo, digest, manifest)
+            config = self.registry.get_config(repo, manifest)
             return self._record(tag, digest, platform_of(config), attempt, decision)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -461,7 +462,7 @@ class Publisher:
         req = self.request
         return first_candidate(req.scheme, tags, req.explicit_tag, req.floating, self._known)
 
-    def _check_built_config(self, repo: Reference, digest: str, manifest: Manifest) -> None:
+    def _check_built_config(self, repo: Reference, digest: str, manifest: ImageManifest) -> None:
         """The config the builder built (buildx metadata, or the classic store's image
         ID) must be the config of the manifest the registry serves."""
         known = getattr(self.backend, "config_digest", None)
@@ -473,7 +474,7 @@ class Publisher:
                 f"built {expected}"
             )
 
-    def _push_and_verify(self, ref: Reference) -> str:
+    def _push_and_verify(self, ref: Reference) -> Digest:
         req = self.request
         if self.registry.exists(ref):
             raise TagConflictError(f"tag {ref.tag} already exists in {ref.name}")
@@ -504,7 +505,7 @@ class Publisher:
 
     # ---------------------------------------------------------- unchanged content
 
-    def _decide(self, local_config: dict[str, Any]) -> Decision:
+    def _decide(self, local_config: ImageConfig) -> Decision:
         req = self.request
         if req.explicit_tag is not None:
             return Decision(True, (f"--tag {req.explicit_tag} was given",))
@@ -533,16 +534,6 @@ class Publisher:
              f"({manifest.digest}); reusing it",),
             previous, manifest.digest, platform_of(config),
         )  # fmt: skip
-
-    def _remote_config(
-        self, repo: Reference, digest: str, manifest: Manifest | None = None
-    ) -> dict[str, Any]:
-        manifest = manifest or self.registry.get_manifest(repo.with_digest(digest))
-        config_digest = manifest.document.get("config", {}).get("digest", "")
-        if not config_digest:
-            return {}
-        data = json.loads(self.registry.get_blob(repo, config_digest))
-        return data if isinstance(data, dict) else {}
 
     def _settle_without_push(self, decision: Decision) -> PublishResult:
         """``--explain``, or unchanged content: nothing is pushed."""
@@ -573,29 +564,30 @@ class Publisher:
         return tags
 
     def _fetch_previous(self, tags: set[str]) -> _Previous | None:
-        """The latest version's manifest and config, fetched while the builder works;
-        or why it cannot be compared with the build (an index, an artifact, a schema 1
-        manifest, a config that is not JSON)."""
+        """The latest version's manifest and config, fetched while the builder works."""
         req = self.request
         if req.explicit_tag is not None or req.always_new_version:
             return None
         previous = latest_version(tags, req.scheme)
-        if previous is None:
-            return None
+        return None if previous is None else self._read_previous(previous)
+
+    def _read_previous(self, tag: str) -> _Previous:
+        """``tag``'s manifest and config, or why they cannot be compared with the build
+        (an index, an artifact, a schema 1 manifest, a config that is not JSON)."""
+        repo = self.request.repository
         try:
-            manifest = self.registry.get_manifest(req.repository.with_tag(previous))
-        except (RegistryError, DigestMismatchError) as exc:
-            if not _unreadable_manifest(exc):
-                raise
-            return _Previous(previous, None, {}, _unreadable_reason(exc))
+            manifest = self.registry.get_manifest(repo.with_tag(tag))
+        except UnsupportedManifestError as exc:
+            return _Previous(tag, None, {}, exc.reason)
+        except DigestMismatchError as exc:  # bytes that do not hash to the claimed digest
+            return _Previous(tag, None, {}, f"is a manifest ocirel cannot read ({exc})")
         skipped = not_comparable(manifest)
         if skipped is not None:
-            return _Previous(previous, manifest, {}, skipped)
+            return _Previous(tag, manifest, {}, skipped)
         try:
-            config = self._remote_config(req.repository, manifest.digest, manifest)
-        except (ValueError, RecursionError):  # binary, or not UTF-8: not an image config
-            return _Previous(previous, manifest, {}, "has a configuration that is not JSON")
-        return _Previous(previous, manifest, config, None)
+            return _Previous(tag, manifest, self.registry.get_config(repo, manifest), None)
+        except UnsupportedManifestError as exc:  # a config that is not JSON
+            return _Previous(tag, manifest, {}, exc.reason)
 
     def _spec(self) -> BuildSpec:
         req = self.request
@@ -610,7 +602,7 @@ class Publisher:
             cache_repo=req.cache_repo,
         )
 
-    def _labels(self, tag: str, config: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    def _labels(self, tag: str, config: ImageConfig) -> tuple[tuple[str, str], ...]:
         req = self.request
         created = rfc3339(req.timestamp) if req.timestamp is not None else config.get("created")
         return build_labels(tag, self.source, created if isinstance(created, str) else None)
@@ -662,7 +654,7 @@ class Publisher:
         if self._cleanup is None:
             self._cleanup = _Background(self._remove_local_image)
 
-    def _claim(self, repo: Reference, tag: str, manifest: Manifest) -> None:
+    def _claim(self, repo: Reference, tag: str, manifest: ImageManifest) -> None:
         ref = repo.with_tag(tag)
         start = self.clock()
         if self.registry.exists(ref):
@@ -689,7 +681,7 @@ class Publisher:
                 f"pushed ({digest[:19]}…): another publisher raced us"
             )
 
-    def _resolve_written(self, ref: Reference, digest: str | None) -> str:
+    def _resolve_written(self, ref: Reference, digest: str | None) -> Digest:
         """The digest of the tag this run has just written. Some registries (S3-backed,
         CDN-fronted) answer 404 for a new tag for a few seconds: ask again, with growing
         waits, for at most ``verify_timeout`` seconds of waiting in all."""
@@ -723,10 +715,10 @@ class Publisher:
         )
 
     def _record(
-        self, tag: str, digest: str, platform: str, attempts: int, decision: Decision
+        self, tag: str, digest: Digest, platform: str, attempts: int, decision: Decision
     ) -> PublishResult:
         req = self.request
-        platforms = {platform: digest}
+        platforms: dict[str, str] = {platform: digest}
         entry = lockfile.LockEntry(
             name=req.name,
             repository=req.repository.name,
@@ -797,29 +789,9 @@ class _Previous:
     """The latest version, and why it cannot be compared with the build (if so)."""
 
     tag: str
-    manifest: Manifest | None
-    config: dict[str, Any]
+    manifest: ImageManifest | None
+    config: ImageConfig
     skipped: str | None
-
-
-def _unreadable_manifest(exc: OcirelError) -> bool:
-    """The registry answered, with a manifest ocirel cannot read (a schema 1 manifest,
-    a type it does not know, bytes that do not hash to the digest it claims) — not a
-    failure to talk to it (those carry a method, a status, or are temporary)."""
-    if isinstance(exc, DigestMismatchError):
-        return True
-    return (
-        isinstance(exc, RegistryError)
-        and exc.status is None
-        and not exc.temporary
-        and not exc.method
-    )
-
-
-def _unreadable_reason(exc: OcirelError) -> str:
-    if any(media_type in str(exc) for media_type in SCHEMA1_TYPES):
-        return "is a schema 1 manifest, which ocirel cannot compare"
-    return f"is a manifest ocirel cannot read ({exc})"
 
 
 def _is_immutable_rejection(exc: RegistryError) -> bool:

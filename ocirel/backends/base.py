@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from ocirel.errors import ConfigError
 from ocirel.hostinfo import StorageChoice
+from ocirel.oci import ImageConfig
 
 CONTAINERFILE_NAMES = ("Containerfile", "Dockerfile")
 
@@ -73,7 +74,7 @@ class Backend(Protocol):
         push ``image`` as ``target``; return the digest the push reported, if any."""
         ...
 
-    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The local image's OCI config (with ``rootfs.diff_ids``), or None when the
         builder cannot show it cheaply; used to compare content before any push."""
         ...

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv
 from ocirel.backends.containers import ContainersBackend
+from ocirel.oci import ImageConfig, as_image_config
 
 
 class Buildah(ContainersBackend):
@@ -18,7 +18,7 @@ class Buildah(ContainersBackend):
     def inspect_argv(self, image: str, env: BuildEnv) -> list[str]:
         return [self.program, *self.global_args(env), "inspect", "--type", "image", image]
 
-    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The OCI config buildah would push (``OCIv1``), diff-ids included."""
         result = runner.run(self.inspect_argv(image, env), timeout=60, check=False)
         if not result.ok:
@@ -27,4 +27,4 @@ class Buildah(ContainersBackend):
             config = json.loads(result.stdout).get("OCIv1")
         except (ValueError, AttributeError):
             return None
-        return config if isinstance(config, dict) else None
+        return as_image_config(config) if isinstance(config, dict) else None

@@ -13,12 +13,12 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
 from ocirel.backends.hints import with_hint
 from ocirel.errors import BackendNotFoundError, CommandError, DigestMismatchError
+from ocirel.oci import ImageConfig
 from ocirel.reference import is_valid_digest
 
 #: what buildah (and podman, which builds with buildah's code) prints for each build
@@ -194,7 +194,7 @@ class ContainersBackend:
     def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
         raise NotImplementedError("buildah and podman export a layout; ocirel uploads it")
 
-    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         return None
 
     def remove(self, image: str, env: BuildEnv) -> None:

@@ -47,6 +47,7 @@ from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
 from ocirel.backends.hints import with_hint
 from ocirel.errors import BackendNotFoundError, CommandError
+from ocirel.oci import ImageConfig, as_image_config
 from ocirel.reference import is_valid_digest
 
 PROBE_TIMEOUT = 15.0
@@ -343,7 +344,7 @@ class Docker:
         keys its cache on ``SOURCE_DATE_EPOCH`` (a build argument)."""
         return None
 
-    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The image's config as the registry will store it. ``docker image inspect``
         without ``--format``: the CLI then prints the daemon's JSON unchanged, whereas a
         template re-encodes it and drops empty and false fields (client 28)."""
@@ -355,7 +356,7 @@ class Docker:
         except ValueError:
             return None
         if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
-            return oci_config_from_inspect(data[0])
+            return as_image_config(oci_config_from_inspect(data[0]))
         return None
 
     def remove(self, image: str, env: BuildEnv) -> None:

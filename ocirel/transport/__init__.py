@@ -14,7 +14,7 @@ from ocirel.transport.headers import parse_link_next, parse_retry_after, parse_w
 from ocirel.transport.policy import RegistryPolicy
 from ocirel.transport.reply import Reply, raise_for_status
 from ocirel.transport.retry import Again, RetryPolicy, retrying
-from ocirel.transport.urls import is_forbidden_host, is_loopback, join_url
+from ocirel.transport.urls import check_same_origin, is_forbidden_host, is_loopback, join_url
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -25,6 +25,7 @@ __all__ = [
     "Reply",
     "RetryPolicy",
     "Transport",
+    "check_same_origin",
     "is_forbidden_host",
     "is_loopback",
     "join_url",

@@ -107,3 +107,20 @@ def join_url(base: str, reference: str, *, registry: str, what: str) -> str:
             f"{registry} sent a malformed URL in {what} ({display_url(reference)}): no host"
         )
     return target
+
+
+def check_same_origin(registry: str, base: str, target: str, *, what: str, hint: str) -> None:
+    """Refuse to follow ``what`` (a ``Link``) from ``base`` to ``target`` on another
+    origin, saying what differs: the host or the scheme."""
+    want, got = urlsplit(base), urlsplit(target)
+    if got.netloc != want.netloc:
+        raise RegistryError(
+            f"{registry} sent {what} to another host ({got.netloc}); refusing to follow it",
+            hint=hint,
+        )
+    if got.scheme != want.scheme:
+        raise RegistryError(
+            f"{registry} sent {what} that switches the scheme from {want.scheme} to "
+            f"{got.scheme} on the same host ({got.netloc}); refusing to follow it",
+            hint=hint,
+        )

@@ -39,11 +39,11 @@ from ocirel.errors import (
     TagConflictError,
     VersionError,
 )
-from ocirel.image import OCI_CONFIG, OCI_MANIFEST
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import LABEL_VERSION, OCI_CONFIG, OCI_MANIFEST
 from ocirel.reference import Reference, parse
 from ocirel.registry import Registry
-from ocirel.release import LABEL_VERSION, Publisher, PublishRequest, PublishResult
+from ocirel.release import Publisher, PublishRequest, PublishResult
 from ocirel.versioning import make_scheme
 from tests.support.client import RandomImage
 from tests.unit.fakeregistry import (
@@ -785,3 +785,19 @@ def test_r46_explain_says_why_the_comparison_was_skipped(publish: Run) -> None:
     assert not result.unchanged
     assert "artifact" in result.explanation[0]
     assert publish.store.tag_puts == []
+
+
+def test_r46_latest_version_with_a_config_that_is_not_json_comparison_skipped(
+    publish: Run,
+) -> None:
+    config, layer = b"\x00\xff\xfe binary \x80", os.urandom(32)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, config),
+        "layers": [descriptor("application/octet-stream", layer)],
+    }).encode()  # fmt: skip
+    _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, config, layer)
+    result = publish.run()
+    assert result.tag == "v2"
+    publish.assert_recorded_is_ours(result, "v2")
+    assert "configuration that is not JSON" in result.explanation[0]

@@ -23,11 +23,19 @@ from ocirel.errors import (
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
+    UnsupportedManifestError,
 )
-from ocirel.image import Manifest, sha256_digest
-from ocirel.reference import Reference
-from ocirel.registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Registry
-from ocirel.transport import Transport
+from ocirel.oci import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    ImageManifest,
+    sha256_digest,
+)
+from ocirel.reference import Reference, validate_digest
+from ocirel.registry import Registry
+from ocirel.transport import Transport, raise_for_status
 from ocirel.versioning import make_scheme
 from tests.unit.fakeregistry import (
     DROP,
@@ -649,7 +657,7 @@ def test_r24_malformed_digests_rejected_before_any_request(
     calls: list[Callable[[], object]] = [
         lambda: registry.get_blob(repo, digest),
         lambda: registry.blob_exists(repo, digest),
-        lambda: registry.delete_manifest(repo, digest),
+        lambda: delete_manifest(registry, repo, digest),
         lambda: registry.upload_blob(repo, digest, lambda: blob.open("rb"), 1),
         lambda: repo.with_digest(digest),
     ]
@@ -658,6 +666,16 @@ def test_r24_malformed_digests_rejected_before_any_request(
             call()
     assert fake.log == []
     assert net.connections == []
+
+
+def delete_manifest(registry: Registry, repo: Reference, digest: str) -> None:
+    """What the tests' support client does (ocirel itself never deletes), through the
+    transport: the digest is validated before a URL is built."""
+    validate_digest(digest)
+    path = f"/v2/{repo.repository}/manifests/{digest}"
+    scope = f"repository:{repo.repository}:pull,push"
+    reply = registry.transport.request("DELETE", repo.registry, path, scope=scope)
+    raise_for_status(reply, what=f"deleting {repo.name}@{digest}", ok=(200, 202))
 
 
 def test_r24_long_tag_rejected_by_with_tag() -> None:
@@ -764,7 +782,7 @@ def test_r17_upload_location_on_another_host_gets_no_authorization(
 def test_put_manifest_reports_mismatched_digest(
     fake: FakeRegistry, registry: Registry, repo: Reference
 ) -> None:
-    manifest = Manifest(DIGEST, OCI_MANIFEST, BODY)
+    manifest = ImageManifest(DIGEST, OCI_MANIFEST, BODY)
     fake.route("PUT", MANIFESTS, Response(201, {"Docker-Content-Digest": "sha256:" + "9" * 64}))
     with pytest.raises(DigestMismatchError):
         registry.put_tag(repo, "v1", manifest)
@@ -829,3 +847,42 @@ def test_r54_repeated_tags_are_listed_once_in_their_order(
         ),
     )
     assert registry.list_tags(repo) == ["v2", "v1", "v3"]
+
+
+# -- issue 12: manifests and configs ocirel cannot read ---------------------------------
+
+
+def test_a_schema1_manifest_raises_unsupported_manifest_error(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    body = b'{"schemaVersion": 1, "fsLayers": []}'
+    schema1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    fake.route("GET", MANIFESTS, manifest_reply(body, schema1))
+    with pytest.raises(UnsupportedManifestError, match="unsupported media type") as info:
+        registry.get_manifest(repo.with_tag("v1"))
+    assert "schema 1" in info.value.reason
+
+
+def serve_config(fake: FakeRegistry, config: bytes) -> ImageManifest:
+    """Serve ``config`` as a blob; the manifest naming it."""
+    fake.route("GET", "/v2/team/app/blobs/.*", Response(200, {}, config))
+    body = json.dumps({"config": {"digest": sha256_digest(config)}}).encode()
+    return ImageManifest(sha256_digest(body), OCI_MANIFEST, body)
+
+
+def test_get_config_reads_the_config_a_manifest_names(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    manifest = serve_config(fake, b'{"os": "linux", "architecture": "amd64"}')
+    assert registry.get_config(repo, manifest) == {"os": "linux", "architecture": "amd64"}
+    empty = ImageManifest(sha256_digest(b"{}"), OCI_MANIFEST, b"{}")
+    assert registry.get_config(repo, empty) == {}
+
+
+def test_a_config_that_is_not_json_raises_unsupported_manifest_error(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    manifest = serve_config(fake, b"\x00\xff\xfe binary \x80")
+    with pytest.raises(UnsupportedManifestError, match="is not JSON") as info:
+        registry.get_config(repo, manifest)
+    assert info.value.reason == "has a configuration that is not JSON"

@@ -5,6 +5,7 @@ Nothing here really sleeps for a retry: ``sleeps`` records what the policy asked
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from ocirel.reference import parse
 from ocirel.registry import Registry
 from ocirel.transport import (
     Transport,
+    check_same_origin,
 )
 from tests.unit.fakeregistry import (
     FakeRegistry,
@@ -112,3 +114,19 @@ def test_r57_link_to_https_on_the_same_host_names_the_scheme(
     assert "https" in message
     assert "scheme" in message
     assert len(fake.requests(TAGS)) == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "differs"),
+    [
+        ("https://other.example/v2/a/tags/list?last=b", "another host (other.example)"),
+        ("http://reg.example/v2/a/tags/list?last=b", "switches the scheme from https to http"),
+    ],
+)
+def test_check_same_origin_says_what_differs(target: str, differs: str) -> None:
+    base = "https://reg.example"
+    check_same_origin("reg.example", base, base + "/v2/a/tags/list?n=1", what="a Link", hint="h")
+    with pytest.raises(RegistryError, match=re.escape(differs)) as info:
+        check_same_origin("reg.example", base, target, what="a Link", hint="h")
+    assert str(info.value).startswith("reg.example sent a Link ")
+    assert info.value.hint == "h"

@@ -159,6 +159,41 @@ def alive(recorded: dict[int, int]) -> list[int]:
     return live
 
 
+def fuse_daemons() -> dict[int, str]:
+    """pid → mount point of every fuse-overlayfs daemon of this user."""
+    found: dict[int, str] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if Path(entry.path).stat().st_uid != os.getuid():
+                continue
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+            if argv and argv[0].endswith(b"fuse-overlayfs") and len(argv) > 1:
+                found[int(entry.name)] = os.fsdecode([a for a in argv if a][-1])
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _fuse_daemons_of_killed_builds_removed() -> Iterator[None]:
+    """These tests SIGKILL ocirel mid-build on purpose. buildah then dies on its closed
+    output pipe without unmounting, and with overlay through fuse-overlayfs (ocirel's
+    reproducible default) the mount's daemon, which runs in a session of its own, is
+    left running. A normal, interrupted (SIGTERM/Ctrl-C) or failed publish leaves none
+    (tests/integration/test_signals.py, test_publish.py); this debris is the kills'
+    own, and the test removes what it made: unmount, then end the daemon."""
+    before = fuse_daemons()
+    yield
+    for pid, mountpoint in fuse_daemons().items():
+        if pid in before:
+            continue
+        umount = ["umount", "-l", mountpoint] if os.getuid() == 0 else [
+            "fusermount", "-u", "-z", mountpoint]  # fmt: skip
+        subprocess.run(umount, check=False, capture_output=True)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
 def temp_files(directory: Path, name: str = LOCK_NAME) -> list[str]:
     """The temporary files of lockfile writes to ``directory/name``."""
     return sorted(p.name for p in directory.iterdir()

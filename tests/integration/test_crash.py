@@ -159,6 +159,19 @@ def alive(recorded: dict[int, int]) -> list[int]:
     return live
 
 
+def builders() -> list[int]:
+    """pids of the running buildah and podman processes of this user."""
+    found = []
+    for entry in os.scandir("/proc"):
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and Path(entry.path).stat().st_uid == os.getuid():
+                stat = proc_stat(int(entry.name))
+                name = Path(entry.path, "comm").read_text().strip()
+                if name in {"buildah", "podman"} and stat is not None and stat[0] != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
 def fuse_daemons() -> dict[int, str]:
     """pid → mount point of every fuse-overlayfs daemon of this user."""
     found: dict[int, str] = {}
@@ -183,7 +196,12 @@ def _fuse_daemons_of_killed_builds_removed() -> Iterator[None]:
     (tests/integration/test_signals.py, test_publish.py); this debris is the kills'
     own, and the test removes what it made: unmount, then end the daemon."""
     before = fuse_daemons()
+    builders_before = set(builders())
     yield
+    # a builder of a killed run may still be finishing by itself, on its mount: wait
+    deadline = time.monotonic() + 120
+    while set(builders()) - builders_before and time.monotonic() < deadline:
+        time.sleep(0.2)
     for pid, mountpoint in fuse_daemons().items():
         if pid in before:
             continue

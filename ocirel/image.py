@@ -92,7 +92,8 @@ def read_layout(root: Path) -> OciImage:
     if sha256_digest(config_bytes) != config_descriptor["digest"]:
         raise DigestMismatchError(f"the image config in {root} does not hash to its digest")
     for layer in layers:
-        if not layer.path.is_file() or layer.path.stat().st_size != layer.size:
+        path = layer.path
+        if path is None or not path.is_file() or path.stat().st_size != layer.size:
             raise DigestMismatchError(
                 f"layer {layer.digest} in {root} is missing or has the wrong size"
             )

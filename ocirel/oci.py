@@ -31,6 +31,16 @@ ACCEPT_ALL = ", ".join(MANIFEST_TYPES)
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 #: configs of images (what ``compare`` understands); any other config type is an artifact
 IMAGE_CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
+#: layer media types whose blobs can be reused as they are, and the OCI type each is
+#: written as in an OCI manifest (a Docker gzip layer is byte-for-byte an OCI gzip layer)
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+REUSABLE_LAYER_TYPES = {
+    OCI_LAYER_GZIP: OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD: OCI_LAYER_ZSTD,
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": OCI_LAYER_GZIP,
+}
 SCHEMA1_TYPES = frozenset(
     {
         "application/vnd.docker.distribution.manifest.v1+json",
@@ -191,9 +201,14 @@ def _unsupported(message: str, media_type: object) -> UnsupportedManifestError:
 
 @dataclass(frozen=True)
 class Layer:
+    """A layer blob: a file of the builder's layout (``path``), or a blob the registry
+    already holds (``path`` None), in the target repository or in ``sources``, other
+    repositories of the same registry it can be mounted from."""
+
     digest: Digest
     size: int
-    path: Path
+    path: Path | None
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,9 +239,12 @@ class OciImage:
         if digest == self.config_digest:
             return io.BytesIO(self.config_bytes)
         for layer in self.layers:
-            if layer.digest == digest:
+            if layer.digest == digest and layer.path is not None:
                 return layer.path.open("rb")
         raise KeyError(digest)
+
+    def layer(self, digest: str) -> Layer | None:
+        return next((layer for layer in self.layers if layer.digest == digest), None)
 
     @property
     def platform(self) -> str:

@@ -21,8 +21,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
@@ -47,7 +48,7 @@ from ocirel.oci import (
     parse_manifest,
     sha256_digest,
 )
-from ocirel.reference import Reference, is_valid_digest, validate_digest
+from ocirel.reference import Reference, is_valid_digest, parse_repository, validate_digest
 from ocirel.transport import (
     MANIFEST_MAX_BODY,
     Again,
@@ -344,18 +345,71 @@ class Registry:
             )
         return manifest.digest
 
+    def mount_blob(self, repo: Reference, digest: Digest, source: str) -> bool:
+        """Ask the registry to mount ``digest`` from its repository ``source`` into
+        ``repo`` (no bytes move). False when it declines (``202``: an upload session
+        instead, which is cancelled) or cannot (the source is unknown, not readable)."""
+        validate_digest(digest)
+        from_repo = parse_repository(f"{repo.registry}/{source}")
+        reply = self.transport.request(
+            "POST",
+            repo.registry,
+            f"/v2/{repo.repository}/blobs/uploads/",
+            params={"mount": digest, "from": from_repo.repository},
+            scope=f"{_push(repo)} {_pull(from_repo)}",
+            headers={"Content-Length": "0"},
+        )
+        if reply.status == 201:
+            return True
+        if reply.status == 202:
+            self._cancel_upload(repo, reply)
+            return False
+        if reply.status in (401, 403, 404):  # no pull right on the source, or no such repo
+            return False
+        raise_for_status(reply, what=f"mounting {digest[:19]} from {source} into {repo.name}")
+        return False
+
+    def _cancel_upload(self, repo: Reference, started: Reply) -> None:
+        """Best effort: the registry would expire the session anyway."""
+        location = started.header("Location")
+        if not location:
+            return
+        with contextlib.suppress(RegistryError):
+            url = join_url(started.url, location, registry=repo.registry, what="an upload Location")
+            self.transport.request("DELETE", repo.registry, "", url=url, scope=_push(repo))
+
+    def ensure_blob(self, repo: Reference, digest: Digest, sources: Iterable[str]) -> bool:
+        """Make ``digest`` present in ``repo`` without moving its bytes: it is there
+        already, or it is mounted from one of ``sources``. False when neither."""
+        if self.blob_exists(repo, digest):
+            return True
+        return any(
+            self.mount_blob(repo, digest, source) for source in sources if source != repo.repository
+        )
+
     def push_image(self, repo: Reference, image: OciImage) -> Digest:
-        """Upload ``image``'s missing blobs and put its manifest by digest (untagged)."""
-        missing = [(d, s) for d, s in image.blobs if not self.blob_exists(repo, d)]
-        if missing:
-            with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(missing))) as pool:
-                futures = [
-                    pool.submit(self.upload_blob, repo, d, functools.partial(image.open_blob, d), s)
-                    for d, s in missing
-                ]
-                for future in futures:
-                    future.result()
+        """Put ``image``'s blobs into ``repo`` and its manifest by digest (untagged).
+
+        Each blob is checked and, when missing, uploaded (a layout file) or mounted (a
+        layer the registry holds elsewhere), all blobs at the same time."""
+        blobs = image.blobs
+        with ThreadPoolExecutor(max_workers=max(1, min(UPLOAD_WORKERS, len(blobs)))) as pool:
+            futures = [pool.submit(self._put_blob, repo, image, d, s) for d, s in blobs]
+            for future in futures:
+                future.result()
         return self.put_manifest(repo.with_digest(image.manifest.digest), image.manifest)
+
+    def _put_blob(self, repo: Reference, image: OciImage, digest: Digest, size: int) -> None:
+        layer = image.layer(digest)
+        if layer is not None and layer.path is None:  # a blob the registry holds elsewhere
+            if not self.ensure_blob(repo, digest, layer.sources):
+                raise RegistryError(
+                    f"{repo.registry} no longer has layer {digest[:19]} in {repo.name} "
+                    f"nor in {', '.join(layer.sources) or 'any other repository'}"
+                )
+            return
+        if not self.blob_exists(repo, digest):
+            self.upload_blob(repo, digest, functools.partial(image.open_blob, digest), size)
 
     def warm_up(self, repo: Reference, *, push: bool = False) -> None:
         """Authenticate for ``repo`` ahead of time (the token is cached)."""

@@ -67,7 +67,10 @@ from ocirel.oci import (
     not_comparable,
     platform_of,
 )
+from ocirel.publish.layercache import LayerCache
+from ocirel.publish.reuse import KnownBlob, base_image, export_reusing, layers_of, merge
 from ocirel.reference import Reference
+from ocirel.reference import parse as parse_reference
 from ocirel.runner import display
 from ocirel.settings import BuildOptions, PublishOptions
 from ocirel.versioning import FLOATING_TAGS, Scheme, check_explicit_tag, is_floating
@@ -332,6 +335,7 @@ class Publisher:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     warn: Say | None = None  # default: ``say("warning: …")``
+    layer_cache: LayerCache = field(default_factory=LayerCache.default)
 
     def __post_init__(self) -> None:
         repo = self.request.repository
@@ -344,6 +348,7 @@ class Publisher:
         self._cleanup: _Background | None = None
         self._built = False
         self._previous: _Previous | None = None
+        self._base_known: dict[Digest, KnownBlob] = {}
 
     def run(self) -> PublishResult:
         req = self.request
@@ -386,13 +391,13 @@ class Publisher:
             image: OciImage | None = None
             local_config = self.backend.image_config(self.local_image, self.build_env)
             if local_config is None:  # the builder cannot show its config: export first
-                image = self._export(workdir / "layout")
+                image = self._export(workdir, None)
                 local_config = image.config
             decision = self._decide(local_config)
             if req.explain or not decision.new_version:
                 return self._settle_without_push(decision)
             if image is None:
-                image = self._export(workdir / "layout")
+                image = self._export(workdir, local_config)
             tag = self._first_candidate(tags)
             for attempt in range(1, req.max_attempts + 1):
                 stamped = stamp_labels(image, dict(self._labels(tag, image.config)))
@@ -407,9 +412,11 @@ class Publisher:
                 except TagConflictError as exc:
                     tag = self._next_after_conflict(exc, tag, tags, attempt)
                     continue
-                return self._record(
+                result = self._record(
                     tag, stamped.manifest.digest, stamped.platform, attempt, decision
                 )
+                self._learn(stamped)
+                return result
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -625,7 +632,61 @@ class Publisher:
                 )
         self.local_image = image_id or self.local_name
 
-    def _export(self, layout: Path) -> OciImage:
+    def _export(self, workdir: Path, local_config: ImageConfig | None) -> OciImage:
+        """The built image as an OCI layout under ``workdir``, without compressing (or
+        later uploading) the layers the registry already holds (see publish.reuse)."""
+        known = self._reusable(local_config)
+        if not known:
+            return self._export_layout(workdir / "layout")
+        repo = self.request.repository
+        outcome = export_reusing(
+            self._export_layout, workdir, known,
+            lambda blob: self.registry.ensure_blob(repo, blob.digest, blob.repositories),
+        )  # fmt: skip
+        if outcome.refused:
+            self.say(
+                f"{len(outcome.refused)} known layer(s) could not be mounted into {repo.name}; "
+                "exported and uploaded instead"
+            )
+        return outcome.image
+
+    def _reusable(self, local_config: ImageConfig | None) -> dict[Digest, KnownBlob]:
+        """The layers of the build the registry holds already: those of the previous
+        version, of the base image (same registry), and those ocirel learnt before."""
+        repo = self.request.repository
+        diff_ids = _diff_ids(local_config)
+        previous = self._previous
+        own = (
+            layers_of(previous.manifest, previous.config, repo.repository)
+            if previous is not None and previous.manifest is not None else {}
+        )  # fmt: skip
+        self._base_known = self._base_layers()
+        learnt = self.layer_cache.lookup(repo.registry, diff_ids) if diff_ids else {}
+        known = merge(own, self._base_known, learnt)
+        return {d: b for d, b in known.items() if diff_ids is None or d in diff_ids}
+
+    def _base_layers(self) -> dict[Digest, KnownBlob]:
+        """The base image's layers, when the builder recorded a base on this registry."""
+        repo = self.request.repository
+        annotations = self.backend.image_annotations(self.local_image, self.build_env)
+        base = base_image(annotations)
+        if base is None:
+            return {}
+        try:
+            ref = parse_reference(base[0])
+            if ref.registry != repo.registry:
+                return {}
+            manifest = self.registry.get_manifest(ref.with_digest(base[1]))
+            return layers_of(manifest, self.registry.get_config(ref, manifest), ref.repository)
+        except OcirelError:  # an index, an unreadable base: nothing to reuse from it
+            return {}
+
+    def _learn(self, image: OciImage) -> None:
+        repo = self.request.repository
+        pushed = layers_of(image.manifest, image.config, repo.repository)
+        self.layer_cache.learn(repo.registry, merge(pushed, self._base_known))
+
+    def _export_layout(self, layout: Path) -> OciImage:
         req = self.request
         digest = self.backend.export(
             self.local_image, layout, self.build_env, timeout=req.push_timeout
@@ -782,6 +843,14 @@ class Publisher:
             name=req.name, repository=req.repository.name, tag=tag, digest=None,
             backend=self.backend.name, dry_run=True, plan=steps, lockfile=str(req.lockfile),
         )  # fmt: skip
+
+
+def _diff_ids(config: ImageConfig | None) -> tuple[Digest, ...] | None:
+    rootfs = config.get("rootfs") if config is not None else None
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(ids, list):
+        return None
+    return tuple(Digest(d) for d in ids if isinstance(d, str))
 
 
 @dataclass(frozen=True)

@@ -221,3 +221,11 @@ def build_context(tmp_path: Path) -> Callable[..., Path]:
         return write_build_context(tmp_path / f"context-{next(counter)}", instructions, **kwargs)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _private_layer_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own ocirel cache (what it learns about registries' layers)."""
+    monkeypatch.setenv("OCIREL_CACHE_DIR", str(tmp_path_factory.mktemp("ocirel-cache")))

@@ -79,6 +79,11 @@ class Backend(Protocol):
         builder cannot show it cheaply; used to compare content before any push."""
         ...
 
+    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
+        """The local image's manifest annotations (the base image it was built on:
+        ``org.opencontainers.image.base.name``/``.digest``); empty when unknown."""
+        ...
+
     def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
         """After a build with ``timestamp`` that used the layer cache: why ``image`` holds
         layers made for another timestamp (then rebuild without the cache), or None."""

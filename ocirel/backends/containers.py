@@ -197,6 +197,9 @@ class ContainersBackend:
     def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         return None
 
+    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
+        return {}
+
     def remove(self, image: str, env: BuildEnv) -> None:
         runner.run(self.remove_argv(image, env), check=False, timeout=120)
 

@@ -359,6 +359,9 @@ class Docker:
             return as_image_config(oci_config_from_inspect(data[0]))
         return None
 
+    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
+        return {}  # docker pushes by itself and reuses layers by itself
+
     def remove(self, image: str, env: BuildEnv) -> None:
         """Remove the tags this run pushed from, then the image itself."""
         targets = self._pushed.pop(image, [])

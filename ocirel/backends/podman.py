@@ -125,6 +125,19 @@ class Podman(ContainersBackend):
             times[image] = parse_created(created)
         return times
 
+    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
+        argv = [self.program, *self.global_args(env), "image", "inspect", image]
+        result = runner.run(argv, timeout=60, check=False)
+        try:
+            found = json.loads(result.stdout) if result.ok else []
+        except ValueError:
+            found = []
+        first = found[0] if isinstance(found, list) and found else {}
+        annotations = first.get("Annotations") if isinstance(first, dict) else None
+        if not isinstance(annotations, dict):
+            return {}
+        return {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)}
+
     def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
         try:
             return super().build(spec, env, timeout=timeout)

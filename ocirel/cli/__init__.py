@@ -24,7 +24,7 @@ from typing import Annotated
 import typer
 
 from ocirel import __version__
-from ocirel.cli import deploy, doctor, publish, versions
+from ocirel.cli import cache, deploy, doctor, publish, versions
 from ocirel.cli.output import out, state
 
 app = typer.Typer(
@@ -94,5 +94,6 @@ app.command()(deploy.pin)
 app.command()(deploy.lint)
 app.command()(deploy.verify)
 app.command()(doctor.doctor)
+app.add_typer(cache.cache_app, name="cache")
 
 __all__ = ["app"]

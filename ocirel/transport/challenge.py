@@ -157,11 +157,19 @@ class Authenticator:
 
 
 def _wants_push(scope: str | None) -> bool:
-    actions = (scope or "").rsplit(":", 1)[-1] if scope and scope.count(":") >= 2 else ""
+    scope = _first_scope(scope)
+    actions = scope.rsplit(":", 1)[-1] if scope.count(":") >= 2 else ""
     return any(action != "pull" for action in actions.split(",") if action)
 
 
+def _first_scope(scope: str | None) -> str:
+    """The scope of the repository a request is for: the first of several (a mount
+    asks for ``repository:target:pull,push repository:source:pull``)."""
+    return scope.split()[0] if scope and scope.split() else ""
+
+
 def _scope_repository(scope: str | None) -> str:
+    scope = _first_scope(scope)
     if not scope:
         return ""
     parts = scope.split(":")

@@ -79,16 +79,18 @@ def fetch_token(
 
 
 def _first_hop(realm: str, service: str, scope: str, creds: Credentials | None) -> Hop:
-    params = {k: v for k, v in (("service", service), ("scope", scope)) if v}
+    # several scopes (a cross-repository mount: push here, pull there) are space
+    # separated, and each becomes its own ``scope`` parameter (distribution's token spec)
+    params = [("service", service)] if service else []
+    params += [("scope", item) for item in scope.split()]
     if creds and creds.identity_token:
         form = {
             "grant_type": "refresh_token",
             "refresh_token": creds.identity_token,
             "client_id": "ocirel",
-            **params,
         }
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return Hop("POST", realm, urlencode(form).encode(), headers=headers)
+        return Hop("POST", realm, urlencode([*form.items(), *params]).encode(), headers=headers)
     if creds:
         return Hop(
             "GET", with_query(realm, params), headers={"Authorization": basic_authorization(creds)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from ocirel.errors import RegistryError
@@ -65,7 +65,7 @@ def origin(url: str) -> Origin:
     return scheme, (parts.hostname or "").rstrip("."), port
 
 
-def with_query(url: str, params: Mapping[str, str]) -> str:
+def with_query(url: str, params: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
     """``url`` with ``params`` appended to its query string (unchanged when there are none)."""
     if not params:
         return url

@@ -21,6 +21,7 @@ import pytest
 _KEEP = (
     "PATH", "LANG", "LC_ALL", "TMPDIR", "TESTCONTAINERS_RYUK_DISABLED", "BUSYBOX",
     "DOCKER_HOST",  # scripts/test runs a private Docker engine
+    "PYTHONPATH",  # a worktree under test, with the venv of another checkout
 )  # fmt: skip
 
 

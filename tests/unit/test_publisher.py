@@ -250,7 +250,7 @@ class StubBuilder:
     def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
         self.calls.append("export")
         blobs = layout / "blobs" / "sha256"
-        blobs.mkdir(parents=True)
+        blobs.mkdir(parents=True, exist_ok=True)  # a planted layout exists already
         for data in (self.config, self.layer, self.manifest):
             (blobs / sha256(data).removeprefix("sha256:")).write_bytes(data)
         index = {"schemaVersion": 2, "manifests": [descriptor(OCI_MANIFEST, self.manifest)]}
@@ -266,6 +266,9 @@ class StubBuilder:
             self.before_push()
         config: dict[str, Any] = json.loads(self.config)
         return config
+
+    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
+        return {}
 
     def remove(self, image: str, env: BuildEnv) -> None:
         self.calls.append("remove")

@@ -25,6 +25,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import IO
 
 from ocirel.errors import (
@@ -387,19 +388,36 @@ class Registry:
             self.mount_blob(repo, digest, source) for source in sources if source != repo.repository
         )
 
-    def push_image(self, repo: Reference, image: OciImage) -> Digest:
+    def push_image(
+        self, repo: Reference, image: OciImage, *, sent: Callable[[Digest], bool] | None = None
+    ) -> Digest:
         """Put ``image``'s blobs into ``repo`` and its manifest by digest (untagged).
 
         Each blob is checked and, when missing, uploaded (a layout file) or mounted (a
-        layer the registry holds elsewhere), all blobs at the same time."""
+        layer the registry holds elsewhere), all blobs at the same time. ``sent(digest)``
+        says whether a blob was already uploaded (early, while the builder worked)."""
         blobs = image.blobs
         with ThreadPoolExecutor(max_workers=max(1, min(UPLOAD_WORKERS, len(blobs)))) as pool:
-            futures = [pool.submit(self._put_blob, repo, image, d, s) for d, s in blobs]
+            futures = [pool.submit(self._put_blob, repo, image, d, s, sent) for d, s in blobs]
             for future in futures:
                 future.result()
         return self.put_manifest(repo.with_digest(image.manifest.digest), image.manifest)
 
-    def _put_blob(self, repo: Reference, image: OciImage, digest: Digest, size: int) -> None:
+    def put_blob_file(self, repo: Reference, digest: Digest, path: Path, size: int) -> None:
+        """Upload the file ``path`` as ``digest`` unless ``repo`` has it."""
+        if not self.blob_exists(repo, digest):
+            self.upload_blob(repo, digest, lambda: path.open("rb"), size)
+
+    def _put_blob(
+        self,
+        repo: Reference,
+        image: OciImage,
+        digest: Digest,
+        size: int,
+        sent: Callable[[Digest], bool] | None,
+    ) -> None:
+        if sent is not None and sent(digest):
+            return
         layer = image.layer(digest)
         if layer is not None and layer.path is None:  # a blob the registry holds elsewhere
             if not self.ensure_blob(repo, digest, layer.sources):

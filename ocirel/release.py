@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ from ocirel.oci import (
     not_comparable,
     platform_of,
 )
+from ocirel.publish.early import EarlyUploads, wait_for
 from ocirel.publish.layercache import LayerCache
 from ocirel.publish.reuse import KnownBlob, base_image, export_reusing, layers_of, merge
 from ocirel.reference import Reference
@@ -349,6 +351,7 @@ class Publisher:
         self._built = False
         self._previous: _Previous | None = None
         self._base_known: dict[Digest, KnownBlob] = {}
+        self._early: dict[Digest, Future[None]] = {}  # layers uploaded during the export
 
     def run(self) -> PublishResult:
         req = self.request
@@ -405,7 +408,9 @@ class Publisher:
                     f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
                     + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else "")
                 )
-                self.registry.push_image(repo, stamped)
+                self.registry.push_image(
+                    repo, stamped, sent=lambda digest: wait_for(self._early, digest)
+                )
                 self._remove_local_image_in_background()
                 try:
                     self._claim(repo, tag, stamped.manifest)
@@ -687,10 +692,18 @@ class Publisher:
         self.layer_cache.learn(repo.registry, merge(pushed, self._base_known))
 
     def _export_layout(self, layout: Path) -> OciImage:
+        """Export into ``layout``; each layer is uploaded as soon as it is written."""
         req = self.request
-        digest = self.backend.export(
-            self.local_image, layout, self.build_env, timeout=req.push_timeout
-        )
+        repo = req.repository
+
+        def upload(digest: Digest, path: Path, size: int) -> None:
+            self.registry.put_blob_file(repo, digest, path, size)
+
+        with EarlyUploads(layout, upload) as early:
+            digest = self.backend.export(
+                self.local_image, layout, self.build_env, timeout=req.push_timeout
+            )
+        self._early.update(early.started)
         image = read_layout(layout)
         if image.manifest.digest != digest:
             raise DigestMismatchError(

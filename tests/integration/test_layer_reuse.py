@@ -301,3 +301,29 @@ def test_token_auth_mount_asks_pull_on_the_source_repository(
     assert re.search(
         rf'POST /v2/{re.escape(unique_repo)}/app/blobs/uploads/\?mount=\S+ HTTP/1.1" 201', tail
     )
+
+
+def test_a_layer_written_early_is_uploaded_while_the_export_goes_on(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, tmp_path: Path
+) -> None:
+    # a small layer the builder finishes long before the big one
+    context = write_build_context(
+        tmp_path / "app", ["COPY small /small", "COPY big /big"],
+        files={"small": os.urandom(500_000), "big": os.urandom(40_000_000)},
+    )  # fmt: skip
+    log = _requests(registry, unique_repo)
+    seen = next(log)
+    run = ocirel("--debug", "publish", "--image", f"{registry.host}/{unique_repo}", "--backend",
+                 "buildah", "--json", str(context), cwd=context)  # fmt: skip
+    next(log, None)
+    assert run.returncode == 0, run.explain()
+    digest = json.loads(run.stdout)["digest"]
+    manifest = assert_complete(registry, unique_repo, digest)
+    early = re.findall(r"layer (sha256:[0-9a-f]{64}) is written; uploading it while", run.stderr)
+    assert early, run.stderr[-3000:]
+    assert set(early) <= {layer["digest"] for layer in manifest["layers"]}
+    uploaded = seen.uploaded()
+    assert sorted(uploaded) == sorted(set(uploaded)), "a blob was uploaded twice"
+    assert set(uploaded) == {manifest["config"]["digest"]} | {
+        x["digest"] for x in manifest["layers"]
+    }

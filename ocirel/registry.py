@@ -30,6 +30,7 @@ from typing import IO
 
 from ocirel.errors import (
     DigestMismatchError,
+    InvalidReferenceError,
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
@@ -384,9 +385,13 @@ class Registry:
         already, or it is mounted from one of ``sources``. False when neither."""
         if self.blob_exists(repo, digest):
             return True
-        return any(
-            self.mount_blob(repo, digest, source) for source in sources if source != repo.repository
-        )
+        for source in sources:
+            if source == repo.repository:
+                continue
+            with contextlib.suppress(InvalidReferenceError):  # a bad name from a stale cache
+                if self.mount_blob(repo, digest, source):
+                    return True
+        return False
 
     def push_image(
         self, repo: Reference, image: OciImage, *, sent: Callable[[Digest], bool] | None = None

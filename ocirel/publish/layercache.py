@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -62,7 +63,7 @@ def parse_size(text: str) -> int:
         value = float(number) * units[unit]
     except ValueError:
         value = -1.0
-    if value < 0:
+    if not math.isfinite(value) or value < 0:
         raise ConfigError(
             f"OCIREL_CACHE_MAX_SIZE={text!r} is not a size", hint="use bytes or e.g. 16M, 1G"
         )

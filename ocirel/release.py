@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocirel import lockfile
-from ocirel.backends.base import Backend, BuildEnv, BuildSpec
+from ocirel.backends.base import Backend, BuildEnv, BuildSpec, LayoutExporter, SelfPusher
 from ocirel.compare import differences
 from ocirel.errors import (
     DigestMismatchError,
@@ -358,9 +358,10 @@ class Publisher:
             existing = self._with_floor(set(self.registry.list_tags(repo)))
             return self._plan(self._first_candidate(existing))
         try:
-            if not self.backend.exports_layout:
-                return self._run_builder_push()
-            return self._run_layout()
+            backend = self.backend
+            if backend.delivery == "push":
+                return self._run_builder_push(backend)
+            return self._run_layout(backend)
         finally:
             if self._cleanup is not None:
                 with contextlib.suppress(OcirelError):
@@ -368,7 +369,7 @@ class Publisher:
             elif self._built:
                 self._remove_local_image()
 
-    def _run_layout(self) -> PublishResult:
+    def _run_layout(self, exporter: LayoutExporter) -> PublishResult:
         req, repo = self.request, self.request.repository
         self.say(
             f"building {req.context} with {self.backend.name}; "
@@ -386,13 +387,13 @@ class Publisher:
             image: OciImage | None = None
             local_config = self.backend.image_config(self.local_image, self.build_env)
             if local_config is None:  # the builder cannot show its config: export first
-                image = self._export(workdir / "layout")
+                image = self._export(exporter, workdir / "layout")
                 local_config = image.config
             decision = self._decide(local_config)
             if req.explain or not decision.new_version:
                 return self._settle_without_push(decision)
             if image is None:
-                image = self._export(workdir / "layout")
+                image = self._export(exporter, workdir / "layout")
             tag = self._first_candidate(tags)
             for attempt in range(1, req.max_attempts + 1):
                 stamped = stamp_labels(image, dict(self._labels(tag, image.config)))
@@ -414,7 +415,7 @@ class Publisher:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _run_builder_push(self) -> PublishResult:
+    def _run_builder_push(self, pusher: SelfPusher) -> PublishResult:
         """Builders that push by themselves (docker): labels go in at build time, so the
         tag is chosen first; the race window is the builder's whole push, so the settle
         period is at least as long as our own push took."""
@@ -438,12 +439,12 @@ class Publisher:
                     return self._settle_without_push(decision)
             ref = repo.with_tag(tag)
             try:
-                digest = self._push_and_verify(ref)
+                digest = self._push_and_verify(pusher, ref)
             except TagConflictError as exc:
                 tag = self._next_after_conflict(exc, tag, tags, attempt)
                 continue
             manifest = self.registry.get_manifest(repo.with_digest(digest))
-            self._check_built_config(repo, digest, manifest)
+            self._check_built_config(pusher, repo, digest, manifest)
             config = self.registry.get_config(repo, manifest)
             return self._record(tag, digest, platform_of(config), attempt, decision)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -462,11 +463,12 @@ class Publisher:
         req = self.request
         return first_candidate(req.scheme, tags, req.explicit_tag, req.floating, self._known)
 
-    def _check_built_config(self, repo: Reference, digest: str, manifest: ImageManifest) -> None:
+    def _check_built_config(
+        self, pusher: SelfPusher, repo: Reference, digest: str, manifest: ImageManifest
+    ) -> None:
         """The config the builder built (buildx metadata, or the classic store's image
         ID) must be the config of the manifest the registry serves."""
-        known = getattr(self.backend, "config_digest", None)
-        expected = known(self.local_image) if callable(known) else None
+        expected = pusher.config_digest(self.local_image)
         served = manifest.document.get("config", {}).get("digest")
         if expected is not None and expected not in (served, digest):
             raise DigestMismatchError(
@@ -474,14 +476,12 @@ class Publisher:
                 f"built {expected}"
             )
 
-    def _push_and_verify(self, ref: Reference) -> Digest:
+    def _push_and_verify(self, pusher: SelfPusher, ref: Reference) -> Digest:
         req = self.request
         if self.registry.exists(ref):
             raise TagConflictError(f"tag {ref.tag} already exists in {ref.name}")
         start = self.clock()
-        reported = self.backend.push(
-            self.local_image, str(ref), self.build_env, timeout=req.push_timeout
-        )
+        reported = pusher.push(self.local_image, str(ref), self.build_env, timeout=req.push_timeout)
         took = self.clock() - start
         digest = self._resolve_written(ref, reported)
         if reported is not None and reported != digest:
@@ -593,7 +593,7 @@ class Publisher:
         req = self.request
         return BuildSpec(
             context=req.context,
-            image=self.local_name if req.keep_image or not self.backend.exports_layout else None,
+            image=self.local_name if req.keep_image or self.backend.delivery == "push" else None,
             containerfile=req.containerfile,
             build_args=req.build_args,
             target=req.target,
@@ -625,11 +625,9 @@ class Publisher:
                 )
         self.local_image = image_id or self.local_name
 
-    def _export(self, layout: Path) -> OciImage:
+    def _export(self, exporter: LayoutExporter, layout: Path) -> OciImage:
         req = self.request
-        digest = self.backend.export(
-            self.local_image, layout, self.build_env, timeout=req.push_timeout
-        )
+        digest = exporter.export(self.local_image, layout, self.build_env, timeout=req.push_timeout)
         image = read_layout(layout)
         if image.manifest.digest != digest:
             raise DigestMismatchError(
@@ -751,7 +749,8 @@ class Publisher:
         req = self.request
         layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout"
         created = rfc3339(req.timestamp) if req.timestamp is not None else None
-        if not self.backend.exports_layout:
+        backend = self.backend
+        if backend.delivery == "push":
             spec = replace(self._spec(), labels=build_labels(tag, self.source, created))
             steps: tuple[str, ...] = (
                 display(self.backend.build_argv(spec, self.build_env)),
@@ -768,7 +767,7 @@ class Publisher:
         labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, self.source, created))
         steps = (
             display(self.backend.build_argv(self._spec(), self.build_env)),
-            display(self.backend.export_argv(
+            display(backend.export_argv(
                 self.local_image, layout, layout.with_name("layout.digest"), self.build_env
             )),
             "compare with the latest version (layer diff-ids and configuration); "

@@ -153,7 +153,7 @@ def build_timestamp(context: Path, builder: Backend) -> int | None:
     from ocirel.gitinfo import source_date_epoch  # noqa: PLC0415
 
     timestamp, origin = source_date_epoch(context, os.environ)
-    if timestamp is not None and getattr(builder, "reproducible", True) is False:
+    if timestamp is not None and not builder.reproducible:
         err(f"note: {builder.name} cannot build reproducibly; timestamps are the wall clock")
     elif timestamp is None:
         err(f"note: not reproducible ({origin}); set SOURCE_DATE_EPOCH to fix the timestamps")

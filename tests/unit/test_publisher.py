@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import typer
@@ -197,7 +197,7 @@ def descriptor(media_type: str, data: bytes) -> dict[str, object]:
 
 @dataclass
 class StubBuilder:
-    """A :class:`~ocirel.backends.base.Backend` whose image is one small random layer.
+    """A :class:`~ocirel.backends.base.LayoutExporter` whose image is one small random layer.
 
     ``export`` writes a valid OCI layout (index.json + blobs) and returns the manifest
     digest, or ``reported_digest`` when a test wants the builder to lie.
@@ -207,7 +207,9 @@ class StubBuilder:
 
     name: str = "stub"
     program: str = "stub"
-    exports_layout: bool = True
+    delivery: Final = "layout"
+    install_hint: str = "install the stub"
+    reproducible: bool = True
     reported_digest: str | None = None
     before_push: Callable[[], object] | None = None
     calls: list[str] = field(default_factory=list)
@@ -257,9 +259,6 @@ class StubBuilder:
         (layout / "index.json").write_text(json.dumps(index))
         (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
         return self.reported_digest or sha256(self.manifest)
-
-    def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
-        raise NotImplementedError
 
     def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
         if self.before_push is not None:

@@ -17,7 +17,6 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ocirel"
 #: The publish side and the network core, which the deploy side must not import:
 #: registry look-ups reach it as callables.
 NOT_FOR_DEPLOY = (
-    "ocirel.release",
     "ocirel.publish",
     "ocirel.backends",
     "ocirel.transport",

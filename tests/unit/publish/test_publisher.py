@@ -1,4 +1,4 @@
-"""``Publisher`` against an in-memory registry: races and immutable tags, deterministic.
+"""The layout publisher against an in-memory registry: races and immutable tags, deterministic.
 
 RELIABILITY items 25, 26, 27 (and 29 at the seam between builder and upload). The
 publisher runs for real — real :class:`~ocirel.registry.Registry` and transport over
@@ -41,9 +41,9 @@ from ocirel.errors import (
 )
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.oci import LABEL_VERSION, OCI_CONFIG, OCI_MANIFEST
+from ocirel.publish import Explained, Publisher, PublishRequest, PublishResult, make_publisher
 from ocirel.reference import Reference, parse
 from ocirel.registry import Registry
-from ocirel.release import Publisher, PublishRequest, PublishResult
 from ocirel.versioning import make_scheme
 from tests.support.client import RandomImage
 from tests.unit.fakeregistry import (
@@ -309,7 +309,7 @@ class Run:
             scheme=make_scheme("counter"), **options,
         )  # fmt: skip
         ticks = itertools.count()
-        return Publisher(
+        return make_publisher(
             request, self.builder, BuildEnv(),
             registry_factory=lambda: Registry(self.make_transport()),
             say=self.said.append, sleep=self.sleep,
@@ -780,7 +780,7 @@ def test_r46_explain_says_why_the_comparison_was_skipped(publish: Run) -> None:
     manifest, layer = _artifact(LATEST_KINDS["artifact-binary-config"], b"\x00\x01")
     _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, b"\x00\x01", layer)
     result = publish.run(explain=True)
-    assert result.explain_only
+    assert isinstance(result.outcome, Explained)
     assert not result.unchanged
     assert "artifact" in result.explanation[0]
     assert publish.store.tag_puts == []

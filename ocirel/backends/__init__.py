@@ -69,7 +69,7 @@ def select_backend(
         if problem is not None:
             raise BackendNotFoundError(
                 f"backend {name} is not usable: {problem}",
-                hint=getattr(backend, "install_hint", None),
+                hint=backend.install_hint,
             )
         return backend, f"{name} (asked for)"
     skipped: list[str] = []

@@ -1,4 +1,4 @@
-"""What every builder adapter shares: the build inputs and the adapter protocol.
+"""What every builder adapter shares: the build inputs and the adapter protocols.
 
 Argv builders are small pure functions so that most backend tests compare argv
 tuples; the real binaries run in the integration tests.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ocirel.errors import ConfigError
 from ocirel.hostinfo import StorageChoice
@@ -49,39 +49,29 @@ class BuildEnv:
     tls_verify: bool = True
 
 
-class Backend(Protocol):
-    """A builder adapter. ``exports_layout`` backends hand ocirel an OCI layout to upload;
-    the others push by themselves (docker)."""
+class Builder(Protocol):
+    """What every builder adapter does: build, show, clean up, and say whether it can run.
+
+    How the image then reaches the registry is the builder's declared ``delivery``: a
+    :class:`LayoutExporter` hands ocirel an OCI layout to upload, a :class:`SelfPusher`
+    pushes by itself. :data:`Backend` is the one or the other.
+    """
 
     name: str
     program: str
-    exports_layout: bool
+    install_hint: str
+    #: whether a build with a timestamp gives the same digest for the same inputs
+    reproducible: bool
 
     def build_argv(self, spec: BuildSpec, env: BuildEnv) -> list[str]: ...
-
-    def export_argv(
-        self, image: str, layout: Path, digestfile: Path, env: BuildEnv
-    ) -> list[str]: ...
 
     def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
         """Build; return the image ID when the builder reports one (else use ``spec.image``)."""
         ...
 
-    def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str: ...
-
-    def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
-        """Builders that push by themselves (``exports_layout = False``, i.e. docker):
-        push ``image`` as ``target``; return the digest the push reported, if any."""
-        ...
-
     def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The local image's OCI config (with ``rootfs.diff_ids``), or None when the
         builder cannot show it cheaply; used to compare content before any push."""
-        ...
-
-    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        """The local image's manifest annotations (the base image it was built on:
-        ``org.opencontainers.image.base.name``/``.digest``); empty when unknown."""
         ...
 
     def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
@@ -97,6 +87,47 @@ class Backend(Protocol):
         """Why this builder cannot be used here (not installed, no reachable daemon),
         or None when it can. Used by ``--backend auto`` and ``ocirel doctor``."""
         ...
+
+
+class LayoutExporter(Builder, Protocol):
+    """A builder that writes the image into a private OCI layout (buildah, podman);
+    ocirel uploads it and claims the tag itself."""
+
+    @property
+    def delivery(self) -> Literal["layout"]: ...
+
+    def export_argv(
+        self, image: str, layout: Path, digestfile: Path, env: BuildEnv
+    ) -> list[str]: ...
+
+    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
+        """The local image's manifest annotations (the base image it was built on:
+        ``org.opencontainers.image.base.name``/``.digest``); empty when unknown."""
+        ...
+
+    def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
+        """Write ``image`` into the OCI layout ``layout``; return the manifest digest."""
+        ...
+
+
+class SelfPusher(Builder, Protocol):
+    """A builder that pushes by itself (docker): the tag is chosen before the build."""
+
+    @property
+    def delivery(self) -> Literal["push"]: ...
+
+    def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
+        """Push ``image`` as ``target``; return the digest the push reported, if any."""
+        ...
+
+    def config_digest(self, image: str) -> str | None:
+        """The digest of the config this run built as ``image``, when known: the config
+        of the manifest the registry serves after the push must be this one."""
+        ...
+
+
+#: a builder adapter: ``backend.delivery`` says which of the two it is
+Backend = LayoutExporter | SelfPusher
 
 
 def find_containerfile(context: Path, given: Path | None) -> Path:

@@ -1,7 +1,7 @@
 """Shared adapter for the containers-family builders (buildah, podman).
 
 Both take the same build flags and both can ``push --digestfile`` an image into a
-local OCI layout, which ocirel then uploads itself (see release.py for why).
+local OCI layout, which ocirel then uploads itself (see ocirel/publish/ for why).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
@@ -43,7 +44,9 @@ def parse_created(text: object) -> float | None:
 class ContainersBackend:
     name = "containers"
     program = "containers"
-    exports_layout = True
+    #: a :class:`~ocirel.backends.base.LayoutExporter`: ocirel uploads the layout
+    delivery: Final = "layout"
+    reproducible = True
     install_hint = "install it (Debian/Ubuntu: apt-get install buildah podman)"
     #: on Ctrl-C/SIGTERM/timeout, end the RUN step first and give the builder this long
     #: to clean up by itself (0: SIGTERM the whole group at once; buildah cleans up then)
@@ -190,9 +193,6 @@ class ContainersBackend:
                 f"{self.program} push exited 0 but wrote no valid digest file; not trusting it"
             )
         return digest
-
-    def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
-        raise NotImplementedError("buildah and podman export a layout; ocirel uploads it")
 
     def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         return None

@@ -2,9 +2,10 @@
 
 Differences from buildah and podman, stated rather than papered over:
 
-* **No OCI layout export** (``exports_layout = False``): the daemon pushes the image,
-  so ocirel chooses the tag before the build, checks the tag is absent right before
-  ``docker push``, and verifies the registry afterwards (see ``release.py``). The
+* **No OCI layout export** (``delivery = "push"``, a ``SelfPusher``): the daemon pushes
+  the image, so ocirel chooses the tag before the build, checks the tag is absent right
+  before ``docker push``, and verifies the registry afterwards (see
+  ``ocirel/publish/selfpush.py``). The
   digest printed by ``docker push`` (``<tag>: digest: sha256:… size: …``) is only the
   *reported* digest that the registry must confirm; success is the exit code.
 * **Not reproducible with the classic builder** (``reproducible``): without buildx,
@@ -41,7 +42,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
@@ -206,7 +207,8 @@ def _with_docker_hint(exc: CommandError, message: str) -> CommandError:
 class Docker:
     name = "docker"
     program = "docker"
-    exports_layout = False
+    #: a :class:`~ocirel.backends.base.SelfPusher`: no OCI layout, it pushes by itself
+    delivery: Final = "push"
     #: the classic builder cannot give reproducible timestamps (see the module docstring)
     reproducible = False
     install_hint = (
@@ -275,10 +277,6 @@ class Docker:
     def build_argv(self, spec: BuildSpec, env: BuildEnv) -> list[str]:
         return build_argv(spec, buildx=self.has_buildx())
 
-    def export_argv(self, image: str, layout: Path, digestfile: Path, env: BuildEnv) -> list[str]:
-        """Docker cannot export to an OCI layout; for plans, the push it does instead."""
-        return push_argv("REPOSITORY:TAG")
-
     # ------------------------------------------------------------------- run
 
     def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
@@ -316,9 +314,6 @@ class Docker:
             self._config_digests[spec.image] = config_digest or image_id
             return None
         return image_id
-
-    def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
-        raise NotImplementedError("docker pushes by itself; it cannot export an OCI layout")
 
     def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
         """Tag ``image`` as ``target`` and push it; return the digest docker reported."""
@@ -358,9 +353,6 @@ class Docker:
         if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
             return as_image_config(oci_config_from_inspect(data[0]))
         return None
-
-    def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        return {}  # docker pushes by itself and reuses layers by itself
 
     def remove(self, image: str, env: BuildEnv) -> None:
         """Remove the tags this run pushed from, then the image itself."""

@@ -21,7 +21,7 @@ from ocirel.cli.options import (
 from ocirel.cli.output import handle_errors, out, out_json
 
 if TYPE_CHECKING:
-    from ocirel.release import PublishResult
+    from ocirel.publish import PublishResult
 
 
 @handle_errors
@@ -109,20 +109,25 @@ def publish(
 
 
 def render_publish(result: PublishResult, as_json: bool) -> None:
+    from ocirel.publish.outcome import Explained, Planned, Published, Reused  # noqa: PLC0415
+
     if as_json:
         out_json(result.to_json())
-    elif result.dry_run:
-        out(f"next tag: {result.repository}:{result.tag}")
-        out("plan:")
-        for step in result.plan:
-            out(f"  {step}")
-    elif result.explain_only:
-        verdict = "no new version: reuse" if result.unchanged else "a new version would be pushed"
-        out(f"{verdict}{' ' + result.tag if result.unchanged else ''}")
-        for reason in result.explanation:
-            out(f"  {reason}")
-    else:
-        out(("unchanged, reusing " if result.unchanged else "published ") + result.reference)
-        out(f"  tag       {result.tag}")
-        out(f"  digest    {result.digest}")
-        out(f"  lockfile  {result.lockfile} (entry {result.name!r})")
+        return
+    match result.outcome:
+        case Planned(steps=steps):
+            out(f"next tag: {result.repository}:{result.tag}")
+            out("plan:")
+            for step in steps:
+                out(f"  {step}")
+        case Explained(new_version=new_version):
+            verdict = "a new version would be pushed" if new_version else "no new version: reuse"
+            out(f"{verdict}{'' if new_version else ' ' + result.tag}")
+            for reason in result.explanation:
+                out(f"  {reason}")
+        case Published() | Reused():
+            verb = "unchanged, reusing " if isinstance(result.outcome, Reused) else "published "
+            out(verb + result.reference)
+            out(f"  tag       {result.tag}")
+            out(f"  digest    {result.digest}")
+            out(f"  lockfile  {result.lockfile} (entry {result.name!r})")

@@ -57,8 +57,9 @@ def next_version(
     The lockfile, when present, is a floor: a version it records or recorded for
     REPOSITORY is never the answer, nor anything below the highest of them.
     """
-    from ocirel import lockfile, reference, release  # noqa: PLC0415
+    from ocirel import lockfile, reference  # noqa: PLC0415
     from ocirel.cli.wiring import make_registry  # noqa: PLC0415
+    from ocirel.publish.versions import lost_versions, lost_warning, next_tag  # noqa: PLC0415
 
     config = load_settings(
         scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, insecure=insecure,
@@ -67,12 +68,12 @@ def next_version(
     repo = reference.parse_repository(repository)
     version_scheme = config.publish.version_scheme()
     known = lockfile.load(config.publish.lockfile).known_tags(repo.name)
-    candidate, existing = release.next_tag(
+    candidate, existing = next_tag(
         make_registry(config.registry, repo), repo, version_scheme, known
     )
-    lost = release.lost_versions(known, existing)
+    lost = lost_versions(known, existing)
     if lost:
-        err(f"warning: {release.lost_warning(repo.name, lost)}")
+        err(f"warning: {lost_warning(repo.name, lost)}")
     if as_json:
         in_scheme = [t for t in existing if version_scheme.parse(t) is not None]
         out_json({

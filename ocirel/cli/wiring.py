@@ -21,9 +21,9 @@ from ocirel.cli.output import err
 if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
     from ocirel.lockfile import Lockfile
+    from ocirel.publish import PublishResult
     from ocirel.reference import Reference
     from ocirel.registry import Registry
-    from ocirel.release import PublishResult
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
 
 
@@ -153,7 +153,7 @@ def build_timestamp(context: Path, builder: Backend) -> int | None:
     from ocirel.gitinfo import source_date_epoch  # noqa: PLC0415
 
     timestamp, origin = source_date_epoch(context, os.environ)
-    if timestamp is not None and getattr(builder, "reproducible", True) is False:
+    if timestamp is not None and not builder.reproducible:
         err(f"note: {builder.name} cannot build reproducibly; timestamps are the wall clock")
     elif timestamp is None:
         err(f"note: not reproducible ({origin}); set SOURCE_DATE_EPOCH to fix the timestamps")
@@ -184,7 +184,7 @@ def publish(
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
-    from ocirel.release import Publisher, PublishRequest  # noqa: PLC0415
+    from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
 
     if not image:
         raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
@@ -204,7 +204,7 @@ def publish(
         no_cache=no_cache,
     )  # fmt: skip
     with build_env_for(config, repo, cache) as env:
-        return Publisher(
+        return make_publisher(
             request, chosen, env,
             registry_factory=lambda: make_registry(config.registry, repo),
             source_factory=lambda: source_info(context),

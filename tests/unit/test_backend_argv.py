@@ -198,7 +198,7 @@ def test_remove_argv(env: BuildEnv, expected: tuple[str, ...]) -> None:
 def test_buildah_adapter_identity() -> None:
     backend = get_backend("buildah")
     assert isinstance(backend, Buildah)
-    assert (backend.name, backend.program, backend.exports_layout) == ("buildah", "buildah", True)
+    assert (backend.name, backend.program, backend.delivery) == ("buildah", "buildah", "layout")
     assert "apt-get install buildah" in backend.install_hint
 
 

@@ -66,7 +66,7 @@ def fake_program(bindir: Path, name: str, script: str) -> Path:
 def test_podman_adapter_identity() -> None:
     backend = get_backend("podman")
     assert isinstance(backend, Podman)
-    assert (backend.name, backend.program, backend.exports_layout) == ("podman", "podman", True)
+    assert (backend.name, backend.program, backend.delivery) == ("podman", "podman", "layout")
     assert "apt-get install podman" in backend.install_hint
     assert backend.leaves_first_grace > 0
 
@@ -173,7 +173,7 @@ def test_podman_database_mismatch_gets_a_hint(
 def test_docker_adapter_identity() -> None:
     backend = get_backend("docker")
     assert isinstance(backend, Docker)
-    assert (backend.name, backend.program, backend.exports_layout) == ("docker", "docker", False)
+    assert (backend.name, backend.program, backend.delivery) == ("docker", "docker", "push")
     assert backend.reproducible is False
     assert "docker.io" in backend.install_hint
 
@@ -481,7 +481,7 @@ class StubBackend:
     name: str
     trouble: str | None = None
     program: str = "stub"
-    exports_layout: bool = True
+    delivery: str = "layout"
     install_hint: str = "install the stub"
 
     def problem(self) -> str | None:

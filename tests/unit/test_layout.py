@@ -17,7 +17,6 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ocirel"
 #: The publish side and the network core, which the deploy side must not import:
 #: registry look-ups reach it as callables.
 NOT_FOR_DEPLOY = (
-    "ocirel.release",
     "ocirel.publish",
     "ocirel.backends",
     "ocirel.transport",
@@ -127,3 +126,17 @@ def test_the_cli_modules_form_no_cycle() -> None:
     for module in sorted(cli):
         visit(module)
     assert "ocirel.cli" not in set().union(*edges.values()), "a command imports the package"
+
+
+def test_the_two_publishers_share_parts_but_not_each_other() -> None:
+    """``layout`` and ``selfpush`` build on the shared publish modules; neither imports
+    the other, no shared module imports either, and only the package picks one."""
+    publishers = {"ocirel.publish.layout", "ocirel.publish.selfpush"}
+    found = {m: names for m, names in modules().items() if within(m, "ocirel.publish")}
+    assert publishers <= set(found)
+    offending = {
+        module: sorted(n for n in names if any(within(n, p) for p in publishers - {module}))
+        for module, names in found.items()
+        if module != "ocirel.publish"
+    }
+    assert {module: names for module, names in offending.items() if names} == {}

@@ -187,8 +187,8 @@ def test_the_closed_choices_are_the_literal_types() -> None:
 
 
 def test_a_publish_request_takes_its_defaults_from_the_settings(tmp_path: Path) -> None:
+    from ocirel.publish import PublishRequest  # noqa: PLC0415
     from ocirel.reference import parse_repository  # noqa: PLC0415
-    from ocirel.release import PublishRequest  # noqa: PLC0415
     from ocirel.versioning import FLOATING_TAGS  # noqa: PLC0415
 
     loaded = settings.load({"max_attempts": 2, "keep_image": True}, {}, cwd=tmp_path)

@@ -1,4 +1,4 @@
-"""``Publisher`` against an in-memory registry: races and immutable tags, deterministic.
+"""The layout publisher against an in-memory registry: races and immutable tags, deterministic.
 
 RELIABILITY items 25, 26, 27 (and 29 at the seam between builder and upload). The
 publisher runs for real — real :class:`~ocirel.registry.Registry` and transport over
@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import typer
@@ -41,9 +41,9 @@ from ocirel.errors import (
 )
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.oci import LABEL_VERSION, OCI_CONFIG, OCI_MANIFEST
+from ocirel.publish import Explained, Publisher, PublishRequest, PublishResult, make_publisher
 from ocirel.reference import Reference, parse
 from ocirel.registry import Registry
-from ocirel.release import Publisher, PublishRequest, PublishResult
 from ocirel.versioning import make_scheme
 from tests.support.client import RandomImage
 from tests.unit.fakeregistry import (
@@ -197,7 +197,7 @@ def descriptor(media_type: str, data: bytes) -> dict[str, object]:
 
 @dataclass
 class StubBuilder:
-    """A :class:`~ocirel.backends.base.Backend` whose image is one small random layer.
+    """A :class:`~ocirel.backends.base.LayoutExporter` whose image is one small random layer.
 
     ``export`` writes a valid OCI layout (index.json + blobs) and returns the manifest
     digest, or ``reported_digest`` when a test wants the builder to lie.
@@ -207,7 +207,9 @@ class StubBuilder:
 
     name: str = "stub"
     program: str = "stub"
-    exports_layout: bool = True
+    delivery: Final = "layout"
+    install_hint: str = "install the stub"
+    reproducible: bool = True
     reported_digest: str | None = None
     before_push: Callable[[], object] | None = None
     calls: list[str] = field(default_factory=list)
@@ -257,9 +259,6 @@ class StubBuilder:
         (layout / "index.json").write_text(json.dumps(index))
         (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
         return self.reported_digest or sha256(self.manifest)
-
-    def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
-        raise NotImplementedError
 
     def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
         if self.before_push is not None:
@@ -313,7 +312,7 @@ class Run:
             scheme=make_scheme("counter"), **options,
         )  # fmt: skip
         ticks = itertools.count()
-        return Publisher(
+        return make_publisher(
             request, self.builder, BuildEnv(),
             registry_factory=lambda: Registry(self.make_transport()),
             say=self.said.append, sleep=self.sleep,
@@ -784,7 +783,7 @@ def test_r46_explain_says_why_the_comparison_was_skipped(publish: Run) -> None:
     manifest, layer = _artifact(LATEST_KINDS["artifact-binary-config"], b"\x00\x01")
     _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, b"\x00\x01", layer)
     result = publish.run(explain=True)
-    assert result.explain_only
+    assert isinstance(result.outcome, Explained)
     assert not result.unchanged
     assert "artifact" in result.explanation[0]
     assert publish.store.tag_puts == []

@@ -1,0 +1,277 @@
+"""What both publishers share for one run: the request, the builder and the
+collaborators, the local image, the floor, the unchanged-content decision, and the
+lockfile record. :func:`run` is the frame around either publisher.
+
+Threads: :meth:`Job.prepare` runs in the background while the builder works; it sets
+nothing on the job and hands its findings over as a :class:`Prepared` value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
+
+from ocirel import lockfile
+from ocirel.backends.base import BuildEnv, Builder, BuildSpec
+from ocirel.errors import LockfileError, OcirelError
+from ocirel.gitinfo import SourceInfo
+from ocirel.oci import Digest, ImageConfig
+from ocirel.publish.background import Background
+from ocirel.publish.claim import TagClaim
+from ocirel.publish.labels import build_labels, rfc3339
+from ocirel.publish.outcome import Explained, Planned, Published, PublishResult, Reused
+from ocirel.publish.request import PublishRequest
+from ocirel.publish.unchanged import Decision, Previous, decide, fetch_previous
+from ocirel.publish.versions import Floor, first_candidate, raised_floor
+
+if TYPE_CHECKING:  # the registry client imports requests: loaded in the background
+    from ocirel.registry import Registry
+
+Say = Callable[[str], None]
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The registry work that does not depend on the image, done while the builder works:
+    the client, the git facts, the repository's tags and the latest version to compare."""
+
+    registry: Registry
+    source: SourceInfo
+    tags: frozenset[str]
+    previous: Previous | None
+
+
+class Flow(Protocol):
+    """A publisher: how the image reaches the registry (see ``layout`` and ``selfpush``)."""
+
+    def plan(self, tag: str, source: SourceInfo) -> tuple[str, ...]:
+        """``--dry-run``: the steps a publish under ``tag`` would take."""
+        ...
+
+    def publish(self) -> PublishResult: ...
+
+
+@dataclass
+class Job:
+    """One publish's shared state and steps. The fields below ``warn`` belong to the
+    main thread."""
+
+    request: PublishRequest
+    builder: Builder
+    build_env: BuildEnv
+    registry_factory: Callable[[], Registry]
+    source_factory: Callable[[], SourceInfo] = SourceInfo
+    say: Say = quiet
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    warn: Say | None = None  # default: ``say("warning: …")``
+    floor: Floor = field(init=False)
+    # The build is referred to by the image ID it returns. Named only when the user
+    # keeps it (or when the builder must have a name, e.g. to push by itself).
+    local_name: str = field(init=False)
+    local_image: str = field(init=False)
+    _built: bool = field(default=False, init=False)
+    _cleanup: Background[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        repo = self.request.repository
+        warn = self.warn or (lambda text: self.say(f"warning: {text}"))
+        self.floor = Floor(repo.name, frozenset(), warn)
+        self.local_name = f"localhost/ocirel-build/{repo.last_component}:{secrets.token_hex(6)}"
+        self.local_image = self.local_name
+
+    # ------------------------------------------------------------ registry side
+
+    def prepare(self) -> Prepared:
+        """Registry client, git facts, tag list, push token, latest version: safe to run
+        in a background thread (it reads the job, never writes it)."""
+        repo = self.request.repository
+        registry = self.registry_factory()
+        source = self.source_factory()
+        tags = set(registry.list_tags(repo))
+        with contextlib.suppress(OcirelError):
+            registry.warm_up(repo, push=True)  # the push token, cached for later
+        previous = fetch_previous(registry, self.request, tags)
+        return Prepared(registry, source, frozenset(tags), previous)
+
+    def claims(self, registry: Registry) -> TagClaim:
+        return TagClaim(registry, self.request, self.sleep, self.clock)
+
+    def with_floor(self, registry_tags: frozenset[str] | set[str]) -> set[str]:
+        """The registry's tags plus the lockfile's floor (warning once about lost ones)."""
+        return self.floor.above(registry_tags)
+
+    def first_candidate(self, tags: set[str]) -> str:
+        req = self.request
+        return first_candidate(req.scheme, tags, req.explicit_tag, req.floating, self.floor.known)
+
+    # ------------------------------------------------------------- builder side
+
+    def spec(self, *, named: bool) -> BuildSpec:
+        req = self.request
+        return BuildSpec(
+            context=req.context,
+            image=self.local_name if named else None,
+            containerfile=req.containerfile,
+            build_args=req.build_args,
+            target=req.target,
+            layers=not req.no_cache,
+            timestamp=req.timestamp,
+            cache_repo=req.cache_repo,
+        )
+
+    def created(self) -> str | None:
+        """The ``created`` label of a reproducible build, else None."""
+        req = self.request
+        return rfc3339(req.timestamp) if req.timestamp is not None else None
+
+    def labels(
+        self, tag: str, source: SourceInfo, config: ImageConfig
+    ) -> tuple[tuple[str, str], ...]:
+        created = self.created() or config.get("created")
+        return build_labels(tag, source, created if isinstance(created, str) else None)
+
+    def build(self, spec: BuildSpec) -> None:
+        self._built = True
+        timeout = self.request.build_timeout
+        image_id = self.builder.build(spec, self.build_env, timeout=timeout)
+        if spec.timestamp is not None and spec.layers:
+            # The layer cache ignores --timestamp: a step cached by a build with another
+            # timestamp would carry that time, and the digest would depend on what the
+            # storage held. Check, and rebuild without the cache when it happened.
+            stale = self.builder.stale_cache(
+                image_id or self.local_name, spec.timestamp, self.build_env
+            )
+            if stale:
+                self.say(f"{stale}; building again without the layer cache")
+                image_id = self.builder.build(
+                    replace(spec, layers=False), self.build_env, timeout=timeout
+                )
+        self.local_image = image_id or self.local_name
+
+    def local_config(self) -> ImageConfig | None:
+        return self.builder.image_config(self.local_image, self.build_env)
+
+    def _needs_removal(self) -> bool:
+        """An unnamed image is the next build's layer cache and stays; a name given for
+        this run only (or an image built with --no-cache) goes."""
+        req = self.request
+        return not req.keep_image and (self.local_image == self.local_name or req.no_cache)
+
+    def _remove_local_image(self) -> None:
+        if self._needs_removal():
+            with contextlib.suppress(OcirelError):
+                self.builder.remove(self.local_image, self.build_env)
+
+    def remove_local_image_in_background(self) -> None:
+        """The registry holds the image now: drop the local copy while the tag settles."""
+        if self._cleanup is None:
+            self._cleanup = Background(self._remove_local_image)
+
+    def clean_up(self) -> None:
+        """At the end of a run: the local image removed (or its removal waited for)."""
+        if self._cleanup is not None:
+            with contextlib.suppress(OcirelError):
+                self._cleanup.result()
+        elif self._built:
+            self._remove_local_image()
+
+    # ----------------------------------------------------------------- results
+
+    def decide(self, prepared: Prepared, local_config: ImageConfig) -> Decision:
+        return decide(self.request, prepared.previous, local_config, self.say)
+
+    def settle_without_push(self, decision: Decision, source: SourceInfo) -> PublishResult:
+        """``--explain``, or unchanged content: nothing is pushed."""
+        req = self.request
+        if req.explain:
+            tag = decision.previous_tag if not decision.new_version else None
+            return PublishResult(
+                name=req.name, repository=req.repository.name, tag=tag or "",
+                digest=decision.previous_digest, backend=self.builder.name,
+                outcome=Explained(new_version=decision.new_version),
+                explanation=decision.reasons, lockfile=str(req.lockfile),
+            )  # fmt: skip
+        assert decision.previous_tag is not None
+        assert decision.previous_digest is not None
+        self.say(decision.reasons[0])
+        return self.record(
+            decision.previous_tag, decision.previous_digest, decision.previous_platform or "",
+            source, decision=decision, outcome=Reused(),
+        )  # fmt: skip
+
+    def record(
+        self,
+        tag: str,
+        digest: Digest,
+        platform: str,
+        source: SourceInfo,
+        *,
+        decision: Decision,
+        outcome: Published | Reused,
+    ) -> PublishResult:
+        """Write the lockfile entry (and raise the floor): the last step of a publish."""
+        req = self.request
+        platforms: dict[str, str] = {platform: digest}
+        entry = lockfile.LockEntry(
+            name=req.name,
+            repository=req.repository.name,
+            tag=tag,
+            digest=digest,
+            platforms=platforms,
+            source=source.lock_fields(),
+        )
+        repository, scheme = req.repository.name, req.scheme
+
+        def change(lock: lockfile.Lockfile) -> lockfile.Lockfile:
+            floor = raised_floor(lock.issued.get(repository), tag, scheme)
+            return lock.with_entry(entry).with_issued(repository, floor)
+
+        try:
+            lockfile.update(req.lockfile, change)
+        except LockfileError as exc:  # say what the registry now holds, and what to do
+            raise LockfileError(
+                f"{exc}; {entry.reference} is in the registry but not recorded",
+                hint=f"fix that and publish again: an unchanged build reuses {tag} without pushing",
+            ) from None
+        return PublishResult(
+            name=req.name, repository=req.repository.name, tag=tag, digest=digest,
+            backend=self.builder.name, platforms=platforms, outcome=outcome,
+            source=source, lockfile=str(req.lockfile), explanation=decision.reasons,
+        )  # fmt: skip
+
+    def planned(self, tag: str, steps: tuple[str, ...]) -> PublishResult:
+        req = self.request
+        return PublishResult(
+            name=req.name, repository=req.repository.name, tag=tag, digest=None,
+            backend=self.builder.name, outcome=Planned(steps), lockfile=str(req.lockfile),
+        )  # fmt: skip
+
+
+def run(job: Job, flow: Flow) -> PublishResult:
+    """The frame of every publish: the lockfile checked first, ``--dry-run`` planned,
+    else ``flow`` publishes and the local image is cleaned up whatever happens."""
+    req = job.request
+    repo = req.repository
+    # A lockfile that cannot be updated must stop us before anything is pushed.
+    job.floor.known = frozenset(lockfile.load(req.lockfile).known_tags(repo.name))
+    if not (req.dry_run or req.explain):  # and one that cannot be written, too
+        lockfile.check_writable(req.lockfile)
+    if req.dry_run:
+        registry = job.registry_factory()
+        source = job.source_factory()
+        existing = job.with_floor(set(registry.list_tags(repo)))
+        tag = job.first_candidate(existing)
+        return job.planned(tag, flow.plan(tag, source))
+    try:
+        return flow.publish()
+    finally:
+        job.clean_up()

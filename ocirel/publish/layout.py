@@ -1,0 +1,120 @@
+"""The publisher for builders that export an OCI layout (buildah, podman).
+
+1. the builder writes the image into a private OCI layout (``push --digestfile`` to
+   ``oci:DIR``); success is exit code 0 *and* a valid digest file that matches the
+   layout; layers the registry holds are not exported, and finished layers are
+   uploaded while the export goes on (:class:`~ocirel.publish.export.LayoutExport`);
+2. ocirel stamps the OCI labels (version, revision, source) into the image config,
+   uploads the blobs and puts the manifest **by digest** (no tag yet);
+3. ocirel claims the tag (:meth:`~ocirel.publish.claim.TagClaim.claim`: HEAD 404,
+   PUT, settle, verify); a lost race stamps the next version into a new config and
+   tries again — no rebuild;
+4. only then is the lockfile written.
+
+The registry work that does not depend on the image (auth, tag listing, a push
+token, the latest version) runs in the background while the builder works, and is
+handed over as a :class:`~ocirel.publish.job.Prepared` value.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocirel.backends.base import LayoutExporter
+from ocirel.errors import TagConflictError
+from ocirel.gitinfo import SourceInfo
+from ocirel.image import stamp_labels
+from ocirel.oci import OciImage
+from ocirel.publish.background import Background
+from ocirel.publish.export import LayoutExport
+from ocirel.publish.job import Job, Prepared, run
+from ocirel.publish.labels import build_labels
+from ocirel.publish.outcome import Published, PublishResult
+from ocirel.runner import display
+
+
+@dataclass
+class LayoutPublisher:
+    """Build, export a layout, upload it by digest, then claim the tag."""
+
+    job: Job
+    exporter: LayoutExporter
+
+    def run(self) -> PublishResult:
+        return run(self.job, self)
+
+    def publish(self) -> PublishResult:
+        job, req = self.job, self.job.request
+        repo = req.repository
+        job.say(
+            f"building {req.context} with {self.exporter.name}; "
+            f"listing tags of {repo.name} meanwhile"
+        )
+        # registry client (and its imports), tag list, push token and git facts: all
+        # in the background while the builder works
+        background: Background[Prepared] = Background(job.prepare)
+        if req.explicit_tag is not None:  # a taken or floating --tag fails before building
+            job.first_candidate(job.with_floor(background.result().tags))
+        workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
+        try:
+            job.build(job.spec(named=req.keep_image))
+            prepared = background.result()
+            registry, source = prepared.registry, prepared.source
+            tags = job.with_floor(prepared.tags)
+            image: OciImage | None = None
+            export = LayoutExport(self.exporter, job.build_env, registry, repo,
+                                  req.push_timeout, job.say)  # fmt: skip
+            local_config = job.local_config()
+            if local_config is None:  # the builder cannot show its config: export first
+                image = export.export(job.local_image, workdir, None, prepared.previous)
+                local_config = image.config
+            decision = job.decide(prepared, local_config)
+            if req.explain or not decision.new_version:
+                return job.settle_without_push(decision, source)
+            if image is None:
+                image = export.export(job.local_image, workdir, local_config, prepared.previous)
+            claims = job.claims(registry)
+            tag = job.first_candidate(tags)
+            for attempt in range(1, req.max_attempts + 1):
+                stamped = stamp_labels(image, dict(job.labels(tag, source, image.config)))
+                job.say(
+                    f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
+                    + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else "")
+                )
+                registry.push_image(repo, stamped, sent=export.sent)
+                job.remove_local_image_in_background()
+                try:
+                    claims.claim(tag, stamped.manifest)
+                except TagConflictError as exc:
+                    tag, tags = claims.next_after_conflict(exc, tag, tags, attempt, job.say)
+                    continue
+                result = job.record(
+                    tag, stamped.manifest.digest, stamped.platform, source,
+                    decision=decision, outcome=Published(attempt),
+                )  # fmt: skip
+                export.learn(stamped)
+                return result
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def plan(self, tag: str, source: SourceInfo) -> tuple[str, ...]:
+        job, req = self.job, self.job.request
+        layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout"
+        labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, source, job.created()))
+        spec = job.spec(named=req.keep_image)
+        return (
+            display(self.exporter.build_argv(spec, job.build_env)),
+            display(self.exporter.export_argv(
+                job.local_image, layout, layout.with_name("layout.digest"), job.build_env
+            )),
+            "compare with the latest version (layer diff-ids and configuration); "
+            "if equal, reuse it and stop here",
+            f"stamp labels into the image config: {labels}",
+            f"upload blobs and manifest to {req.repository.name}@<digest> (ocirel, by digest)",
+            f"claim tag {tag}: HEAD must be 404, then PUT, settle, verify",
+            f"record {req.name} in {req.lockfile}",
+        )  # fmt: skip

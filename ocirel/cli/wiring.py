@@ -112,9 +112,17 @@ def pinger(options: RegistryOptions, target: Reference) -> Callable[[], str]:
 
 
 @contextmanager
-def build_env_for(config: Settings, repo: Reference, cache: Reference | None) -> Iterator[BuildEnv]:
-    """How the builder runs: isolation, storage, and — only when the builder must talk
-    to a registry itself (the layer cache) — credentials in a private 0600 authfile."""
+def build_env_for(
+    config: Settings, repo: Reference, cache: Reference | None, bases: list[str] | None = None
+) -> Iterator[BuildEnv]:
+    """How the builder runs: isolation, storage, and — only for the registries the
+    builder talks to itself — TLS settings and credentials in a private 0600 authfile.
+
+    Those registries are the layer cache's, and the publish registry when every base
+    image (``bases``, from the Containerfile) is on it: then ``--insecure`` or a
+    loopback registry reaches the builder's pulls too, and its credentials. A base on
+    any other registry leaves the builder's own settings alone, so that ocirel never
+    weakens TLS or hides credentials for a registry it was not told about."""
     from ocirel import auth, hostinfo, runner  # noqa: PLC0415
     from ocirel.backends.base import BuildEnv  # noqa: PLC0415
     from ocirel.transport import RegistryPolicy  # noqa: PLC0415
@@ -126,17 +134,53 @@ def build_env_for(config: Settings, repo: Reference, cache: Reference | None) ->
         fuse_overlayfs=runner.which("fuse-overlayfs"),
     )  # fmt: skip
     env = BuildEnv(isolation=build.isolation or "chroot", storage=storage)
-    if cache is None:
+    talks_to = builder_registries(repo, cache, bases)
+    if not talks_to:
         yield env
         return
     policy = RegistryPolicy.from_settings(config.registry, [repo.registry])
-    tls_verify = policy.builder_tls_verify(cache.registry)
-    creds = auth.find_credentials(cache.registry, cache.repository, env_registry=repo.registry)
-    if creds is None:
+    tls_verify = not all(policy.plain_http_allowed(registry) for registry in talks_to)
+    found = {
+        registry: creds for registry, repository in talks_to.items()
+        if (creds := auth.find_credentials(registry, repository, env_registry=repo.registry))
+    }  # fmt: skip
+    if not found:
         yield replace(env, tls_verify=tls_verify)
         return
-    with auth.private_authfile({cache.registry: creds}) as authfile:
+    with auth.private_authfile(found) as authfile:
         yield replace(env, tls_verify=tls_verify, authfile=authfile)
+
+
+def builder_registries(
+    repo: Reference, cache: Reference | None, bases: list[str] | None
+) -> dict[str, str]:
+    """registry → a repository on it, for the registries the builder talks to and
+    ocirel may configure it for (see :func:`build_env_for`)."""
+    from ocirel import reference  # noqa: PLC0415
+    from ocirel.errors import InvalidReferenceError  # noqa: PLC0415
+
+    talks_to = {cache.registry: cache.repository} if cache is not None else {}
+    try:
+        on_target = bool(bases) and all(
+            reference.parse(base).registry == repo.registry for base in bases or ()
+        )
+    except InvalidReferenceError:
+        on_target = False
+    if on_target:
+        talks_to.setdefault(repo.registry, repo.repository)
+    return talks_to
+
+
+def containerfile_bases(context: Path, containerfile: Path | None) -> list[str] | None:
+    """The Containerfile's base images, or None when they cannot be known."""
+    from ocirel.backends.base import find_containerfile  # noqa: PLC0415
+    from ocirel.containerfile import base_images  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        return base_images(find_containerfile(context, containerfile).read_text("utf-8"))
+    except (ConfigError, OSError, UnicodeDecodeError):
+        return None
 
 
 def choose_builder(options: BuildOptions) -> Backend:
@@ -203,7 +247,7 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache,
     )  # fmt: skip
-    with build_env_for(config, repo, cache) as env:
+    with build_env_for(config, repo, cache, containerfile_bases(context, containerfile)) as env:
         return make_publisher(
             request, chosen, env,
             registry_factory=lambda: make_registry(config.registry, repo),

@@ -58,8 +58,15 @@ def _buildah(*args: str, authfile: Path | None = None) -> str:
 
 
 def push_base(
-    server: RegistryServer, repository: str, workdir: Path, authfile: Path | None = None
+    server: RegistryServer,
+    repository: str,
+    workdir: Path,
+    authfile: Path | None = None,
+    *,
+    pull: bool = True,
 ) -> Base:
+    """The base, pushed; ``pull``: pulled back into local storage, as a developer's
+    machine has it (else the publish's build pulls it, through ocirel's settings)."""
     context = write_build_context(
         workdir / "base",
         ["RUN head -c 3000000 /dev/urandom > /base-one",
@@ -75,7 +82,8 @@ def push_base(
         _buildah("rmi", local)
     # pulled back as a developer's machine or a CI runner has it (the pull records the
     # base's name and digest, which the build then writes into the app's annotations)
-    _buildah("pull", "--tls-verify=false", reference, authfile=authfile)
+    if pull:
+        _buildah("pull", "--tls-verify=false", reference, authfile=authfile)
     PULLED.append(reference)
     manifest = pushed_manifest(server, repository, "1")
     return Base(reference, repository, manifest["layers"])
@@ -146,7 +154,8 @@ def assert_complete(server: RegistryServer, repository: str, digest: str) -> dic
 def test_first_publish_into_a_new_repository_mounts_the_base_and_uploads_only_the_app(
     ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, tmp_path: Path
 ) -> None:
-    base = push_base(registry, f"{unique_repo}-base", tmp_path)
+    # not in local storage: the build pulls it from the plain-http registry (--insecure)
+    base = push_base(registry, f"{unique_repo}-base", tmp_path, pull=False)
     context = app_context(tmp_path / "app", base, os.urandom(1_000_000))
     log = _requests(registry, f"{unique_repo}/app")
     seen = next(log)
@@ -283,7 +292,8 @@ def test_token_auth_mount_asks_pull_on_the_source_repository(
     server = token_registry
     assert server.token_server is not None
     authfile = server.containers_auth(tmp_path / "auth")
-    base = push_base(server, f"{unique_repo}-base", tmp_path, authfile=authfile)
+    # the build pulls the base with the credentials ocirel found (a private authfile)
+    base = push_base(server, f"{unique_repo}-base", tmp_path, authfile=authfile, pull=False)
     context = app_context(tmp_path / "app", base, os.urandom(200_000))
     server.token_server.clear()
     result = publish(ocirel, f"{server.host}/{unique_repo}/app", context,

@@ -1,0 +1,59 @@
+"""containerfile.base_images, and which registries the builder is configured for."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocirel.cli.wiring import builder_registries
+from ocirel.containerfile import base_images, logical_lines
+from ocirel.reference import parse_repository
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("FROM scratch\nCOPY x /x\n", []),
+        ("FROM reg:5000/base/deb:1\nCOPY app /app\n", ["reg:5000/base/deb:1"]),
+        ("from golang:1.22 AS build\nRUN go build\nFROM build\n", ["golang:1.22"]),
+        (
+            "FROM --platform=$BUILDPLATFORM reg/a:1 AS one\nFROM one AS two\nFROM reg/b@sha256:"
+            + "a" * 64 + "\n",
+            ["reg/a:1", "reg/b@sha256:" + "a" * 64],
+        ),
+        ("# FROM commented/out\nFROM \\\n  reg/x:1 \\\n  AS x\n", ["reg/x:1"]),
+        ("ARG BASE=reg/x:1\nFROM $BASE\n", None),
+        ("FROM ${REGISTRY}/x:1\n", None),
+        ("FROM Build AS build\n", ["Build"]),  # not yet a stage when it is named
+    ],
+)  # fmt: skip
+def test_base_images(text: str, expected: list[str] | None) -> None:
+    assert base_images(text) == expected
+
+
+def test_logical_lines_join_continuations_and_drop_comments() -> None:
+    assert logical_lines("# c\n\nRUN a \\\n  && b\nCOPY x y\n") == ["RUN a  && b", "COPY x y"]
+
+
+REPO = parse_repository("127.0.0.1:5000/team/app")
+
+
+@pytest.mark.parametrize(
+    ("bases", "cache", "expected"),
+    [
+        (["127.0.0.1:5000/base/deb:1"], None, {"127.0.0.1:5000": "team/app"}),
+        # a base elsewhere: the builder keeps its own settings for every registry
+        (["127.0.0.1:5000/base/deb:1", "docker.io/library/golang:1"], None, {}),
+        (["golang:1"], None, {}),
+        ([], None, {}),
+        (None, None, {}),
+        (["127.0.0.1:5000/base:1"], "cache.example/c",
+         {"cache.example": "c", "127.0.0.1:5000": "team/app"}),
+        (["golang:1"], "cache.example/c", {"cache.example": "c"}),
+        (["not a reference!"], None, {}),
+    ],
+)  # fmt: skip
+def test_builder_registries(
+    bases: list[str] | None, cache: str | None, expected: dict[str, str]
+) -> None:
+    cache_ref = parse_repository(cache) if cache else None
+    assert builder_registries(REPO, cache_ref, bases) == expected

@@ -65,8 +65,13 @@ class _Stats:
         self._lock = threading.Lock()
         self._sessions: dict[str, int] = {}
         self._current = Uploads()
+        #: every request as "METHOD target body=N -> status", when not None (debugging)
+        self.log: list[str] | None = None
 
     def record(self, method: str, target: str, body: int, status: int) -> None:
+        if self.log is not None:
+            with self._lock:
+                self.log.append(f"{method} {target} body={body} -> {status}")
         url = urlsplit(target)
         match = _UPLOAD.match(url.path)
         if method not in _COUNTED or match is None:
@@ -167,11 +172,35 @@ class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
     def handle(self) -> None:
-        with contextlib.suppress(OSError, ConnectionError, ValueError):
-            with socket.create_connection(self.server.upstream) as upstream:
-                replies = upstream.makefile("rb")
-                while self._exchange(upstream, replies):
-                    pass
+        with (
+            contextlib.suppress(OSError, ConnectionError, ValueError),
+            socket.create_connection(self.server.upstream) as upstream,
+        ):
+            if self.rfile.peek(1)[:1] == b"\x16":  # type: ignore[attr-defined]
+                self._tunnel(upstream)  # a TLS hello: let the registry answer it
+                return
+            replies = upstream.makefile("rb")
+            while self._exchange(upstream, replies):
+                pass
+
+    def _tunnel(self, upstream: socket.socket) -> None:
+        """Relay bytes both ways, unparsed (a client trying https first; the plain-http
+        registry answers 400 and closes, and the client falls back to http)."""
+
+        def back() -> None:
+            with contextlib.suppress(OSError):
+                while data := upstream.recv(_BUFFER):
+                    self.wfile.write(data)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)
+
+        thread = threading.Thread(target=back, daemon=True)
+        thread.start()
+        with contextlib.suppress(OSError):
+            while data := self.rfile.read1(_BUFFER):  # type: ignore[attr-defined]
+                upstream.sendall(data)
+            upstream.shutdown(socket.SHUT_WR)
+        thread.join(timeout=30)
 
     def _exchange(self, upstream: socket.socket, replies: BinaryIO) -> bool:
         """Relay one request and its response; False when the connection ends."""
@@ -265,9 +294,7 @@ def self_check(proxy: CountingProxy, size: int = 3_000_001) -> str:
     return f"counted 2 x {size} bytes exactly (chunked PATCH + PUT, monolithic PUT)"
 
 
-def _request(
-    connection: http.client.HTTPConnection, method: str, target: str, body: object
-) -> str:
+def _request(connection: http.client.HTTPConnection, method: str, target: str, body: object) -> str:
     path = urlsplit(target)
     url = f"{path.path}?{path.query}" if path.query else path.path
     chunked = not isinstance(body, bytes)

@@ -184,3 +184,9 @@ def remove_images_labelled(storage: list[str], label: str) -> int:
 def machine_load() -> str:
     """The 1, 5 and 15 minute load averages (as ``uptime`` shows them), for the record."""
     return " ".join(Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3])
+
+
+def fuse_mounts() -> int:
+    """How many fuse-overlayfs mounts the machine has (a killed build leaves its own)."""
+    text = Path("/proc/mounts").read_text(encoding="utf-8")
+    return sum("fuse-overlayfs" in line for line in text.splitlines())

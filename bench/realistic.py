@@ -53,6 +53,7 @@ from _common import (
     OCIREL,
     ROOT,
     env_without_noise,
+    fuse_mounts,
     machine_load,
     ocirel_storage,
     registry,
@@ -138,8 +139,27 @@ def base_blobs_in(host: str, repo: str, digest: str, base: Base) -> set[str]:
 # ------------------------------------------------------------------ base images
 
 
+def run_child(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` that, on Ctrl-C or SIGTERM, gives the child the time to clean up
+    (buildah unmounts and removes its working container on SIGTERM) instead of killing it."""
+    with subprocess.Popen(argv, text=True, **kwargs) as child:  # type: ignore[call-overload]
+        try:
+            stdout, stderr = child.communicate()
+        except KeyboardInterrupt:
+            child.terminate()
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+    return subprocess.CompletedProcess(argv, child.returncode, stdout, stderr)
+
+
 def _buildah(bench: Bench, *args: str) -> None:
-    subprocess.run(["buildah", *bench.storage, *args], check=True, stdout=subprocess.DEVNULL)
+    argv = ["buildah", *bench.storage, *args]
+    result = run_child(argv, stdout=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, argv)
 
 
 def build_base(bench: Bench, key: str) -> Base:
@@ -236,7 +256,7 @@ def ocirel_publish(bench: Bench, context: Path, repo: str, lockfile: Path) -> tu
     argv = [*OCIREL, "publish", "--json", "--image", f"{bench.host}/{repo}",
             "--lockfile", str(lockfile), str(context)]  # fmt: skip
     start = time.perf_counter()
-    result = subprocess.run(argv, check=False, capture_output=True, text=True, env=bench.env)
+    result = run_child(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=bench.env)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"ocirel publish failed ({result.returncode}):\n{result.stderr[-3000:]}")
@@ -458,6 +478,7 @@ def main() -> None:
     storage, reason = ocirel_storage(work)
     label = f"ocirel-bench={secrets.token_hex(4)}"
     print_setup(storage, reason, label)
+    mounts = fuse_mounts()
     env = env_without_noise()
     env.pop("SOURCE_DATE_EPOCH", None)
     started = time.perf_counter()
@@ -473,7 +494,12 @@ def main() -> None:
         print(f"\ncleanup: {'all bench images removed' if not left else f'{left} images left'}; "
               f"wall time {time.perf_counter() - started:.0f} s; "
               f"load average at end: {machine_load()}")  # fmt: skip
+        print(f"fuse-overlayfs mounts: {mounts} before, {fuse_mounts()} after "
+              "(all users of the machine)")  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("\ninterrupted (cleaned up)")

@@ -406,9 +406,9 @@ def print_summary(bench: Bench) -> None:
 
 def print_setup(storage: list[str], reason: str, label: str) -> None:
     print("command:", shlex.join([sys.executable, *sys.argv]))
-    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"],
-                            check=False, capture_output=True, text=True).stdout.strip()  # fmt: skip
-    print(f"ocirel at: {commit[:100]}")
+    git = ["git", "-C", str(ROOT), "log", "-1", "--format=%h %cs", "--", "ocirel"]
+    commit = subprocess.run(git, check=False, capture_output=True, text=True).stdout.strip()
+    print(f"ocirel code at: {commit} (last commit touching ocirel/)")
     print(f"load average at start: {machine_load()} on {os.cpu_count()} CPUs")
     print(f"storage (both sides): buildah {shlex.join(storage) or '(builder default)'}")
     print(f"  ocirel's reason: {reason}")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -43,9 +44,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
@@ -71,6 +73,7 @@ BASE_DIRS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 APP_BYTES = 20_000_000
+T = TypeVar("T")
 TARGET_A, TARGET_B = 1.25, 1.5
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
@@ -166,6 +169,7 @@ def build_base(bench: Bench, key: str) -> Base:
     """Build, push and pull back ``<host>/base/deb-<key>:1``; print what it took."""
     start = time.perf_counter()
     context = bench.work / f"base-{key}"
+    shutil.rmtree(context, ignore_errors=True)  # a failed attempt's
     context.mkdir()
     lines = ["FROM scratch", f"LABEL {bench.label}"]
     for index, source in enumerate(BASE_DIRS[key]):
@@ -259,7 +263,7 @@ def ocirel_publish(bench: Bench, context: Path, repo: str, lockfile: Path) -> tu
     result = run_child(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=bench.env)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
-        sys.exit(f"ocirel publish failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"ocirel publish failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return seconds, str(json.loads(result.stdout)["digest"])
 
 
@@ -270,19 +274,35 @@ def measured(bench: Bench, base: Base, repo: str, publish: tuple[float, str]) ->
     return Run(seconds, uploads, uploads.bytes_of(blobs))
 
 
-def pairs(bench: Bench, raw_side: object, ocirel_side: object) -> tuple[list[Run], list[Run]]:
+def pairs(
+    bench: Bench, raw_side: Callable[[int], Run], ocirel_side: Callable[[int], Run]
+) -> tuple[list[Run], list[Run]]:
     """One uncounted warm-up of each side, then ``bench.runs`` alternating pairs."""
     raws: list[Run] = []
     ocirels: list[Run] = []
     for index in range(-1, bench.runs):
-        raw_run = raw_side(index)  # type: ignore[operator]
-        ocirel_run = ocirel_side(index)  # type: ignore[operator]
+        raw_run = retrying(functools.partial(raw_side, index), f"raw run {index}")
+        ocirel_run = retrying(functools.partial(ocirel_side, index), f"ocirel run {index}")
         if index >= 0:
             raws.append(raw_run)
             ocirels.append(ocirel_run)
             print(f"    run {index}: raw {raw_run.seconds:6.2f} s   "
                   f"ocirel {ocirel_run.seconds:6.2f} s", flush=True)  # fmt: skip
     return raws, ocirels
+
+
+def retrying(step: Callable[[], T], what: str, attempts: int = 3) -> T:
+    """``step()``, again after a failure (printed): other jobs on this machine may end
+    our build's fuse-overlayfs mount (tests/integration/test_crash.py unmounts every
+    fuse-overlayfs mount that appeared while it ran). A failed timed run is discarded."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except (subprocess.CalledProcessError, RuntimeError) as exc:
+            if attempt == attempts:
+                raise
+            print(f"    {what} failed (attempt {attempt}): {str(exc)[-300:]}; again", flush=True)
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------- the cases
@@ -461,7 +481,7 @@ def interruptible() -> Iterator[None]:
 def run_cases(bench: Bench, args: argparse.Namespace) -> None:
     needed = sorted({s for s in args.sizes if "C" in args.cases and s != "scratch"}
                     | ({"250"} if {"A", "B"} & set(args.cases) else set()), key=int)  # fmt: skip
-    bases = {key: build_base(bench, key) for key in needed}
+    bases = {key: retrying(lambda k=key: build_base(bench, k), f"base {key}") for key in needed}
     bases["scratch"] = Base("scratch", "scratch")
     if "A" in args.cases:
         case_fresh_content(bench, bases["250"], new_repo=False)

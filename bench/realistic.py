@@ -92,11 +92,19 @@ class Base:
     digests: frozenset[str] = frozenset()  # the base manifest's layer digests
 
 
+@dataclass(frozen=True)
+class Published:
+    seconds: float
+    digest: str
+    build: float | None = None  # of which the build step (raw: ``buildah build``)
+
+
 @dataclass
 class Run:
     seconds: float
     uploads: Uploads
     base_bytes: int
+    build: float | None = None
 
 
 @dataclass
@@ -240,23 +248,25 @@ def one_line_change(context: Path, index: int) -> None:
 # ------------------------------------------------------------------- the sides
 
 
-def raw_publish(bench: Bench, context: Path, target: str) -> tuple[float, str]:
-    """``buildah build --layers`` + ``buildah push`` to ``target``: seconds, digest."""
+def raw_publish(bench: Bench, context: Path, target: str) -> Published:
+    """``buildah build --layers`` + ``buildah push`` to ``target``."""
     image = f"localhost/ocirel-bench-raw:{context.name}"
     digestfile = bench.work / "raw.digest"
     start = time.perf_counter()
     _buildah(bench, "build", "--quiet", "--layers", "--isolation", "chroot",
              "--tls-verify=false", "-t", image, str(context))  # fmt: skip
+    built = time.perf_counter() - start
     _buildah(bench, "push", "--quiet", "--tls-verify=false", "--digestfile", str(digestfile),
              image, f"docker://{target}")  # fmt: skip
     # the image stays (the tag moves to the next run's image): ``buildah rmi`` would also
     # delete its untagged parents, the layer cache of the next run; ocirel keeps its
     # unnamed image for the same reason. The cleanup at the end removes them all.
-    return time.perf_counter() - start, digestfile.read_text(encoding="utf-8").strip()
+    digest = digestfile.read_text(encoding="utf-8").strip()
+    return Published(time.perf_counter() - start, digest, built)
 
 
-def ocirel_publish(bench: Bench, context: Path, repo: str, lockfile: Path) -> tuple[float, str]:
-    """``ocirel publish`` of ``context`` to ``repo``: seconds, digest."""
+def ocirel_publish(bench: Bench, context: Path, repo: str, lockfile: Path) -> Published:
+    """``ocirel publish`` of ``context`` to ``repo``."""
     argv = [*OCIREL, "publish", "--json", "--image", f"{bench.host}/{repo}",
             "--lockfile", str(lockfile), str(context)]  # fmt: skip
     start = time.perf_counter()
@@ -264,14 +274,13 @@ def ocirel_publish(bench: Bench, context: Path, repo: str, lockfile: Path) -> tu
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"ocirel publish failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return seconds, str(json.loads(result.stdout)["digest"])
+    return Published(seconds, str(json.loads(result.stdout)["digest"]))
 
 
-def measured(bench: Bench, base: Base, repo: str, publish: tuple[float, str]) -> Run:
-    seconds, digest = publish
+def measured(bench: Bench, base: Base, repo: str, publish: Published) -> Run:
     uploads = bench.proxy.take()
-    blobs = base_blobs_in(bench.host, repo, digest, base)
-    return Run(seconds, uploads, uploads.bytes_of(blobs))
+    blobs = base_blobs_in(bench.host, repo, publish.digest, base)
+    return Run(publish.seconds, uploads, uploads.bytes_of(blobs), publish.build)
 
 
 def pairs(
@@ -381,6 +390,11 @@ def summarise(
         )
         spread = ", ".join(f"{r.seconds:.2f}" for r in runs)
         print(f"  {name:<6} median {row[name]:7.2f} s  (runs: {spread})")
+    builds = [r.build for r in raws if r.build is not None]
+    if builds:
+        build = statistics.median(builds)
+        print(f"  raw    of which buildah build median {build:.2f} s, buildah push "
+              f"{statistics.median(r.seconds - (r.build or 0) for r in raws):.2f} s")  # fmt: skip
     print(f"  ratio ocirel/raw {row['ratio']:.3f}, ocirel extra {row['extra']:+.2f} s "
           f"(median of per-pair differences)")  # fmt: skip
     print_uploads(row)

@@ -131,3 +131,62 @@ def raw_build_and_push(
     )  # fmt: skip
     subprocess.run(["buildah", "rmi", image], check=False, capture_output=True)
     return seconds
+
+
+# ------------------------------------------------- storage, images, machine
+
+
+def ocirel_storage(cwd: Path) -> tuple[list[str], str]:
+    """The global storage flags ``ocirel publish`` passes to buildah when run in ``cwd``
+    (the choice of ocirel/cli/wiring.py's ``build_env_for``), and ocirel's reason, so a
+    raw baseline can use the very same storage."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from ocirel import hostinfo, runner, settings  # noqa: PLC0415
+
+    storage = hostinfo.choose_storage(
+        settings.load(env=os.environ, cwd=cwd).build.storage_driver, os.environ,
+        rootless=hostinfo.is_rootless(), kernel=hostinfo.kernel_version(),
+        overlay_available=hostinfo.overlay_in_kernel(),
+        fuse_overlayfs=runner.which("fuse-overlayfs"),
+    )  # fmt: skip
+    args = ["--storage-driver", storage.driver] if storage.driver else []
+    for option in storage.options:
+        args += ["--storage-opt", option]
+    return args, storage.reason
+
+
+def images_labelled(storage: list[str], label: str) -> list[str]:
+    """IDs of all local images (intermediate ones too) carrying ``label`` (``key=value``)."""
+    result = subprocess.run(
+        ["buildah", *storage, "images", "--all", "--noheading", "--no-trunc",
+         "--filter", f"label={label}", "--format", "{{.ID}}"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    return sorted(set(result.stdout.split()))
+
+
+def remove_images_labelled(storage: list[str], label: str) -> int:
+    """``buildah rmi`` every image carrying ``label``, children before parents; how many
+    are left (0 when all went)."""
+    left = images_labelled(storage, label)
+    while left:
+        for image in left:
+            subprocess.run(["buildah", *storage, "rmi", "--force", image],
+                           check=False, capture_output=True)  # fmt: skip
+        now = images_labelled(storage, label)
+        if len(now) >= len(left):
+            return len(now)
+        left = now
+    return 0
+
+
+def machine_load() -> str:
+    """The 1, 5 and 15 minute load averages (as ``uptime`` shows them), for the record."""
+    return " ".join(Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3])
+
+
+def fuse_mounts() -> int:
+    """How many fuse-overlayfs mounts the machine has (a killed build leaves its own)."""
+    text = Path("/proc/mounts").read_text(encoding="utf-8")
+    return sum("fuse-overlayfs" in line for line in text.splitlines())

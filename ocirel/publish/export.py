@@ -46,6 +46,7 @@ class LayoutExport:
     cache: LayerCache = field(default_factory=LayerCache.default)
     _base: dict[Digest, KnownBlob] = field(default_factory=dict, init=False)
     _early: dict[Digest, Future[None]] = field(default_factory=dict, init=False)
+    _planted: frozenset[Digest] = field(default_factory=frozenset, init=False)
 
     def export(
         self, image: str, workdir: Path, local_config: ImageConfig | None, previous: Previous | None
@@ -56,6 +57,7 @@ class LayoutExport:
         if not known:
             return self.export_layout(image, workdir / "layout")
         repo = self.repo
+        self._planted = frozenset(known)
         outcome = export_reusing(
             lambda layout: self.export_layout(image, layout), workdir, known,
             lambda blob: self.registry.ensure_blob(repo, blob.digest, blob.repositories),
@@ -108,7 +110,7 @@ class LayoutExport:
         with EarlyUploads(layout, upload) as early:
             digest = self.exporter.export(image, layout, self.build_env, timeout=self.timeout)
         self._early.update(early.started)
-        exported = read_layout(layout)
+        exported = read_layout(layout, planted=self._planted)
         if exported.manifest.digest != digest:
             raise DigestMismatchError(
                 f"{self.exporter.name} reported {digest} but the exported manifest is "

@@ -143,14 +143,16 @@ def plant(layout: Path, diff_ids: Iterable[Digest]) -> None:
 
 def substitute(image: OciImage, planted: Knowledge) -> OciImage:
     """``image`` (as exported from a planted layout) with each skipped layer replaced
-    by its known compressed blob. Raises when a planted layer was neither skipped nor
-    exported (an empty blob would be published)."""
+    by its known compressed blob. A skipped layer is listed under its diff-id and its
+    file is still the empty placeholder; the size the builder wrote for it is 0, or the
+    uncompressed size when it skipped every layer. Raises when a planted layer was
+    skipped but listed as compressed (an empty blob would be published)."""
     document = json.loads(image.manifest.body)
     descriptors = document.get("layers", [])
     layers: list[Layer] = []
     for descriptor, layer in zip(descriptors, image.layers, strict=True):
         blob = planted.get(layer.digest)
-        if blob is not None and layer.size == 0:
+        if blob is not None and layer.path is not None and _skipped(layer.path):
             if descriptor.get("mediaType") not in UNCOMPRESSED_LAYER_TYPES:
                 raise RegistryError(
                     f"the builder exported the planted layer {layer.digest[:19]} as "
@@ -165,6 +167,13 @@ def substitute(image: OciImage, planted: Knowledge) -> OciImage:
     body = canonical_json(document)
     manifest = ImageManifest(sha256_digest(body), image.manifest.media_type, body)
     return replace(image, manifest=manifest, layers=tuple(layers))
+
+
+def _skipped(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 # ---------------------------------------------------------------- the export

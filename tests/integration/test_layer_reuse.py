@@ -337,3 +337,22 @@ def test_a_layer_written_early_is_uploaded_while_the_export_goes_on(
     assert set(uploaded) == {manifest["config"]["digest"]} | {
         x["digest"] for x in manifest["layers"]
     }
+
+
+def test_an_image_whose_every_layer_is_known_is_mounted_whole(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, tmp_path: Path
+) -> None:
+    """The same build published into a second repository: the cache knows every layer,
+    the builder skips them all (and then lists their uncompressed sizes), every layer is
+    mounted, and only the config is uploaded."""
+    context = write_build_context(tmp_path / "app", ["RUN echo same > /same"], unique=True)
+    epoch = {"SOURCE_DATE_EPOCH": "1700000000"}
+    first = publish(ocirel, f"{registry.host}/{unique_repo}/one", context, env=epoch)
+    log = _requests(registry, f"{unique_repo}/two")
+    seen = next(log)
+    second = publish(ocirel, f"{registry.host}/{unique_repo}/two", context, env=epoch)
+    next(log, None)
+    manifest = assert_complete(registry, f"{unique_repo}/two", second["digest"])
+    assert second["digest"] == first["digest"]
+    assert len(seen.mounts(201)) == len(manifest["layers"]), seen.lines
+    assert seen.uploaded() == [manifest["config"]["digest"]]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ocirel.errors import OcirelError, RegistryError
+from ocirel.errors import DigestMismatchError, OcirelError, RegistryError
 from ocirel.image import read_layout
 from ocirel.oci import (
     OCI_CONFIG,
@@ -241,6 +241,13 @@ def tar_bytes(name: str) -> bytes:
     return (name.encode() * 64)[:1024]
 
 
+def empty_file(directory: Path) -> Path:
+    """A planted placeholder, as the builder leaves it when it skips that layer."""
+    path = directory / "empty"
+    path.touch()
+    return path
+
+
 def write_blob(layout: Path, data: bytes) -> Digest:
     digest = sha256_digest(data)
     (layout / "blobs" / "sha256" / digest.removeprefix("sha256:")).write_bytes(data)
@@ -256,11 +263,17 @@ def write_layout(layout: Path, contents: Sequence[bytes]) -> OciImage:
         (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     descriptors = []
     diff_ids = []
+    planted = {
+        d for d in map(sha256_digest, contents) if (blobs / d.removeprefix("sha256:")).exists()
+    }
+    # buildah 1.28 lists a skipped layer with size 0, or, when it skipped every layer,
+    # with its uncompressed size
+    every = len(planted) == len(contents)
     for data in contents:
         diff_id = sha256_digest(data)
         diff_ids.append(diff_id)
-        if (blobs / diff_id.removeprefix("sha256:")).exists():
-            descriptors.append(descriptor(OCI_LAYER, diff_id, 0))
+        if diff_id in planted:
+            descriptors.append(descriptor(OCI_LAYER, diff_id, len(data) if every else 0))
         else:
             compressed = gzip.compress(data, mtime=0)
             descriptors.append(
@@ -279,7 +292,7 @@ def write_layout(layout: Path, contents: Sequence[bytes]) -> OciImage:
     manifest = descriptor(OCI_MANIFEST, write_blob(layout, body), len(body))
     index = {"schemaVersion": 2, "manifests": [manifest]}
     (layout / "index.json").write_text(json.dumps(index))
-    return read_layout(layout)
+    return read_layout(layout, planted=planted)
 
 
 BASE, APP = tar_bytes("base"), tar_bytes("app")
@@ -319,7 +332,7 @@ def test_substitute_accepts_the_docker_uncompressed_type(tmp_path: Path) -> None
     image = OciImage(
         ImageManifest(sha256_digest(body), OCI_MANIFEST, body),
         b"{}",
-        (Layer(BASE_ID, 0, tmp_path / "empty"),),
+        (Layer(BASE_ID, 0, empty_file(tmp_path)),),
     )
     result = substitute(image, {BASE_ID: BASE_BLOB})
     assert result.layers == (Layer(BASE_BLOB.digest, BASE_BLOB.size, None, BASE_BLOB.repositories),)
@@ -338,7 +351,7 @@ def test_substitute_refuses_a_planted_layer_exported_compressed_and_empty(
     image = OciImage(
         ImageManifest(sha256_digest(body), OCI_MANIFEST, body),
         b"{}",
-        (Layer(BASE_ID, 0, tmp_path / "empty"),),
+        (Layer(BASE_ID, 0, empty_file(tmp_path)),),
     )
     with pytest.raises(RegistryError, match="empty blob"):
         substitute(image, {BASE_ID: BASE_BLOB})
@@ -475,3 +488,21 @@ def test_export_reusing_propagates_a_failed_export(tmp_path: Path) -> None:
     ensure, _ = ensurer(lambda blob: True)
     with pytest.raises(OcirelError, match="the builder failed"):
         export_reusing(export, tmp_path, {BASE_ID: BASE_BLOB}, ensure)
+
+
+def test_substitute_when_the_builder_skipped_every_layer(tmp_path: Path) -> None:
+    """buildah then lists the layers with their uncompressed sizes; the files are the
+    empty placeholders, which read_layout accepts only for planted digests."""
+    layout = tmp_path / "layout"
+    plant(layout, [BASE_ID, APP_ID])
+    image = write_layout(layout, [BASE, APP])
+    assert [layer.size for layer in image.layers] == [len(BASE), len(APP)]
+    with pytest.raises(DigestMismatchError):
+        read_layout(layout)  # not planted: an empty file of the wrong size is refused
+
+    result = substitute(image, {BASE_ID: BASE_BLOB, APP_ID: APP_BLOB})
+
+    document = json.loads(result.manifest.body)
+    assert [x["digest"] for x in document["layers"]] == [BASE_BLOB.digest, APP_BLOB.digest]
+    assert [x["size"] for x in document["layers"]] == [BASE_BLOB.size, APP_BLOB.size]
+    assert all(layer.path is None for layer in result.layers)

@@ -69,12 +69,14 @@ def registry(*, with_data_dir: bool = False) -> Iterator[Any]:
 NONCE_APP = "ARG NONCE\nRUN head -c 20000000 /dev/urandom > /data && echo $NONCE > /nonce\n"
 
 
-def busybox_context(directory: Path, body: str) -> Path:
-    """A build context FROM scratch with a static busybox shell, plus ``body``."""
+def busybox_context(directory: Path, body: str, *, side: str = "") -> Path:
+    """A build context FROM scratch with a static busybox shell, plus ``body``.
+    ``side`` gives a side its own layer cache (a different first step)."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy2(BUSYBOX, directory / "busybox")
+    marker = f"LABEL bench.side={side}\n" if side else ""
     (directory / "Containerfile").write_text(
-        "FROM scratch\nCOPY busybox /bin/busybox\n"
+        "FROM scratch\n" + marker + "COPY busybox /bin/busybox\n"
         'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n' + body,
         encoding="utf-8",
     )
@@ -113,24 +115,39 @@ def env_without_noise() -> dict[str, str]:
     return env
 
 
+#: images the raw baseline built in this process (removed by remove_raw_images)
+RAW_IMAGES: list[str] = []
+
+
 def raw_build_and_push(
     host: str, context: Path, workdir: Path, nonce: str, index: int, *, no_cache: bool = False
 ) -> float:
     """The old scripts' pipeline: ``buildah build`` then ``buildah push --digestfile``
-    straight to the registry. Returns its wall time; the local image is removed."""
-    image = f"localhost/bench-raw:{index}"
-    cache = ["--no-cache"] if no_cache else ["--layers"]
+    straight to the registry, on the storage ocirel uses (so both sides share one
+    layer cache and one storage driver). Returns its wall time. The image stays until
+    :func:`remove_raw_images`: removing it would also remove its untagged parents,
+    which are the layer cache of both sides."""
+    storage, _reason = ocirel_storage(context)
+    image = f"localhost/bench-raw:{index}-{nonce[-8:]}"
+    cache = ["--layers", "--no-cache"] if no_cache else ["--layers"]
     seconds = timed(
-        ["buildah", "build", "--quiet", *cache, "--isolation", "chroot",
+        ["buildah", *storage, "build", "--quiet", *cache, "--isolation", "chroot",
          "--build-arg", f"NONCE={nonce}", "-t", image, str(context)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    RAW_IMAGES.append(image)
     seconds += timed(
-        ["buildah", "push", "--quiet", "--tls-verify=false", "--digestfile",
+        ["buildah", *storage, "push", "--quiet", "--tls-verify=false", "--digestfile",
          str(workdir / "digest"), image, f"docker://{host}/bench/raw:r{index}"]
     )  # fmt: skip
-    subprocess.run(["buildah", "rmi", image], check=False, capture_output=True)
     return seconds
+
+
+def remove_raw_images(context: Path) -> None:
+    storage, _reason = ocirel_storage(context)
+    while RAW_IMAGES:
+        subprocess.run(["buildah", *storage, "rmi", RAW_IMAGES.pop()], check=False,
+                       capture_output=True)  # fmt: skip
 
 
 # ------------------------------------------------- storage, images, machine

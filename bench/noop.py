@@ -32,6 +32,7 @@ from _common import (
     env_without_noise,
     raw_build_and_push,
     registry,
+    remove_raw_images,
     report,
     timed,
 )
@@ -48,6 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-noop-"))
     context = busybox_context(work / "ctx", NONCE_APP)
+    # the baseline's steps must not become ocirel's layer cache: they carry wall-clock
+    # times, which a reproducible build refuses (it rebuilds without the cache)
+    raw_context = busybox_context(work / "raw-ctx", NONCE_APP, side="raw")
     env = env_without_noise()
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     grew: list[int] = []
@@ -83,7 +87,7 @@ def main() -> None:
 
         def baseline(index: int) -> float:
             return raw_build_and_push(
-                host, context, work, f"raw-{run}-{index}", index, no_cache=True
+                host, raw_context, work, f"raw-{run}-{index}", index, no_cache=True
             )
 
         first(1000)
@@ -97,6 +101,7 @@ def main() -> None:
                 "old script (--no-cache)": baseline,
             },
         )
+    remove_raw_images(raw_context)
     medians = report("unchanged re-publish (20 MB layer app)", results)
     to_first = medians["unchanged re-publish"] / medians["first publish"]
     to_old = medians["unchanged re-publish"] / medians["old script (--no-cache)"]

@@ -5,7 +5,7 @@ Baseline (what the old scripts did): ``buildah build`` then ``buildah push
 Both run alternately; every run writes a fresh 20 MB layer (a new NONCE build
 argument invalidates the RUN step), so every push uploads real bytes.
 
-Target: ocirel's median wall time at most 1.10 x the baseline's.
+Target: ocirel's median wall time at most 1.20 x the baseline's (issue 11).
 
     python bench/publish_overhead.py [--runs 9]
 """
@@ -28,6 +28,7 @@ from _common import (
     env_without_noise,
     raw_build_and_push,
     registry,
+    remove_raw_images,
     report,
     timed,
 )
@@ -68,11 +69,12 @@ def main() -> None:
         raw(1000)
         ocirel(1000)
         results = alternate(args.runs, {"raw buildah build+push": raw, "ocirel publish": ocirel})
+    remove_raw_images(context)
     medians = report("publish overhead (20 MB fresh layer per run)", results)
     ratio = medians["ocirel publish"] / medians["raw buildah build+push"]
     print(
         f"\nratio ocirel/raw = {ratio:.3f}  "
-        f"(target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})"
+        f"(target <= 1.20: {'met' if ratio <= 1.20 else 'NOT met'})"
     )
 
 

@@ -123,9 +123,8 @@ def build_env_for(
     loopback registry reaches the builder's pulls too, and its credentials. A base on
     any other registry leaves the builder's own settings alone, so that ocirel never
     weakens TLS or hides credentials for a registry it was not told about."""
-    from ocirel import auth, hostinfo, runner  # noqa: PLC0415
+    from ocirel import hostinfo, runner  # noqa: PLC0415
     from ocirel.backends.base import BuildEnv  # noqa: PLC0415
-    from ocirel.transport import RegistryPolicy  # noqa: PLC0415
 
     build = config.build
     storage = hostinfo.choose_storage(
@@ -138,6 +137,11 @@ def build_env_for(
     if not talks_to:
         yield env
         return
+    # the registry policy and credentials (and with them requests) only when needed: the
+    # main thread is about to start the build
+    from ocirel import auth  # noqa: PLC0415
+    from ocirel.transport import RegistryPolicy  # noqa: PLC0415
+
     policy = RegistryPolicy.from_settings(config.registry, [repo.registry])
     tls_verify = not all(policy.plain_http_allowed(registry) for registry in talks_to)
     found = {

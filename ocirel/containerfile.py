@@ -1,7 +1,9 @@
 """What a Containerfile builds from: its base images. Pure text work, no I/O.
 
 Used to decide whether the builder may be given one registry's settings (TLS, an
-authfile): only when every image it pulls is on that registry.
+authfile): only when every image it pulls is on that registry. ``ONBUILD`` steps of a
+base image are not visible here; a base on a registry that allows plain http is the
+user's choice of trust.
 """
 
 from __future__ import annotations
@@ -30,14 +32,24 @@ def logical_lines(text: str) -> list[str]:
     return lines
 
 
+_FROM_OPTION = re.compile(r"(?:^|[\s,])--from=(\S+)|[\s,]from=([^,\s]+)", re.IGNORECASE)
+
+
 def base_images(text: str) -> list[str] | None:
-    """The images the stages start from, in order, without ``scratch`` and without
-    earlier stages; None when one is only known at build time (``FROM $BASE``)."""
+    """Every image the build pulls, in order: what the stages start from and what
+    ``COPY --from=`` / ``RUN --mount=…,from=`` name, without ``scratch``, earlier stages
+    and stage numbers; None when one is only known at build time (``FROM $BASE``)."""
     stages: set[str] = set()
     bases: list[str] = []
     for line in logical_lines(text):
         match = _FROM.match(line)
         if not match:
+            for found in _FROM_OPTION.finditer(line):
+                image = found.group(1) or found.group(2)
+                if "$" in image:
+                    return None
+                if image.lower() not in stages and not image.isdigit():
+                    bases.append(image)
             continue
         words = [w for w in match.group(1).split() if not _OPTION.match(w)]
         if not words:

@@ -380,18 +380,35 @@ class Registry:
             url = join_url(started.url, location, registry=repo.registry, what="an upload Location")
             self.transport.request("DELETE", repo.registry, "", url=url, scope=_push(repo))
 
-    def ensure_blob(self, repo: Reference, digest: Digest, sources: Iterable[str]) -> bool:
+    def blob_size(self, repo: Reference, digest: Digest) -> int | None:
+        """The size ``repo`` reports for ``digest`` (-1 when it does not say), None when
+        it does not have the blob."""
+        validate_digest(digest)
+        reply = self.transport.request(
+            "HEAD", repo.registry, f"/v2/{repo.repository}/blobs/{digest}", scope=_push(repo)
+        )
+        if reply.status == 404:
+            return None
+        raise_for_status(reply, what=f"checking blob {digest[:19]}")
+        length = reply.header("Content-Length") or ""
+        return int(length) if length.isdigit() else -1
+
+    def ensure_blob(
+        self, repo: Reference, digest: Digest, sources: Iterable[str], *, size: int | None = None
+    ) -> bool:
         """Make ``digest`` present in ``repo`` without moving its bytes: it is there
-        already, or it is mounted from one of ``sources``. False when neither."""
-        if self.blob_exists(repo, digest):
-            return True
-        for source in sources:
-            if source == repo.repository:
-                continue
-            with contextlib.suppress(InvalidReferenceError):  # a bad name from a stale cache
-                if self.mount_blob(repo, digest, source):
-                    return True
-        return False
+        already, or it is mounted from one of ``sources``. False when neither, or when
+        ``size`` is given and the registry reports another one for it."""
+        found = self.blob_size(repo, digest)
+        if found is None:
+            for source in sources:
+                if source == repo.repository:
+                    continue
+                with contextlib.suppress(InvalidReferenceError):  # a bad name from a stale cache
+                    if self.mount_blob(repo, digest, source):
+                        found = self.blob_size(repo, digest) if size is not None else -1
+                        break
+        return found is not None and (size is None or found in (size, -1))
 
     def push_image(
         self, repo: Reference, image: OciImage, *, sent: Callable[[Digest], bool] | None = None

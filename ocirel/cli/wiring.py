@@ -143,7 +143,11 @@ def build_env_for(
     from ocirel.transport import RegistryPolicy  # noqa: PLC0415
 
     policy = RegistryPolicy.from_settings(config.registry, [repo.registry])
-    tls_verify = not all(policy.plain_http_allowed(registry) for registry in talks_to)
+    # --tls-verify=false reaches every pull of the build: only when each registry the
+    # build pulls from (known from the Containerfile) allows plain http
+    images = _registries_of(bases)
+    pulls = None if images is None else {*talks_to, *images}
+    tls_verify = pulls is None or not all(policy.plain_http_allowed(r) for r in pulls)
     found = {
         registry: creds for registry, repository in talks_to.items()
         if (creds := auth.find_credentials(registry, repository, env_registry=repo.registry))
@@ -173,6 +177,19 @@ def builder_registries(
     if on_target:
         talks_to.setdefault(repo.registry, repo.repository)
     return talks_to
+
+
+def _registries_of(images: list[str] | None) -> set[str] | None:
+    """The registries of ``images``; None when one cannot be known."""
+    from ocirel import reference  # noqa: PLC0415
+    from ocirel.errors import InvalidReferenceError  # noqa: PLC0415
+
+    if images is None:
+        return None
+    try:
+        return {reference.parse(image).registry for image in images}
+    except InvalidReferenceError:
+        return None
 
 
 def containerfile_bases(context: Path, containerfile: Path | None) -> list[str] | None:
@@ -242,6 +259,9 @@ def publish(
     entry_name = lockfile.validate_name(name or repo.last_component)
     if tag is not None:
         reference.validate_tag(tag)
+    from ocirel.publish.layercache import max_bytes_from  # noqa: PLC0415
+
+    max_bytes_from()  # a bad OCIREL_CACHE_MAX_SIZE fails now, not after the build
     chosen = choose_builder(build)
     timestamp = build_timestamp(context, chosen) if build.reproducible and reproducible else None
     request = PublishRequest.from_options(

@@ -54,10 +54,12 @@ class EarlyUploads:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._watcher.join()
-        if exc[0] is not None:  # the export failed: nothing more will be needed
+        if exc[0] is not None:  # the export failed (or Ctrl-C): drop what has not started
             for future in self.started.values():
                 future.cancel()
-        self._pool.shutdown(wait=exc[0] is not None)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            return
+        self._pool.shutdown(wait=False)
 
     def _watch(self) -> None:
         while not self._stop.wait(self._poll):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ocirel.backends.base import BuildEnv, LayoutExporter
 from ocirel.errors import DigestMismatchError, OcirelError
 from ocirel.image import read_layout
-from ocirel.oci import Digest, ImageConfig, OciImage
+from ocirel.oci import OCI_LAYER_GZIP, Digest, ImageConfig, OciImage
 from ocirel.publish.early import EarlyUploads, wait_for
 from ocirel.publish.layercache import LayerCache
 from ocirel.publish.reuse import KnownBlob, base_image, export_reusing, layers_of, merge
@@ -44,6 +44,8 @@ class LayoutExport:
     timeout: float
     say: Say
     cache: LayerCache = field(default_factory=LayerCache.default)
+    #: ``--explain``: nothing may be written to the registry (no mount, no early upload)
+    read_only: bool = False
     _base: dict[Digest, KnownBlob] = field(default_factory=dict, init=False)
     _early: dict[Digest, Future[None]] = field(default_factory=dict, init=False)
     _planted: frozenset[Digest] = field(default_factory=frozenset, init=False)
@@ -58,10 +60,15 @@ class LayoutExport:
             return self.export_layout(image, workdir / "layout")
         repo = self.repo
         self._planted = frozenset(known)
+
+        def ensure(blob: KnownBlob) -> bool:
+            if self.read_only:  # --explain: look, never write (no mount)
+                return self.registry.blob_size(repo, blob.digest) in (blob.size, -1)
+            return self.registry.ensure_blob(repo, blob.digest, blob.repositories, size=blob.size)
+
         outcome = export_reusing(
-            lambda layout: self.export_layout(image, layout), workdir, known,
-            lambda blob: self.registry.ensure_blob(repo, blob.digest, blob.repositories),
-        )  # fmt: skip
+            lambda layout: self.export_layout(image, layout), workdir, known, ensure
+        )
         if outcome.refused:
             self.say(
                 f"{len(outcome.refused)} known layer(s) could not be mounted into {repo.name}; "
@@ -83,7 +90,12 @@ class LayoutExport:
         self._base = self._base_layers(image)
         learnt = self.cache.lookup(self.repo.registry, diff_ids) if diff_ids else {}
         known = merge(own, self._base, learnt)
-        return {d: b for d, b in known.items() if diff_ids is None or d in diff_ids}
+        # only blobs compressed as this export would compress them (gzip): a zstd blob
+        # from another repository would change what clients must be able to pull
+        return {
+            d: b for d, b in known.items()
+            if (diff_ids is None or d in diff_ids) and b.media_type == OCI_LAYER_GZIP
+        }  # fmt: skip
 
     def _base_layers(self, image: str) -> dict[Digest, KnownBlob]:
         """The base image's layers, when the builder recorded a base on this registry."""
@@ -107,9 +119,12 @@ class LayoutExport:
         def upload(digest: Digest, path: Path, size: int) -> None:
             self.registry.put_blob_file(repo, digest, path, size)
 
-        with EarlyUploads(layout, upload) as early:
+        if self.read_only:
             digest = self.exporter.export(image, layout, self.build_env, timeout=self.timeout)
-        self._early.update(early.started)
+        else:
+            with EarlyUploads(layout, upload) as early:
+                digest = self.exporter.export(image, layout, self.build_env, timeout=self.timeout)
+            self._early.update(early.started)
         exported = read_layout(layout, planted=self._planted)
         if exported.manifest.digest != digest:
             raise DigestMismatchError(

@@ -66,7 +66,7 @@ class LayoutPublisher:
             tags = job.with_floor(prepared.tags)
             image: OciImage | None = None
             export = LayoutExport(self.exporter, job.build_env, registry, repo,
-                                  req.push_timeout, job.say)  # fmt: skip
+                                  req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
             local_config = job.local_config()
             if local_config is None:  # the builder cannot show its config: export first
                 image = export.export(job.local_image, workdir, None, prepared.previous)

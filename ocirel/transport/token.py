@@ -80,7 +80,7 @@ def fetch_token(
 
 def _first_hop(realm: str, service: str, scope: str, creds: Credentials | None) -> Hop:
     # several scopes (a cross-repository mount: push here, pull there) are space
-    # separated, and each becomes its own ``scope`` parameter (distribution's token spec)
+    # separated; a GET takes each as its own ``scope`` parameter (distribution's token spec)
     params = [("service", service)] if service else []
     params += [("scope", item) for item in scope.split()]
     if creds and creds.identity_token:
@@ -89,8 +89,13 @@ def _first_hop(realm: str, service: str, scope: str, creds: Credentials | None) 
             "refresh_token": creds.identity_token,
             "client_id": "ocirel",
         }
+        # the OAuth2 form takes one space-separated ``scope`` (distribution's oauth spec)
+        if scope.split():
+            form["scope"] = " ".join(scope.split())
+        if service:
+            form["service"] = service
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return Hop("POST", realm, urlencode([*form.items(), *params]).encode(), headers=headers)
+        return Hop("POST", realm, urlencode(form).encode(), headers=headers)
     if creds:
         return Hop(
             "GET", with_query(realm, params), headers={"Authorization": basic_authorization(creds)}

@@ -24,6 +24,14 @@ from ocirel.reference import parse_repository
         ("ARG BASE=reg/x:1\nFROM $BASE\n", None),
         ("FROM ${REGISTRY}/x:1\n", None),
         ("FROM Build AS build\n", ["Build"]),  # not yet a stage when it is named
+        # images pulled by COPY --from and RUN --mount from=, but not stages or numbers
+        (
+            "FROM reg/a:1 AS b\nCOPY --from=docker.io/library/golang:1.22 /x /y\n"
+            "COPY --from=b /a /b\nCOPY --from=0 /a /b\n"
+            "RUN --mount=type=bind,from=quay.io/x/y:1,target=/m true\n",
+            ["reg/a:1", "docker.io/library/golang:1.22", "quay.io/x/y:1"],
+        ),
+        ("FROM reg/a:1\nCOPY --from=$TOOLS /x /y\n", None),
     ],
 )  # fmt: skip
 def test_base_images(text: str, expected: list[str] | None) -> None:

@@ -49,7 +49,8 @@ def test_several_scopes_with_basic_credentials() -> None:
     assert hop.headers["Authorization"] == basic("alice", PASSWORD)
 
 
-def test_several_scopes_become_several_scope_fields_in_the_identity_token_form() -> None:
+def test_several_scopes_become_one_space_separated_scope_in_the_identity_token_form() -> None:
+    """distribution's OAuth2 spec: the form has one ``scope``, its scopes space separated."""
     creds = Credentials("<token>", "", "identity-refresh-token", "test")
     hop = _first_hop(REALM, "registry.example", MOUNT, creds)
     assert hop.method == "POST"
@@ -60,8 +61,7 @@ def test_several_scopes_become_several_scope_fields_in_the_identity_token_form()
     assert ("refresh_token", "identity-refresh-token") in form
     assert ("service", "registry.example") in form
     assert [value for name, value in form if name == "scope"] == [
-        "repository:a:pull,push",
-        "repository:b:pull",
+        "repository:a:pull,push repository:b:pull"
     ]
     assert hop.headers["Content-Type"] == "application/x-www-form-urlencoded"
 
@@ -113,7 +113,7 @@ def test_a_mount_with_an_identity_token_posts_both_scopes(
     posts = [c for c in tokens.calls if c.method == "POST"]
     assert len(posts) == 1
     form = parse_qs(posts[0].body.decode())
-    assert form["scope"] == ["repository:team/app:pull,push", "repository:library/base:pull"]
+    assert form["scope"] == ["repository:team/app:pull,push repository:library/base:pull"]
     assert form["refresh_token"] == ["identity-refresh-token"]
 
 

@@ -257,14 +257,7 @@ class Registry:
     # --------------------------------------------------------------- upload
 
     def blob_exists(self, repo: Reference, digest: Digest) -> bool:
-        validate_digest(digest)
-        reply = self.transport.request(
-            "HEAD", repo.registry, f"/v2/{repo.repository}/blobs/{digest}", scope=_push(repo)
-        )
-        if reply.status == 404:
-            return False
-        raise_for_status(reply, what=f"checking blob {digest[:19]}")
-        return True
+        return self.blob_size(repo, digest) is not None
 
     def upload_blob(
         self, repo: Reference, digest: Digest, opener: Callable[[], IO[bytes]], size: int

@@ -127,6 +127,10 @@ def base_image(annotations: Mapping[str, str]) -> tuple[str, Digest] | None:
     return None
 
 
+class PlantIgnoredError(RegistryError):
+    """The builder listed a planted (empty) layer as a compressed blob."""
+
+
 # ------------------------------------------------------------------ the layout
 
 
@@ -154,7 +158,7 @@ def substitute(image: OciImage, planted: Knowledge) -> OciImage:
         blob = planted.get(layer.digest)
         if blob is not None and layer.path is not None and _skipped(layer.path):
             if descriptor.get("mediaType") not in UNCOMPRESSED_LAYER_TYPES:
-                raise RegistryError(
+                raise PlantIgnoredError(
                     f"the builder exported the planted layer {layer.digest[:19]} as "
                     f"{descriptor.get('mediaType')}; not publishing an empty blob"
                 )
@@ -210,12 +214,17 @@ def export_reusing(
         plant(layout, known)
         image = export(layout)
         refused = tuple(d for d, check in checks.items() if not _result(check))
-    if not refused:
-        return Reused(substitute(image, known), tuple(known))
     kept = {d: blob for d, blob in known.items() if d not in refused}
-    layout = workdir / "layout-again"
-    plant(layout, kept)
-    return Reused(substitute(export(layout), kept), tuple(kept), refused)
+    try:
+        if not refused:
+            return Reused(substitute(image, known), tuple(known))
+        layout = workdir / "layout-again"
+        plant(layout, kept)
+        return Reused(substitute(export(layout), kept), tuple(kept), refused)
+    except PlantIgnoredError:
+        # the builder did not skip a planted layer as expected (seen with layers that
+        # came from a --cache-from repository): export everything, plant nothing
+        return Reused(export(workdir / "layout-plain"), (), tuple(known))
 
 
 def _ensured(ensure: Ensure, blob: KnownBlob) -> bool:

@@ -7,6 +7,7 @@ import gzip
 import json
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -506,3 +507,31 @@ def test_substitute_when_the_builder_skipped_every_layer(tmp_path: Path) -> None
     assert [x["digest"] for x in document["layers"]] == [BASE_BLOB.digest, APP_BLOB.digest]
     assert [x["size"] for x in document["layers"]] == [BASE_BLOB.size, APP_BLOB.size]
     assert all(layer.path is None for layer in result.layers)
+
+
+class IgnoringBuilder(FakeBuilder):
+    """A builder that lists a planted layer as a gzip blob (it did not skip it as a
+    layout writer should): the export must be done again with nothing planted."""
+
+    def __call__(self, layout: Path) -> OciImage:
+        image = super().__call__(layout)
+        if layout.name != "layout":
+            return image
+        document = json.loads(image.manifest.body)
+        for descriptor in document["layers"]:
+            if descriptor["mediaType"] == OCI_LAYER:
+                descriptor["mediaType"] = OCI_LAYER_GZIP
+        body = canonical_json(document)
+        return replace(image, manifest=ImageManifest(sha256_digest(body), OCI_MANIFEST, body))
+
+
+def test_export_reusing_exports_without_plants_when_the_builder_ignores_one(
+    tmp_path: Path,
+) -> None:
+    builder = IgnoringBuilder([BASE, APP])
+    ensure, _seen = ensurer(lambda blob: True)
+    outcome = export_reusing(builder, tmp_path, {BASE_ID: BASE_BLOB}, ensure)
+    assert [layout.name for layout, _ in builder.calls] == ["layout", "layout-plain"]
+    assert builder.calls[1][1] == set()  # nothing planted the second time
+    assert outcome.refused == (BASE_ID,)
+    assert all(layer.path is not None and layer.size > 0 for layer in outcome.image.layers)

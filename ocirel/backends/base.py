@@ -40,6 +40,17 @@ class BuildSpec:
 
 
 @dataclass(frozen=True)
+class StaleCache:
+    """A build reused cached steps made for another timestamp: ``reason`` says which,
+    and ``entries`` are those cached step images that carry no name. Removing them
+    after the rebuild lets the next build find the steps the rebuild cached; a named
+    image is someone's image and stays."""
+
+    reason: str
+    entries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class BuildEnv:
     """How to run the builder on this host (decided once per run)."""
 
@@ -74,9 +85,10 @@ class Builder(Protocol):
         builder cannot show it cheaply; used to compare content before any push."""
         ...
 
-    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
         """After a build with ``timestamp`` that used the layer cache: why ``image`` holds
-        layers made for another timestamp (then rebuild without the cache), or None."""
+        layers made for another timestamp (then rebuild without the cache, and remove
+        the stale entries), or None."""
         ...
 
     def remove(self, image: str, env: BuildEnv) -> None: ...

@@ -14,10 +14,10 @@ import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from ocirel import runner
-from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
+from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache, find_containerfile
 from ocirel.backends.hints import with_hint
 from ocirel.errors import BackendNotFoundError, CommandError, DigestMismatchError
 from ocirel.oci import ImageConfig
@@ -29,6 +29,13 @@ CACHE_HIT = re.compile(r"^--> Using cache ([0-9a-f]{64})\s*$")
 #: ``inspect`` processes run at the same time by :meth:`ContainersBackend.created_times`
 INSPECT_WORKERS = 4
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+class StepImage(NamedTuple):
+    """What :meth:`ContainersBackend.created_times` learns of one image."""
+
+    created: float | None
+    named: bool
 
 
 def parse_created(text: object) -> float | None:
@@ -142,37 +149,50 @@ class ContainersBackend:
         self.cache_hits = tuple(dict.fromkeys(hits))
         return image_id
 
-    def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, float | None]:
-        """Each image's config ``created`` time (None: the builder could not say); one
-        ``inspect`` per image (buildah takes one at a time), all at once."""
+    def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, StepImage]:
+        """Each image's config ``created`` time (None: the builder could not say) and
+        whether it has a name; one ``inspect`` per image (buildah takes one at a time),
+        all at once."""
 
-        def created(image: str) -> float | None:
+        def inspect(image: str) -> StepImage:
             result = runner.run(self.created_argv(image, env), timeout=60, check=False)
             try:
                 data = json.loads(result.stdout) if result.ok else None
             except ValueError:
                 data = None
-            config = data.get("OCIv1") if isinstance(data, dict) else None
-            return parse_created(config.get("created") if isinstance(config, dict) else None)
+            if not isinstance(data, dict):
+                return StepImage(None, named=True)  # unknown: never removed
+            config = data.get("OCIv1")
+            created = config.get("created") if isinstance(config, dict) else None
+            # buildah names the image it was asked about in FromImage, "" when unnamed
+            return StepImage(parse_created(created), named=data.get("FromImage") != "")
 
         with ThreadPoolExecutor(max_workers=max(1, min(INSPECT_WORKERS, len(images)))) as pool:
-            return dict(zip(images, pool.map(created, images), strict=True))
+            return dict(zip(images, pool.map(inspect, images), strict=True))
 
-    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
-        """Why ``image`` (just built with ``--timestamp timestamp``) is not what a build on
-        empty storage would give, or None. ``--timestamp`` is not part of the layer cache's
-        key: a step cached by a build with another timestamp is reused as it is, with that
-        build's times in its files and history. Such a step's image (and the final image,
-        when every step was cached) shows the other time as its ``created``."""
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
+        """Whether ``image`` (just built with ``--timestamp timestamp``) is not what a
+        build on empty storage would give. ``--timestamp`` is not part of the layer
+        cache's key: a step cached by a build with another timestamp is reused as it
+        is, with that build's times in its files and history. Such a step's image (and
+        the final image, when every step was cached) shows the other time as its
+        ``created``. The builder keeps finding such a step before the one a rebuild
+        caches, so the unnamed ones are returned for removal."""
         images = [*self.cache_hits, image] if self.cache_hits else [image]
-        for name, created in self.created_times(images, env).items():
-            if created is not None and created != timestamp:
-                when = _dt.datetime.fromtimestamp(created, _dt.UTC).isoformat()
-                return (
-                    f"cached layer {name.removeprefix('sha256:')[:12]} was built for {when}, "
-                    f"not for {timestamp}"
-                )
-        return None
+        found = {
+            name: step
+            for name, step in self.created_times(images, env).items()
+            if step.created is not None and step.created != timestamp
+        }
+        if not found:
+            return None
+        name, first = next(iter(found.items()))
+        when = _dt.datetime.fromtimestamp(first.created or 0, _dt.UTC).isoformat()
+        return StaleCache(
+            f"cached layer {name.removeprefix('sha256:')[:12]} was built for {when}, "
+            f"not for {timestamp}",
+            entries=tuple(name for name, step in found.items() if not step.named),
+        )
 
     def export(self, image: str, layout: Path, env: BuildEnv, *, timeout: float) -> str:
         """Write ``image`` into the OCI layout ``layout``; return the manifest digest.

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ocirel import runner
-from ocirel.backends.base import BuildEnv, BuildSpec, find_containerfile
+from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache, find_containerfile
 from ocirel.backends.hints import with_hint
 from ocirel.errors import BackendNotFoundError, CommandError
 from ocirel.oci import ImageConfig, as_image_config
@@ -334,7 +334,7 @@ class Docker:
         the manifest the registry serves after the push must be this one."""
         return self._config_digests.get(image)
 
-    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
         """Not checked: the classic builder cannot apply a timestamp at all, and BuildKit
         keys its cache on ``SOURCE_DATE_EPOCH`` (a build argument)."""
         return None

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec
-from ocirel.backends.containers import ContainersBackend, parse_created
+from ocirel.backends.containers import ContainersBackend, StepImage, parse_created
 from ocirel.errors import BackendNotFoundError, CommandError, ConfigError
 from ocirel.hostinfo import StorageChoice
 
@@ -107,22 +107,24 @@ class Podman(ContainersBackend):
     def global_args(self, env: BuildEnv) -> list[str]:
         return podman_storage_args(env.storage, self.store_driver())
 
-    def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, float | None]:
+    def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, StepImage]:
         """One ``podman image inspect`` for all of them (its ``--format`` has no ``json``)."""
-        times: dict[str, float | None] = dict.fromkeys(images)
         argv = [self.program, *self.global_args(env), "image", "inspect", *images]
         result = runner.run(argv, timeout=60, check=False)
         try:
             found = json.loads(result.stdout) if result.ok else []
         except ValueError:
             found = []
-        by_id = {
-            str(item.get("Id", "")): item.get("Created") for item in found if isinstance(item, dict)
-        }
+        by_id = {str(item.get("Id", "")): item for item in found if isinstance(item, dict)}
+        times: dict[str, StepImage] = {}
         for image in images:
             key = image.removeprefix("sha256:")
-            created = next((c for i, c in by_id.items() if i.startswith(key)), None)
-            times[image] = parse_created(created)
+            item = next((v for i, v in by_id.items() if i.startswith(key)), None)
+            if item is None:
+                times[image] = StepImage(None, named=True)  # unknown: never removed
+            else:
+                named = bool(item.get("RepoTags") or item.get("Names"))
+                times[image] = StepImage(parse_created(item.get("Created")), named=named)
         return times
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:

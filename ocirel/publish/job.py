@@ -151,10 +151,15 @@ class Job:
                 image_id or self.local_name, spec.timestamp, self.build_env
             )
             if stale:
-                self.say(f"{stale}; building again without the layer cache")
+                self.say(f"{stale.reason}; building again without the layer cache")
                 image_id = self.builder.build(
                     replace(spec, layers=False), self.build_env, timeout=timeout
                 )
+                # the rebuild cached its own steps; the builder would keep finding the
+                # stale ones first, so they go (a failed removal costs only time)
+                for entry in stale.entries:
+                    with contextlib.suppress(OcirelError):
+                        self.builder.remove(entry, self.build_env)
         self.local_image = image_id or self.local_name
 
     def local_config(self) -> ImageConfig | None:

@@ -287,3 +287,9 @@ def test_same_commit_same_digest_on_warm_and_on_empty_storage(
             repo=f"{unique_repo}-warm",
         ).json()  # fmt: skip
     assert {h["created"] for h in config["history"]} == {"2023-11-15T22:13:20Z"}
+
+    # the rebuild's steps are now the ones the layer cache finds: no stale step again
+    again = git_publish(ocirel, f"{repo}-again", context, tmp_path / "warm", "--tag", "b")
+    assert again.returncode == 0, again.explain()
+    assert "without the layer cache" not in again.stderr, again.explain()
+    assert again.json["digest"] == warm.json["digest"], again.explain()

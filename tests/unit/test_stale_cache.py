@@ -43,7 +43,8 @@ case "$cmd" in
   inspect)
     key=$(printf '%s' "$last" | cut -c1-12)
     eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
-    printf '{"OCIv1": {"created": "%s"}}\n' "$value" ;;
+    eval "name=\${FAKE_NAMED_$key:-}"
+    printf '{"FromImage": "%s", "OCIv1": {"created": "%s"}}\n' "$name" "$value" ;;
   image)
     shift 2>/dev/null
     printf '['
@@ -52,7 +53,9 @@ case "$cmd" in
       case "$id" in --*|image|inspect) continue ;; esac
       key=$(printf '%s' "$id" | cut -c1-12)
       eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
-      printf '%s{"Id": "%s", "Created": "%s"}' "$sep" "$id" "$value"
+      eval "name=\${FAKE_NAMED_$key:-}"
+      if [ -n "$name" ]; then tags="[\"$name\"]"; else tags="[]"; fi
+      printf '%s{"Id": "%s", "Created": "%s", "RepoTags": %s}' "$sep" "$id" "$value" "$tags"
       sep=","
     done
     printf ']\n' ;;
@@ -172,10 +175,29 @@ def test_a_cached_step_from_another_timestamp_is_stale(
     monkeypatch.setenv(f"FAKE_CREATED_{HIT_B[:12]}", OTHER_TEXT)
     image = backend.build(spec, BuildEnv(), timeout=30)
     assert image is not None
-    reason = backend.stale_cache(image, T, BuildEnv())
-    assert reason is not None
-    assert HIT_B[:12] in reason
-    assert str(T) in reason
+    stale = backend.stale_cache(image, T, BuildEnv())
+    assert stale is not None
+    assert HIT_B[:12] in stale.reason
+    assert str(T) in stale.reason
+    assert stale.entries == (HIT_B,)  # the stale cached step goes after the rebuild
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_a_named_stale_image_is_never_offered_for_removal(
+    fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # every step came from an earlier build; its last step is the user's tagged image
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv("FAKE_DEFAULT", OTHER_TEXT)
+    monkeypatch.setenv(f"FAKE_NAMED_{HIT_B[:12]}", "localhost/mine:dev")
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    stale = backend.stale_cache(image, T, BuildEnv())
+    assert stale is not None
+    assert HIT_A[:12] in stale.reason  # the first stale step is named
+    assert HIT_A in stale.entries
+    assert HIT_B not in stale.entries
 
 
 @pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)

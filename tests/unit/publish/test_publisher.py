@@ -30,7 +30,7 @@ import pytest
 import typer
 
 from ocirel import lockfile
-from ocirel.backends.base import BuildEnv, BuildSpec
+from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
 from ocirel.cli.output import handle_errors
 from ocirel.errors import (
     DigestMismatchError,
@@ -214,7 +214,7 @@ class StubBuilder:
     before_push: Callable[[], object] | None = None
     calls: list[str] = field(default_factory=list)
     #: what successive stale_cache calls answer (then None)
-    stale: list[str | None] = field(default_factory=list)
+    stale: list[StaleCache | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.layer, diff_id = _layer(os.urandom(64))
@@ -245,7 +245,7 @@ class StubBuilder:
         self.calls.append("build" if spec.layers else "build --no-cache")
         return "sha256:" + "b" * 64
 
-    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
         self.calls.append(f"stale_cache {timestamp}")
         return self.stale.pop(0) if self.stale else None
 
@@ -270,7 +270,7 @@ class StubBuilder:
         return {}
 
     def remove(self, image: str, env: BuildEnv) -> None:
-        self.calls.append("remove")
+        self.calls.append(f"remove {image}")
 
     def version(self) -> str | None:
         return "0"
@@ -380,11 +380,20 @@ def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: Run) -> None:
 
 
 def test_a_stale_layer_cache_is_rebuilt_without_the_cache(publish: Run) -> None:
-    publish.builder.stale = ["cached layer abc was built for another time"]
+    publish.builder.stale = [
+        StaleCache("cached layer abc was built for another time", entries=("abc", "def"))
+    ]
     result = publish.run(timestamp=1700000000)
     assert result.tag == "v1"
-    builds = [c for c in publish.builder.calls if c.startswith(("build", "stale"))]
-    assert builds == ["build", "stale_cache 1700000000", "build --no-cache"]
+    steps = [c for c in publish.builder.calls if c.startswith(("build", "stale", "remove"))]
+    # the stale cached steps go after the rebuild, so the next build finds the new ones
+    assert steps[:5] == [
+        "build",
+        "stale_cache 1700000000",
+        "build --no-cache",
+        "remove abc",
+        "remove def",
+    ]
     assert any("without the layer cache" in line for line in publish.said)
 
 
@@ -396,7 +405,7 @@ def test_a_fresh_layer_cache_is_kept(publish: Run) -> None:
 
 @pytest.mark.parametrize("options", [{}, {"timestamp": 1700000000, "no_cache": True}])
 def test_no_timestamp_or_no_cache_needs_no_check(publish: Run, options: dict[str, Any]) -> None:
-    publish.builder.stale = ["would be stale"]
+    publish.builder.stale = [StaleCache("would be stale")]
     publish.run(**options)
     assert not any(c.startswith("stale") for c in publish.builder.calls)
 

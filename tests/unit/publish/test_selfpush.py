@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import pytest
 
-from ocirel.backends.base import BuildEnv, BuildSpec
+from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
 from ocirel.errors import DigestMismatchError, TagConflictError
 from ocirel.oci import OCI_CONFIG, OCI_MANIFEST
 from ocirel.publish import Planned, Published, Reused, SelfPushPublisher
@@ -79,7 +79,7 @@ class StubPusher:
         config: dict[str, Any] = json.loads(self.config())
         return config
 
-    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> str | None:
+    def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
         return None
 
     def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:

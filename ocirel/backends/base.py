@@ -93,6 +93,11 @@ class Builder(Protocol):
 
     def remove(self, image: str, env: BuildEnv) -> None: ...
 
+    def drop_stale(self, stale: StaleCache, env: BuildEnv) -> str | None:
+        """After the rebuild: remove ``stale.entries`` so that the next build finds the
+        steps the rebuild cached; say why one could not go (else None)."""
+        ...
+
     def version(self) -> str | None: ...
 
     def problem(self) -> str | None:

@@ -63,6 +63,8 @@ class ContainersBackend:
     leaves_first_grace = 0.0
     #: image IDs of the steps the last :meth:`build` took from the layer cache
     cache_hits: tuple[str, ...] = ()
+    #: the command that lists build containers, with those of interrupted builds
+    list_containers = "buildah containers --all"
 
     # --------------------------------------------------------------- argv
 
@@ -226,6 +228,23 @@ class ContainersBackend:
 
     def remove(self, image: str, env: BuildEnv) -> None:
         runner.run(self.remove_argv(image, env), check=False, timeout=120)
+
+    def drop_stale(self, stale: StaleCache, env: BuildEnv) -> str | None:
+        """``rmi`` each stale entry. One that a container still uses (a build that was
+        killed leaves its working container) stays, and the next build finds it again:
+        that is said, with the way out."""
+        for entry in stale.entries:
+            result = runner.run(self.remove_argv(entry, env), check=False, timeout=120)
+            if not result.ok:
+                short = entry.removeprefix("sha256:")[:12]
+                why = result.stderr.strip().splitlines()[-1:] or ["no reason given"]
+                return (
+                    f"could not remove the stale cached layer {short} ({why[0].strip()}); "
+                    f"every build will rebuild until it goes: see `{self.list_containers}` "
+                    f"for build containers left by interrupted builds, and remove those "
+                    f"that no build is using"
+                )
+        return None
 
     def problem(self) -> str | None:
         """Daemonless: installed means usable (rootless trouble shows up in ``ocirel doctor``)."""

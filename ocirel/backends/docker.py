@@ -339,6 +339,9 @@ class Docker:
         keys its cache on ``SOURCE_DATE_EPOCH`` (a build argument)."""
         return None
 
+    def drop_stale(self, stale: StaleCache, env: BuildEnv) -> str | None:
+        return None  # stale_cache never finds any
+
     def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The image's config as the registry will store it. ``docker image inspect``
         without ``--format``: the CLI then prints the daemon's JSON unchanged, whereas a

@@ -83,6 +83,7 @@ class Podman(ContainersBackend):
     #: podman exits at once on SIGTERM/SIGINT and leaves its build containers in the
     #: storage; ending the RUN step first lets it fail the step and remove them
     leaves_first_grace = 10.0
+    list_containers = "podman ps --all --external"
 
     def __init__(self, store_driver: str | None = None) -> None:
         """``store_driver``: the driver podman's store uses, when already known (tests);

@@ -157,9 +157,10 @@ class Job:
                 )
                 # the rebuild cached its own steps; the builder would keep finding the
                 # stale ones first, so they go (a failed removal costs only time)
-                for entry in stale.entries:
-                    with contextlib.suppress(OcirelError):
-                        self.builder.remove(entry, self.build_env)
+                with contextlib.suppress(OcirelError):
+                    problem = self.builder.drop_stale(stale, self.build_env)
+                    if problem:
+                        self.say(problem)
         self.local_image = image_id or self.local_name
 
     def local_config(self) -> ImageConfig | None:

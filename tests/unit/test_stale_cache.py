@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ocirel import runner
-from ocirel.backends.base import BuildEnv, BuildSpec
+from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
 from ocirel.backends.buildah import Buildah
 from ocirel.backends.containers import CACHE_HIT, parse_created
 from ocirel.backends.podman import Podman
@@ -31,7 +31,7 @@ iidfile=""
 cmd=""
 for arg in "$@"; do
   case "$prev" in --iidfile) iidfile="$arg" ;; esac
-  case "$arg" in build|inspect|image) [ -z "$cmd" ] && cmd="$arg" ;; esac
+  case "$arg" in build|inspect|image|rmi) [ -z "$cmd" ] && cmd="$arg" ;; esac
   prev="$arg"
   last="$arg"
 done
@@ -45,6 +45,13 @@ case "$cmd" in
     eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
     eval "name=\${FAKE_NAMED_$key:-}"
     printf '{"FromImage": "%s", "OCIv1": {"created": "%s"}}\n' "$name" "$value" ;;
+  rmi)
+    if [ -n "$FAKE_RMI_FAIL" ]; then
+      echo "Error: 1 error occurred:" >&2
+      echo "	* image used by 3f7c0f15b1ed: image is in use by a container" >&2
+      exit 125
+    fi
+    echo "$last" >> "$FAKE_RMI_LOG" ;;
   image)
     shift 2>/dev/null
     printf '['
@@ -75,6 +82,7 @@ def fake_builders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FAKE_BUILT", BUILT)
     monkeypatch.setenv("FAKE_HITS", "")
     monkeypatch.setenv("FAKE_DEFAULT", T_TEXT)
+    monkeypatch.setenv("FAKE_RMI_LOG", str(tmp_path / "rmi.log"))
     return bindir
 
 
@@ -222,3 +230,24 @@ def test_unknown_created_time_is_not_stale(
     image = backend.build(spec, BuildEnv(), timeout=30)
     assert image is not None
     assert backend.stale_cache(image, T, BuildEnv()) is None
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_drop_stale_removes_each_entry(
+    fake_builders: Path, backend: Buildah | Podman, tmp_path: Path
+) -> None:
+    stale = StaleCache("stale", entries=(HIT_A, HIT_B))
+    assert backend.drop_stale(stale, BuildEnv()) is None
+    assert (tmp_path / "rmi.log").read_text().split() == [HIT_A, HIT_B]
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_drop_stale_says_which_entry_a_container_holds(
+    fake_builders: Path, backend: Buildah | Podman, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_RMI_FAIL", "1")
+    problem = backend.drop_stale(StaleCache("stale", entries=(HIT_A,)), BuildEnv())
+    assert problem is not None
+    assert HIT_A[:12] in problem
+    assert "in use by a container" in problem
+    assert backend.list_containers in problem

@@ -82,6 +82,9 @@ class StubPusher:
     def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
         return None
 
+    def drop_stale(self, stale: StaleCache, env: BuildEnv) -> str | None:
+        return None
+
     def push(self, image: str, target: str, env: BuildEnv, *, timeout: float) -> str | None:
         tag = target.rsplit(":", 1)[1]
         self.calls.append(f"push {tag}")

@@ -30,11 +30,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode as RuamelMapping
-from ruamel.yaml.nodes import SequenceNode as RuamelSequence
-from ruamel.yaml.reader import ReaderError
 from yaml.error import Mark
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
@@ -106,6 +101,11 @@ def _moved(mark: Any, shift: int) -> Mark:
 
 
 def _ruamel_documents(text: str, filename: str) -> Iterator[Node]:
+    # Imported here: most runs never need it, and it costs start-up time.
+    from ruamel.yaml import YAML  # noqa: PLC0415
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError  # noqa: PLC0415
+    from ruamel.yaml.reader import ReaderError  # noqa: PLC0415
+
     try:
         for doc in YAML(typ="safe", pure=True).compose_all(text):
             yield _copy(doc)
@@ -120,6 +120,9 @@ def _ruamel_documents(text: str, filename: str) -> Iterator[Node]:
 
 def _copy(root: Node) -> Node:
     """ruamel.yaml's node tree as PyYAML nodes: same values, tags, styles, marks, aliases."""
+    from ruamel.yaml.nodes import MappingNode as RuamelMapping  # noqa: PLC0415
+    from ruamel.yaml.nodes import SequenceNode as RuamelSequence  # noqa: PLC0415
+
     copies: dict[int, Node] = {}
 
     def copy(node: Node) -> Node:
@@ -141,7 +144,8 @@ def _copy(root: Node) -> Node:
     return copy(root)
 
 
-def _yaml_error_message(exc: MarkedYAMLError, filename: str) -> str:
+def _yaml_error_message(exc: Any, filename: str) -> str:
+    """ruamel.yaml's ``MarkedYAMLError`` as ``file:line:column: invalid YAML: problem``."""
     mark = exc.problem_mark or exc.context_mark
     where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
     problem = exc.problem or exc.context or "parse error"

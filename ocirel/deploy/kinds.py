@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import re
 
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-
 from ocirel import reference as refs
 from ocirel.deploy.nodes import (
+    MappingNode,
     Node,
+    ScalarNode,
+    SequenceNode,
     format_path,
     get,
     has_merge,

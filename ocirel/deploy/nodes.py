@@ -1,7 +1,9 @@
-"""Reading ruamel.yaml's composed nodes: mapping keys (merges included), walks, offsets.
+"""Reading composed YAML nodes: mapping keys (merges included), walks, offsets.
 
-Nodes, not Python objects: every node keeps the character offsets of its source text,
-and anchors/aliases resolve to the very same node.
+Nodes, not Python objects: PyYAML's node classes (:mod:`ocirel.deploy.compose` makes
+them, with libyaml or ruamel.yaml), re-exported here. Every node keeps the character
+offsets of its source text (``start_mark.index``/``end_mark.index``), a scalar its
+quoting style (``None`` for plain), and anchors/aliases resolve to the very same node.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-Node = Any  # ruamel.yaml's node classes are untyped
+Node = Any  # PyYAML's node classes are untyped
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -34,11 +36,19 @@ def pairs(node: Node) -> Iterator[tuple[str, Node, Node]]:
 
 
 def get(node: Node, key: str) -> Node | None:
+    """The value of ``key`` in a mapping (own keys first, then merged ones), or None."""
     if not isinstance(node, MappingNode):
         return None
-    for name, _, value in pairs(node):
-        if name == key:
+    merges = False
+    for name, value in node.value:  # the common case without merges, no generator
+        if name.tag == MERGE_TAG:
+            merges = True
+        elif name.value == key and isinstance(name, ScalarNode):
             return value
+    if merges:
+        for name, _, value in pairs(node):
+            if name == key:
+                return value
     return None
 
 
@@ -98,7 +108,10 @@ def skip_properties(text: str, index: int, end: int) -> int:
 
 __all__ = [
     "MERGE_TAG",
+    "MappingNode",
     "Node",
+    "ScalarNode",
+    "SequenceNode",
     "format_path",
     "get",
     "has_merge",

@@ -1,7 +1,8 @@
 """Scan deployment YAML for image references: one text, one file, or many files in parallel.
 
-Approach: *locate with a parser, edit the text*. ruamel.yaml composes each file into
-nodes (:mod:`ocirel.deploy.nodes`): every scalar node carries the character offsets
+Approach: *locate with a parser, edit the text*. :mod:`ocirel.deploy.compose` composes
+each file into nodes (:mod:`ocirel.deploy.nodes`), one document at a time (libyaml,
+ruamel.yaml where libyaml refuses): every scalar node carries the character offsets
 of its source text, its quoting style, and anchors/aliases resolve to the very same
 node. The recognisers (:mod:`ocirel.deploy.kinds`) turn those into occurrences and
 sites (:mod:`ocirel.deploy.sites`); :mod:`ocirel.deploy.splice` later builds small
@@ -13,10 +14,15 @@ exact bytes decoded as UTF-8 (no newline translation).
 A file that is not valid YAML is a :class:`~ocirel.errors.ManifestError` naming file,
 line and column.
 
-Many files: ruamel.yaml is pure Python here: composing a 40-line manifest costs about
-2-3 ms of CPU, so a tree of 1,000 files costs seconds in one process.
-:func:`scan_files` forks a small pool (``fork``: the children inherit the imported
-modules, so a worker starts in milliseconds) and hands it chunks of paths; below
+Large files: only one document's nodes are alive at a time, and a Kubernetes document
+that cannot hold an image (no container key in its text: CRDs, RBAC, ConfigMaps) is
+not walked, so a 50 MB ``install.yaml`` costs little more than libyaml's parse.
+
+Many files: with libyaml a tree of 1,000 manifests of 30 lines costs about 0.6 s of
+reading and parsing in one process (ruamel.yaml alone took 2-3 ms per file), so the
+pool pays off only with several CPUs. :func:`scan_files` forks a small pool
+(``fork``: the children inherit the imported modules, so a worker starts in
+milliseconds) and hands it chunks of paths; below
 :data:`PARALLEL_THRESHOLD` files it scans in this process, where forking would cost
 more than it saves. Results come back as they are ready, through ``on_file``, so a
 caller can start work on a file (registry lookups for its references) while others
@@ -36,17 +42,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.reader import ReaderError
-
+from ocirel.deploy.compose import compose
 from ocirel.deploy.files import read_text
-from ocirel.deploy.kinds import DocumentScanner, classify, kind_from_filename
+from ocirel.deploy.kinds import CONTAINER_KEYS, DocumentScanner, classify, kind_from_filename
 from ocirel.deploy.nodes import Node
 from ocirel.deploy.sites import ImageOccurrence, ManifestKind, Skipped
 from ocirel.errors import ManifestError
@@ -82,17 +85,39 @@ def scan_text(
     ``values*.yaml``; ``kind`` forces the kind of every document.
     """
     hint = kind or kind_from_filename(Path(filename).name)
-    scanner = DocumentScanner(text, filename)
-    for doc in _compose(text, filename):
-        doc_kind = classify(doc, hint)
-        if doc_kind is not None:
-            scanner.scan_document(doc, doc_kind)
+
+    def scan(documents: Iterable[Node]) -> DocumentScanner:
+        scanner = DocumentScanner(text, filename)
+        for doc in documents:
+            doc_kind = classify(doc, hint)
+            if doc_kind is not None and not _cannot_hold_images(text, doc, doc_kind):
+                scanner.scan_document(doc, doc_kind)
+        return scanner
+
+    scanner = compose(text, filename, scan)
     return ScannedFile(
         path=filename,
         text=text,
         occurrences=tuple(sorted(scanner.occurrences, key=lambda o: (o.line, o.column))),
         skipped=tuple(sorted(scanner.skipped, key=lambda s: (s.line, s.column))),
         file=file,
+    )
+
+
+def _cannot_hold_images(text: str, doc: Node, kind: ManifestKind) -> bool:
+    """A Kubernetes document whose text has no container key cannot hold an image.
+
+    Kubernetes images are found only under ``containers``, ``initContainers`` or
+    ``ephemeralContainers``; a key spells one of them in the document's own text (an
+    alias points into the same document) unless it is written with escapes, which
+    need a backslash. So a document (a CustomResourceDefinition with its long schema,
+    a ConfigMap, RBAC) that spells none of them and has no ``\\`` is not walked.
+    """
+    if kind is not ManifestKind.KUBERNETES:
+        return False
+    start, end = doc.start_mark.index, doc.end_mark.index
+    return text.find("\\", start, end) < 0 and not any(
+        text.find(key, start, end) >= 0 for key in CONTAINER_KEYS
     )
 
 
@@ -213,27 +238,6 @@ def _collect(outcomes: Sequence[_Outcome | None]) -> list[ScannedFile]:
         hint = first.hint or (f"{len(others)} more: " + "; ".join(others) if others else None)
         raise ManifestError(first.message, hint=hint)
     return scanned
-
-
-def _compose(text: str, filename: str) -> list[Node]:
-    try:
-        return list(YAML(typ="safe", pure=True).compose_all(text))
-    except MarkedYAMLError as exc:
-        raise ManifestError(_yaml_error_message(exc, filename)) from None
-    except ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        raise ManifestError(f"{filename}:{line}: invalid YAML: {exc.reason}") from None
-    except (YAMLError, RecursionError) as exc:
-        raise ManifestError(f"{filename}: invalid YAML: {exc}") from None
-
-
-def _yaml_error_message(exc: MarkedYAMLError, filename: str) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-    problem = exc.problem or exc.context or "parse error"
-    if exc.context and exc.problem and exc.context_mark:
-        problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
-    return f"{where}: invalid YAML: {problem}"
 
 
 __all__ = [

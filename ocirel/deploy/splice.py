@@ -19,7 +19,6 @@ changes:
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocirel import reference as refs
+from ocirel.deploy import linediff
 from ocirel.deploy.files import read_text
 from ocirel.deploy.resolvers import Pin, Resolver
 from ocirel.deploy.scan import ScannedFile, scan_text
@@ -164,7 +164,7 @@ def unified_diff(result: PinResult, *, context: int = 3) -> str:
     """A ``git diff``-style unified diff of ``result`` (empty when nothing changed)."""
     if not result.changed:
         return ""
-    lines = difflib.unified_diff(
+    lines = linediff.unified_diff(
         _split_lines(result.original),
         _split_lines(result.text),
         f"a/{result.path}",

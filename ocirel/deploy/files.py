@@ -155,8 +155,9 @@ def _walk_directory(root: Path, options: FileOptions) -> Iterator[Path]:
         for entry in files:
             info = _stat(entry, "")
             path = Path(directory, entry.name)
-            if info is None:
-                options.skip(path, "a dangling symbolic link")
+            if info is None:  # a dangling link (a file deleted since the listing is gone)
+                if entry.is_symlink():
+                    options.skip(path, "a dangling symbolic link")
             elif not stat.S_ISDIR(info.st_mode) and _is_regular(path, info, options):
                 yield path
         pending.extend(Path(directory, name) for name in reversed(subdirs))

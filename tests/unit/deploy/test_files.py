@@ -280,3 +280,29 @@ def test_the_default_cap_allows_a_50_mb_manifest(tmp_path: Path) -> None:
     with big.open("wb") as handle:
         handle.truncate(50_000_000)
     assert collect_paths([tmp_path]) == [big]
+
+
+def test_a_file_deleted_during_the_walk_is_simply_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "a.yaml", POD)
+    doomed = write(tmp_path / "b.yaml", POD)
+    real = os.scandir
+
+    def listing_then_delete(path: Any) -> Any:
+        entries = list(real(path))
+        doomed.unlink(missing_ok=True)
+
+        class Listing:
+            def __enter__(self) -> list[os.DirEntry[str]]:
+                return entries
+
+            def __exit__(self, *_exc: object) -> None:
+                return None
+
+        return Listing()
+
+    monkeypatch.setattr(os, "scandir", listing_then_delete)
+    skipped: list[str] = []
+    found = collect_paths([tmp_path], FileOptions(on_skip=lambda p, what: skipped.append(what)))
+    assert (found, skipped) == ([tmp_path / "a.yaml"], [])

@@ -1,10 +1,11 @@
 """Atomic file writes: one file (:func:`write_atomic`) or many at once (:func:`replace_all`).
 
 Every write goes through :func:`stage`: the new text goes to a temporary file
-``.<name>.XXXXXXXX.tmp`` in the target's directory, with the target's mode, and is
-fsynced. Then it is renamed over the target (``os.replace``, atomic on POSIX) and
-the directory is fsynced (:func:`fsync_dir`). A reader, or a crash at any moment,
-sees the old file or the new one, never a half-written or empty one.
+``.<name>.XXXXXXXX.tmp`` in the target's directory, with the target's mode, owner,
+group and extended attributes, and is fsynced. Then it is renamed over the target
+(``os.replace``, atomic on POSIX) and the directory is fsynced (:func:`fsync_dir`).
+A reader, or a crash at any moment, sees the old file or the new one, never a
+half-written or empty one.
 
 :func:`replace_all` works in two phases:
 
@@ -61,11 +62,18 @@ def write_atomic(target: Path, text: str) -> None:
 def stage(target: Path, text: str) -> Path:
     """A fsynced temporary file next to ``target`` holding ``text``, with ``target``'s mode.
 
+    When ``target`` exists, the temporary file also gets its owner and group (run as
+    root on someone else's file, the file stays theirs) and, best effort, its
+    extended attributes (:data:`KEPT_XATTRS`: SELinux labels, ACLs, ``user.*``).
     Raises :class:`OSError`, after removing the temporary file.
     """
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        info: os.stat_result | None = target.stat()
     except FileNotFoundError:
+        info = None
+    if info is not None:
+        mode = stat.S_IMODE(info.st_mode)
+    else:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
@@ -75,12 +83,42 @@ def stage(target: Path, text: str) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
             handle.flush()
+            if info is not None:  # before fchmod: a chown clears set-user/group-ID bits
+                _keep_owner(handle.fileno(), info)
             os.fchmod(handle.fileno(), mode)
+            if info is not None:
+                _copy_xattrs(target, handle.fileno())
             os.fsync(handle.fileno())
     except BaseException:
         _remove([tmp])
         raise
     return tmp
+
+
+#: Extended attributes a rewritten file keeps (best effort): ``user.*``, ``security.*``
+#: (SELinux, IMA, capabilities) and the POSIX ACL.
+KEPT_XATTRS = ("user.", "security.", "system.posix_acl_access")
+
+
+def _keep_owner(fd: int, info: os.stat_result) -> None:
+    """Give ``fd`` the owner and group of ``info``; only the group if that is all we may."""
+    with contextlib.suppress(OSError):
+        try:
+            os.fchown(fd, info.st_uid, info.st_gid)
+        except PermissionError:  # not root: a group we are a member of can still be kept
+            os.fchown(fd, -1, info.st_gid)
+
+
+def _copy_xattrs(source: Path, fd: int) -> None:
+    """Copy ``source``'s :data:`KEPT_XATTRS` to ``fd``; any it refuses are left out."""
+    try:
+        names = os.listxattr(source)
+    except OSError:  # no xattr support on this file system
+        return
+    for name in names:
+        if name.startswith(KEPT_XATTRS):
+            with contextlib.suppress(OSError):
+                os.setxattr(fd, name, os.getxattr(source, name))
 
 
 def fsync_dir(directory: Path) -> None:

@@ -14,10 +14,11 @@ directory. Lists in the environment are comma-separated; booleans are
 ``1/true/yes/on`` or ``0/false/no/off``.
 
 The groups: :class:`RegistryOptions` (how to reach registries), :class:`BuildOptions`
-(how the builder runs) and :class:`PublishOptions` (versions, the lockfile, the
-publish waits). The files and the environment stay flat (``OCIREL_SCHEME``, not a
-group name): each key belongs to exactly one group. The defaults are written once,
-in these classes; :data:`COERCERS` says how each key is read from text or TOML.
+(how the builder runs), :class:`PublishOptions` (versions, the lockfile, the
+publish waits) and :class:`DeployOptions` (how ``pin`` and ``lint`` read files).
+The files and the environment stay flat (``OCIREL_SCHEME``, not a group name): each
+key belongs to exactly one group. The defaults are written once, in these classes;
+:data:`COERCERS` says how each key is read from text or TOML.
 
 Credentials are not settings: see :mod:`ocirel.auth` (``OCIREL_USERNAME`` and
 ``OCIREL_PASSWORD`` are read there, never from a file).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -100,18 +102,27 @@ class PublishOptions:
 
 
 @dataclass(frozen=True)
+class DeployOptions:
+    """How ``pin`` and ``lint`` read manifests."""
+
+    max_file_size: int = 64 * 1024 * 1024  # bytes; ocirel.deploy.files.DEFAULT_MAX_FILE_SIZE
+
+
+@dataclass(frozen=True)
 class Settings:
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     build: BuildOptions = field(default_factory=BuildOptions)
     publish: PublishOptions = field(default_factory=PublishOptions)
+    deploy: DeployOptions = field(default_factory=DeployOptions)
     # where the values came from (key -> "flag", "env" or a file), for messages and --debug
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
-GROUPS: dict[str, type[RegistryOptions | BuildOptions | PublishOptions]] = {
+GROUPS: dict[str, type[RegistryOptions | BuildOptions | PublishOptions | DeployOptions]] = {
     "registry": RegistryOptions,
     "build": BuildOptions,
     "publish": PublishOptions,
+    "deploy": DeployOptions,
 }
 #: each key's group
 GROUP_OF: dict[str, str] = {f.name: group for group, cls in GROUPS.items() for f in fields(cls)}
@@ -158,6 +169,23 @@ def _to_seconds(value: Any, _base: Path | None) -> float:
     if seconds <= 0:
         raise ValueError(f"must be more than 0 seconds; got {value!r}")
     return seconds
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _to_size(value: Any, _base: Path | None) -> int:
+    """A size in bytes: a whole number, or one with K, M or G (also KiB, MB...; all 1024s)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([kmg]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
+        if isinstance(value, bool) or match is None:
+            raise ValueError(f"expected a size such as 67108864, 64M or 64MiB; got {value!r}")
+        size = int(match[1]) * _SIZE_UNITS[match[2].lower()]
+    if size < 1:
+        raise ValueError(f"must be at least 1 byte; got {value!r}")
+    return size
 
 
 def _to_strings(value: Any, _base: Path | None) -> tuple[str, ...]:
@@ -209,6 +237,7 @@ COERCERS: dict[str, Coercer] = {
     "keep_image": _to_bool,
     "reproducible": _to_bool,
     "cache_repo": _to_str,
+    "max_file_size": _to_size,
 }
 
 
@@ -271,6 +300,7 @@ def load(
         registry=RegistryOptions(**groups["registry"]),
         build=BuildOptions(**groups["build"]),
         publish=PublishOptions(**groups["publish"]),
+        deploy=DeployOptions(**groups["deploy"]),
         origins=origins,
     )
     return _validate(settings)

@@ -28,6 +28,7 @@ from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt,
 from ocirel.cli.output import err, handle_errors, out, out_json, write
 
 if TYPE_CHECKING:
+    from ocirel.deploy.files import FileOptions
     from ocirel.deploy.pin import PinPlan
     from ocirel.deploy.sites import Skipped
     from ocirel.deploy.splice import Change
@@ -42,7 +43,18 @@ EXIT_UNCHECKED = 5
 PathsArg = Annotated[
     list[Path],
     typer.Argument(
-        metavar="PATH...", help="YAML files, or directories searched recursively for *.yaml/*.yml"
+        metavar="PATH...",
+        help="YAML files, or directories searched recursively for *.yaml, *.yml and "
+        "Kustomization (only regular files are read; others are reported and skipped)",
+    ),
+]
+MaxFileSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-file-size",
+        metavar="SIZE",
+        help="refuse files larger than this, in bytes or with K/M/G (default 64M; "
+        "also max_file_size in ocirel.toml)",
     ),
 ]
 
@@ -73,6 +85,13 @@ def _load_lock(path: Path, *, required: bool) -> Lockfile:
             hint="publish an image first (ocirel publish), or name the file with --lockfile",
         )
     return lockfile.load(path)
+
+
+def _file_options(max_size: int) -> FileOptions:
+    """The deploy commands' file selection: the size cap, skipped entries as warnings."""
+    from ocirel.deploy.files import FileOptions, skip_message  # noqa: PLC0415
+
+    return FileOptions(max_size, lambda path, what: err(f"warning: {skip_message(path, what)}"))
 
 
 # --------------------------------------------------------------------------- pin
@@ -114,6 +133,7 @@ def pin(
     as_json: JsonOpt = False,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
+    max_file_size: MaxFileSizeOpt = None,
 ) -> None:
     """Pin image references in manifests to digests from the lockfile (and the registry).
 
@@ -129,6 +149,11 @@ def pin(
     is written; a YAML error or a reference that cannot be resolved names the file
     and line, and no file is written.
 
+    Directories are walked for *.yaml, *.yml and Kustomization. Only regular files
+    are read (links to them are followed): a FIFO, socket or device is reported and
+    skipped. A directory or file that cannot be read, or a file larger than
+    --max-file-size, is an error naming it.
+
     Exit codes: 0 done (or nothing to change); 1 --check found changes, or an error;
     2 bad options or configuration (e.g. no lockfile without --resolve).
     """
@@ -138,7 +163,10 @@ def pin(
 
     if as_json and diff:
         raise ConfigError("--json and --diff both print on stdout; choose one")
-    config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
+    config = load_settings(
+        lockfile=lockfile_path, insecure=insecure, ca_file=ca_file, max_file_size=max_file_size
+    )
+    files = _file_options(config.deploy.max_file_size)
     mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
     lock = _load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
@@ -146,10 +174,10 @@ def pin(
         plan = pinning.plan_pins(
             paths, lock, digest_only=digest_only,
             lookup=lambda ref: registry.resolve(ref).digest,
-            contact=registry.transport.base_url,
+            contact=registry.transport.base_url, files=files,
         )  # fmt: skip
     else:
-        plan = pinning.plan_pins(paths, lock, digest_only=digest_only)
+        plan = pinning.plan_pins(paths, lock, digest_only=digest_only, files=files)
     written = pinning.apply_plan(plan) if mode is PinMode.WRITE else []
     _render_pin(plan, written, mode=mode, as_json=as_json, diff=diff)
     if check and plan.changed:
@@ -231,6 +259,7 @@ def lint(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    max_file_size: MaxFileSizeOpt = None,
 ) -> None:
     """Flag image references that do not name exactly one image.
 
@@ -242,15 +271,19 @@ def lint(
     (warning) - an image value that is not a reference (templated values are
     skipped).
 
+    Files are chosen as for pin: regular files only; an unreadable directory or file,
+    or one larger than --max-file-size, is an error.
+
     Exit codes: 0 no error-severity finding (warnings alone pass); 1 at least one
-    error finding, or a file that is not valid YAML; 2 bad options.
+    error finding, or a file that is not valid YAML or cannot be read; 2 bad options.
     """
     from ocirel.deploy import lint as linting  # noqa: PLC0415
     from ocirel.deploy.files import collect_paths  # noqa: PLC0415
     from ocirel.deploy.scan import scan_files  # noqa: PLC0415
 
-    tags = load_settings().publish.floating() | frozenset(floating or ())
-    manifests = scan_files(collect_paths(paths))
+    config = load_settings(max_file_size=max_file_size)
+    tags = config.publish.floating() | frozenset(floating or ())
+    manifests = scan_files(collect_paths(paths, _file_options(config.deploy.max_file_size)))
     findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
     warnings = len(findings) - errors

@@ -30,7 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ocirel.deploy.files import collect_paths
+from ocirel.deploy.files import FileOptions, collect_paths
 from ocirel.deploy.scan import ScannedFile, scan_files, scan_text
 from ocirel.deploy.sites import ImageOccurrence, ManifestKind
 from ocirel.versioning import FLOATING_TAGS
@@ -120,9 +120,10 @@ def lint_paths(
     *,
     floating: Iterable[str] = FLOATING_TAGS,
     kind: ManifestKind | None = None,
+    files: FileOptions | None = None,
 ) -> list[Finding]:
     """Lint every YAML file under ``paths``; an invalid file raises ``ManifestError``."""
-    return lint_files(scan_files(collect_paths(paths), kind=kind), floating=floating)
+    return lint_files(scan_files(collect_paths(paths, files), kind=kind), floating=floating)
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ocirel.deploy.files import collect_paths
+from ocirel.deploy.files import FileOptions, collect_paths
 from ocirel.deploy.resolvers import (
     Contact,
     Lookup,
@@ -84,22 +84,24 @@ def plan_pins(
     contact: Contact | None = None,
     kind: ManifestKind | None = None,
     scan_workers: int | None = None,
+    files: FileOptions | None = None,
 ) -> PinPlan:
     """Scan ``paths`` and compute every pinned file; raise before anything is written.
 
     ``lookup`` turns a ``repo:tag`` into its digest (``--resolve``); without it only
     the lockfile pins. ``contact`` is called once per registry host before its
-    first lookup (see :class:`ocirel.deploy.resolvers.HostGate`).
+    first lookup (see :class:`ocirel.deploy.resolvers.HostGate`). ``files`` sets the
+    size cap and hears about entries that are not regular files.
     """
-    files = collect_paths(paths)
+    found = collect_paths(paths, files)
     from_lock = lock_resolver(lock)
     resolved: Mapping[Reference, str] = {}
     if lookup is None:
-        scanned = scan_files(files, kind=kind, workers=scan_workers)
+        scanned = scan_files(found, kind=kind, workers=scan_workers)
         resolver = from_lock
     else:
         scanned, resolved = _scan_and_resolve(
-            files, from_lock, lookup, contact=contact, kind=kind, scan_workers=scan_workers
+            found, from_lock, lookup, contact=contact, kind=kind, scan_workers=scan_workers
         )
         resolver = chain(from_lock, tag_resolver(resolved))
     return _pin_all(scanned, resolver, digest_only, resolved)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
 from pathlib import Path
 
@@ -52,3 +54,80 @@ def test_write_atomic_keeps_the_mode_and_leaves_no_temporary_file(tmp_path: Path
 def test_write_atomic_into_a_missing_directory_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_atomic(tmp_path / "missing" / "file.json", "new\n")
+
+
+# ------------------------------------- issue 13 item 5: owner, group and extended attributes
+
+
+def _xattrs_supported(path: Path) -> bool:
+    try:
+        os.setxattr(path, "user.probe", b"1")
+    except OSError:
+        return False
+    os.removexattr(path, "user.probe")
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+@pytest.mark.parametrize("writer", ["write_atomic", "replace_all"])
+def test_root_keeps_another_users_owner_group_and_mode(tmp_path: Path, writer: str) -> None:
+    target = tmp_path / "deployment.yaml"
+    target.write_text("old\n")
+    os.chown(target, 1000, 1000)
+    target.chmod(0o2640)  # set-group-ID too: a chown after fchmod would clear it
+    if writer == "write_atomic":
+        write_atomic(target, "new\n")
+    else:
+        replace_all([(target, "new\n")])
+    info = target.stat()
+    assert target.read_text() == "new\n"
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1000, 1000, 0o2640)
+
+
+def test_extended_attributes_are_kept(tmp_path: Path) -> None:
+    target = tmp_path / "values.yaml"
+    target.write_text("old\n")
+    if not _xattrs_supported(target):
+        pytest.skip("this file system has no user extended attributes")
+    os.setxattr(target, "user.origin", b"chart/values.yaml")
+    os.setxattr(target, "user.checksum", b"\x00\x01binary")
+    replace_all([(target, "new\n")])
+    assert {name: os.getxattr(target, name) for name in os.listxattr(target)} == {
+        "user.origin": b"chart/values.yaml",
+        "user.checksum": b"\x00\x01binary",
+    }
+
+
+def test_an_attribute_that_cannot_be_copied_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "values.yaml"
+    target.write_text("old\n")
+    monkeypatch.setattr(os, "listxattr", lambda _path: ["security.selinux", "user.a"])
+    monkeypatch.setattr(os, "getxattr", lambda _path, _name: b"x")
+
+    def refuse(*_args: object) -> None:
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "setxattr", refuse)
+    write_atomic(target, "new\n")
+    assert target.read_text() == "new\n"
+
+
+def test_a_user_who_may_not_chown_keeps_the_group_and_writes_anyway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "values.yaml"
+    target.write_text("old\n")
+    calls: list[tuple[int, int]] = []
+
+    def fchown(_fd: int, uid: int, gid: int) -> None:
+        calls.append((uid, gid))
+        if uid != -1:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    write_atomic(target, "new\n")
+    info = target.stat()
+    assert calls == [(info.st_uid, info.st_gid), (-1, info.st_gid)]
+    assert target.read_text() == "new\n"

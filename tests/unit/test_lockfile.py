@@ -206,6 +206,16 @@ def test_upsert_keeps_other_entries_and_replaces_its_own(tmp_path: Path) -> None
     assert (lock.entries["db"].tag, lock.entries["db"].digest) == ("v9", D2)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_upsert_as_root_keeps_the_lockfile_owner_and_group(tmp_path: Path) -> None:
+    path = tmp_path / "ocirel.lock.json"
+    lockfile.upsert(path, entry("app", tag="v1", digest=D1))
+    os.chown(path, 1000, 1000)
+    lockfile.upsert(path, entry("app", tag="v2", digest=D2))
+    assert (path.stat().st_uid, path.stat().st_gid) == (1000, 1000)
+    assert lockfile.load(path).entries["app"].tag == "v2"
+
+
 def test_unknown_entry_fields_survive_an_upsert(tmp_path: Path) -> None:
     path = tmp_path / "ocirel.lock.json"
     future = entry_json(signature={"keyless": True}, sbom=D2)

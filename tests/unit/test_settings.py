@@ -177,7 +177,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
 
 def test_every_key_has_one_group_and_one_coercer() -> None:
     grouped = [f.name for cls in settings.GROUPS.values() for f in dataclasses.fields(cls)]
-    assert len(grouped) == len(set(grouped)) == 23
+    assert len(grouped) == len(set(grouped)) == 24
     assert set(grouped) == set(settings.COERCERS)
 
 
@@ -239,6 +239,11 @@ def test_a_publish_request_takes_its_defaults_from_the_settings(tmp_path: Path) 
         ("isolation", "oci", "oci"),
         ("lockfile", "out/ocirel.lock.json", Path("out/ocirel.lock.json")),
         ("lockfile", "/abs/lock.json", Path("/abs/lock.json")),
+        ("max_file_size", "1048576", 1 << 20),
+        ("max_file_size", "100M", 100 << 20),
+        ("max_file_size", " 128 MiB ", 128 << 20),
+        ("max_file_size", "1g", 1 << 30),
+        ("max_file_size", "512KB", 512 << 10),
     ],
 )
 def test_environment_coercion(tmp_path: Path, key: str, text: str, expected: Any) -> None:
@@ -266,6 +271,8 @@ def test_environment_coercion(tmp_path: Path, key: str, text: str, expected: Any
         ('floating_tags = ["qa"]', "floating_tags", ("qa",)),
         ('prefix = "release-"', "prefix", "release-"),
         ('backend = "buildah"', "backend", "buildah"),
+        ("max_file_size = 2048", "max_file_size", 2048),
+        ('max_file_size = "96MiB"', "max_file_size", 96 << 20),
     ],
 )
 def test_file_coercion(tmp_path: Path, line: str, key: str, expected: Any) -> None:
@@ -340,6 +347,9 @@ def test_ca_file_from_flag(tmp_path: Path) -> None:
         ({"OCIREL_BACKEND": "Buildah"}, ["unknown backend"]),
         ({"OCIREL_ISOLATION": "none"}, ["unknown isolation"]),
         ({"OCIREL_CA_FILE": "/nonexistent/ca.pem"}, ["CA file", "/nonexistent/ca.pem"]),
+        ({"OCIREL_MAX_FILE_SIZE": "big"}, ["max_file_size", "OCIREL_MAX_FILE_SIZE", "64MiB"]),
+        ({"OCIREL_MAX_FILE_SIZE": "0"}, ["max_file_size", "at least 1 byte"]),
+        ({"OCIREL_MAX_FILE_SIZE": "1.5G"}, ["max_file_size", "a size such as"]),
     ],
 )
 def test_bad_environment_values(tmp_path: Path, env: dict[str, str], fragments: list[str]) -> None:
@@ -369,6 +379,8 @@ def test_bad_environment_values(tmp_path: Path, env: dict[str, str], fragments: 
         ('isolation = "vm"\n', ["unknown isolation"]),
         ('ca_file = "missing.pem"\n', ["CA file", "missing.pem"]),
         ("max_attempts = 0\n", ["max_attempts"]),
+        ("max_file_size = true\n", ["max_file_size", "a size such as"]),
+        ("max_file_size = -1\n", ["max_file_size", "at least 1 byte"]),
     ],
 )
 def test_bad_file_values(tmp_path: Path, body: str, fragments: list[str]) -> None:

@@ -126,8 +126,8 @@ def pin(
     moved). Pinning twice changes nothing.
 
     All or nothing: every file is parsed and every digest resolved before any file
-    is written; a YAML error or a reference that cannot be resolved names the file
-    and line, and no file is written.
+    is written; a YAML error, a reference that cannot be resolved or a malformed
+    kustomize images entry names the file and line, and no file is written.
 
     Exit codes: 0 done (or nothing to change); 1 --check found changes, or an error;
     2 bad options or configuration (e.g. no lockfile without --resolve).
@@ -212,6 +212,7 @@ def _skipped_json(skipped: Skipped) -> dict[str, Any]:
     return {
         "path": skipped.path, "line": skipped.line, "column": skipped.column,
         "text": skipped.text, "reason": skipped.reason, "templated": skipped.templated,
+        "malformed": skipped.malformed,
     }  # fmt: skip
 
 
@@ -239,8 +240,8 @@ def lint(
     a digest pins the reference anyway) - latest, no tag, head, canary, stable,
     edge, main, master, dev, nightly and configured tags; pull-policy-always
     (warning) - imagePullPolicy: Always used as a crutch; invalid-reference
-    (warning) - an image value that is not a reference (templated values are
-    skipped).
+    (warning; an error for a malformed kustomize images entry) - an image value that
+    is not a reference (templated values are skipped).
 
     Exit codes: 0 no error-severity finding (warnings alone pass); 1 at least one
     error finding, or a file that is not valid YAML; 2 bad options.

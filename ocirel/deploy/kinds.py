@@ -16,7 +16,13 @@ What is recognised, per document (multi-document files are fine):
 * compose: a top-level ``services`` mapping (``services.*.image``).
 
 Anything that does not parse as a reference (``{{ .Values.image }}``, ``${TAG}``, …) is
-skipped and reported in :attr:`~ocirel.deploy.scan.ScannedFile.skipped`, never an error.
+skipped and reported in :attr:`~ocirel.deploy.scan.ScannedFile.skipped`, never an
+exception. A value is *templated* when it holds ``{{``, ``<%`` or an interpolation:
+``$NAME``, ``${NAME…}`` (compose, envsubst) or ``$(NAME)`` (Kubernetes), where ``$$``
+is a literal ``$`` (``repo:$$x`` is a malformed reference, not a template). A
+kustomize ``images:`` entry that is not templated and does not parse (kustomize's own
+example has ``digest: sha256:25a0d4``) is *malformed*: skipped, but marked so that
+``lint`` and ``pin`` report it as an error, at the line of the offending key.
 """
 
 from __future__ import annotations
@@ -53,10 +59,19 @@ from ocirel.reference import Reference
 KUSTOMIZATION_FILENAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
 CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 PULL_POLICY_KEYS = ("imagePullPolicy", "pullPolicy", "pull_policy")
-TEMPLATE_MARKERS = ("{{", "${", "$(", "<%")
+TEMPLATE_MARKERS = ("{{", "<%")
+# $NAME, ${NAME}, $(NAME) not escaped as $$ (an even run of "$" before it is escapes)
+_INTERPOLATION_RE = re.compile(r"(?<!\$)(?:\$\$)*\$[{(A-Za-z_]")
 _HELM_VALUES_RE = re.compile(r"values.*\.ya?ml")
 # Keys of a FieldsSite that pinning reads or writes.
 _SITE_KEYS = frozenset({"name", "newName", "newTag", "digest", "registry", "repository", "tag"})
+
+
+def is_templated(text: str) -> bool:
+    """Whether ``text`` is filled in by a template engine or an interpolation."""
+    return any(marker in text for marker in TEMPLATE_MARKERS) or bool(
+        _INTERPOLATION_RE.search(text)
+    )
 
 
 def kind_from_filename(name: str) -> ManifestKind | None:
@@ -196,7 +211,7 @@ class DocumentScanner:
             return
         anchor = site.get("name" if kind is ManifestKind.KUSTOMIZATION else "repository")
         assert anchor is not None  # the callers check it
-        parsed = self._parse(node, text)
+        parsed = self._parse(node, text, malformed=_blame(site, kind))
         if parsed is None:
             return
         self.occurrences.append(
@@ -266,13 +281,24 @@ class DocumentScanner:
                 return self._scalar(node)
         return None
 
-    def _parse(self, node: Node, text: str) -> Reference | None:
+    def _parse(self, node: Node, text: str, *, malformed: Field | None = None) -> Reference | None:
+        """``text`` parsed; else a skip. ``malformed`` is where to blame a kustomize entry."""
         try:
             return refs.parse(text)
         except InvalidReferenceError as exc:
-            templated = any(marker in text for marker in TEMPLATE_MARKERS)
-            reason = "templated value" if templated else str(exc)
-            self._skip(node, reason, text=text, templated=templated)
+            if is_templated(text):
+                self._skip(node, "templated value", text=text, templated=True)
+            elif malformed is not None:
+                where = malformed.value or malformed.key
+                self.skipped.append(
+                    Skipped(
+                        self.path, where.line, where.column, text,
+                        f"malformed {malformed.name!r} in a kustomize images entry: {exc}",
+                        malformed=True,
+                    )
+                )  # fmt: skip
+            else:
+                self._skip(node, str(exc), text=text)
             return None
 
     def _skip(
@@ -292,6 +318,21 @@ def _colon_after(text: str, index: int) -> int | None:
     return index + 1 if index < len(text) and text[index] == ":" else None
 
 
+def _blame(site: FieldsSite, kind: ManifestKind) -> Field | None:
+    """The field of a kustomize entry to blame should its reference not parse."""
+    if kind is not ManifestKind.KUSTOMIZATION:
+        return None
+    checks = (("digest", refs.validate_digest), (site.tag_key, refs.validate_tag))
+    for key, validate in checks:
+        value = site.value(key)
+        if value is not None and not is_templated(value):
+            try:
+                validate(value)
+            except InvalidReferenceError:
+                return site.get(key)
+    return site.get("newName") if site.value("newName") else site.get("name")
+
+
 def _compose_reference(site: FieldsSite, kind: ManifestKind) -> str | None:
     """The reference a kustomize entry or Helm map stands for, as text."""
     if kind is ManifestKind.KUSTOMIZATION:
@@ -304,4 +345,4 @@ def _compose_reference(site: FieldsSite, kind: ManifestKind) -> str | None:
     return join_reference(name, site.value(site.tag_key), site.value("digest"))
 
 
-__all__ = ["DocumentScanner", "classify", "kind_from_filename"]
+__all__ = ["DocumentScanner", "classify", "is_templated", "kind_from_filename"]

@@ -124,7 +124,12 @@ class ImageOccurrence:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A value where an image was expected but that ocirel leaves alone."""
+    """A value where an image was expected but that ocirel leaves alone.
+
+    ``malformed`` marks an entry whose only purpose is to name an image (a kustomize
+    ``images:`` entry) but that does not: ``lint`` reports it as an error and ``pin``
+    refuses to run until it is fixed, rather than report "nothing to pin".
+    """
 
     path: str
     line: int
@@ -132,6 +137,7 @@ class Skipped:
     text: str
     reason: str
     templated: bool = False
+    malformed: bool = False
 
 
 def join_reference(name: str, tag: str | None, digest: str | None) -> str:

@@ -28,10 +28,12 @@ example has ``digest: sha256:25a0d4``) is *malformed*: skipped, but marked so th
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from ocirel import reference as refs
+from ocirel.deploy.aliases import alias_uses, anchor_name
 from ocirel.deploy.nodes import (
     Node,
     format_path,
@@ -65,6 +67,8 @@ _INTERPOLATION_RE = re.compile(r"(?<!\$)(?:\$\$)*\$[{(A-Za-z_]")
 _HELM_VALUES_RE = re.compile(r"values.*\.ya?ml")
 # Keys of a FieldsSite that pinning reads or writes.
 _SITE_KEYS = frozenset({"name", "newName", "newTag", "digest", "registry", "repository", "tag"})
+# Keys of a FieldsSite whose value pinning may rewrite (and so change what an alias means).
+_REWRITTEN_KEYS = frozenset({"newTag", "tag", "digest"})
 
 
 def is_templated(text: str) -> bool:
@@ -110,8 +114,10 @@ class DocumentScanner:
         self.skipped: list[Skipped] = []
         self._seen_scalars: set[int] = set()  # start offsets of image strings
         self._seen_maps: set[int] = set()  # ids of FieldsSite mappings
+        self._doc: Node = None
 
     def scan_document(self, doc: Node, kind: ManifestKind) -> None:
+        self._doc = doc
         if kind is ManifestKind.KUBERNETES:
             self._scan_kubernetes(doc)
         elif kind is ManifestKind.KUSTOMIZATION:
@@ -175,6 +181,8 @@ class DocumentScanner:
         scalar = self._scalar(node)
         if scalar.start in self._seen_scalars:
             return
+        # another container's "image: *img" names the same image: it stays an alias
+        scalar = self._with_aliases(node, scalar, same_image_key="image")
         self._seen_scalars.add(scalar.start)
         if scalar.style in ("|", ">"):
             self._skip(node, "block scalars are not rewritten")
@@ -260,6 +268,8 @@ class DocumentScanner:
             empty = Scalar(colon, colon, key_scalar.line, key_scalar.column, None, "")
             return Field(key.value, key_scalar, empty, colon)
         scalar = self._scalar(value)
+        if key.value in _REWRITTEN_KEYS:
+            scalar = self._with_aliases(value, scalar)
         return Field(key.value, key_scalar, scalar, scalar.end)
 
     # -- helpers
@@ -273,6 +283,20 @@ class DocumentScanner:
             line += skipped
             column = start - line_start(self.text, start) + 1
         return Scalar(start, node.end_mark.index, line, column, node.style, node.value)
+
+    def _with_aliases(
+        self, node: Node, scalar: Scalar, *, same_image_key: str | None = None
+    ) -> Scalar:
+        """``scalar`` with the aliases of its anchor, if it has one (rarely: so the
+        document is only walked when an ``&`` is written in front of the scalar)."""
+        if "&" not in self.text[node.start_mark.index : scalar.start]:
+            return scalar
+        name = anchor_name(self.text, node, scalar.start)
+        if name is None:
+            return scalar
+        uses = alias_uses(self.text, self._doc, node, name)
+        kept = tuple(use for use in uses if same_image_key is None or use.key != same_image_key)
+        return replace(scalar, anchor=name, aliases=kept)
 
     def _pull_policy(self, holder: Node) -> Scalar | None:
         for key in PULL_POLICY_KEYS:

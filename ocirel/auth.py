@@ -35,6 +35,7 @@ from pathlib import Path
 from ocirel import runner
 from ocirel.errors import ConfigError, RegistryAuthError
 from ocirel.redact import register_credentials, register_secret
+from ocirel.reference import normalize_host
 
 HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 HELPER_TIMEOUT = 30.0
@@ -88,10 +89,8 @@ def _normalize_key(key: str) -> str:
         return "docker.io"
     if "://" in key:  # legacy docker keys: scheme and /v1/ path are noise
         key = key.split("://", 1)[1].split("/", 1)[0]
-    key = key.rstrip("/")
-    return (
-        "docker.io" + key[len("index.docker.io") :] if key.startswith("index.docker.io/") else key
-    )
+    host, sep, path = key.rstrip("/").partition("/")
+    return normalize_host(host) + sep + path  # host names are case-insensitive
 
 
 def _match_key(keys: list[str], registry: str, repository: str) -> str | None:

@@ -130,12 +130,23 @@ class LockEntry:
         if not isinstance(source, dict):
             raise LockfileError(f"{where}: entry {name!r}: 'source' must be an object")
         expected = f"{repo.name}:{tag}@{digest}"
-        if data.get("reference", expected) != expected:
+        if _normal_reference(data.get("reference", expected)) != expected:
             raise LockfileError(
                 f"{where}: entry {name!r}: 'reference' disagrees with repository, tag and digest"
             )
         extra = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
         return cls(name, repo.name, tag, digest, platforms, source, extra)
+
+
+def _normal_reference(value: object) -> object:
+    """A stored ``reference`` spelled as ocirel spells it now (older versions kept the
+    host's case as written; host names are case-insensitive)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return str(reference.parse(value))
+    except InvalidReferenceError:
+        return value
 
 
 def _str(data: Mapping[str, Any], key: str, where: str, name: str) -> str:

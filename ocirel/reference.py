@@ -7,6 +7,12 @@ over-long names and malformed tags or digests never reach the network.
 Docker Hub is normalized the way every container tool does it: no host means
 ``docker.io``; a one-component path on Docker Hub gets ``library/``;
 ``index.docker.io`` is ``docker.io``; the API host is ``registry-1.docker.io``.
+
+Host names are case-insensitive (DNS), so the registry is kept in lower case:
+``Registry.Example.com/team/app`` and ``registry.example.com/team/app`` are one
+repository, for the lockfile, ``pin``, ``lint`` and ``verify`` alike. Repository paths
+are case-sensitive (and must be lower case anyway). This module is the one place that
+normalizes hosts (:func:`normalize_host`).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ _ANY_DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)
 class Reference:
     """A validated, normalized image reference.
 
-    ``registry`` is the host as users write it (``docker.io``, ``localhost:5000``);
+    ``registry`` is the host in lower case (``docker.io``, ``localhost:5000``);
     ``repository`` the path (``library/nginx``); ``tag`` and ``digest`` are optional.
     """
 
@@ -91,6 +97,13 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def normalize_host(registry: str) -> str:
+    """``registry`` (``host[:port]``) as ocirel compares it: lower case, Docker Hub's
+    aliases folded into ``docker.io``."""
+    lowered = registry.lower()
+    return DOCKER_HUB if lowered in _HUB_ALIASES else lowered
 
 
 def api_host(registry: str) -> str:
@@ -184,10 +197,9 @@ def _build(
     _, port = split_host_port(registry)
     if port is not None and not 0 < port < 65536:
         raise InvalidReferenceError(f"invalid port in {_shorten(original)!r}")
-    if registry.lower() in _HUB_ALIASES:
-        registry = DOCKER_HUB
-        if path and "/" not in path:
-            path = f"library/{path}"
+    registry = normalize_host(registry)
+    if registry == DOCKER_HUB and path and "/" not in path:
+        path = f"library/{path}"
     if not path:
         raise InvalidReferenceError(
             f"invalid image reference {_shorten(original)!r}: no repository path"

@@ -146,8 +146,8 @@ def pin(
     moved). Pinning twice changes nothing.
 
     All or nothing: every file is parsed and every digest resolved before any file
-    is written; a YAML error or a reference that cannot be resolved names the file
-    and line, and no file is written.
+    is written; a YAML error, a reference that cannot be resolved or a malformed
+    kustomize images entry names the file and line, and no file is written.
 
     Directories are walked for *.yaml, *.yml and Kustomization. Only regular files
     are read (links to them are followed): a FIFO, socket or device is reported and
@@ -240,6 +240,7 @@ def _skipped_json(skipped: Skipped) -> dict[str, Any]:
     return {
         "path": skipped.path, "line": skipped.line, "column": skipped.column,
         "text": skipped.text, "reason": skipped.reason, "templated": skipped.templated,
+        "malformed": skipped.malformed,
     }  # fmt: skip
 
 
@@ -268,8 +269,8 @@ def lint(
     a digest pins the reference anyway) - latest, no tag, head, canary, stable,
     edge, main, master, dev, nightly and configured tags; pull-policy-always
     (warning) - imagePullPolicy: Always used as a crutch; invalid-reference
-    (warning) - an image value that is not a reference (templated values are
-    skipped).
+    (warning; an error for a malformed kustomize images entry) - an image value that
+    is not a reference (templated values are skipped).
 
     Files are chosen as for pin: regular files only; an unreadable directory or file,
     or one larger than --max-file-size, is an error.

@@ -15,10 +15,19 @@ lockfile always gives the same bytes.
     ``MY_APP_V2_IMAGE``), prefixed with ``_`` when it would start with a digit; two
     names giving the same variable are an error.
 ``kustomize``
-    An ``images:`` block of ``{name, newTag, digest}``. kustomize matches ``name``
-    against the images in the resources *literally*, so Docker Hub repositories are
-    written the way people write them (``nginx``, ``bitnami/redis``); other names are
-    the full repository. With both ``newTag`` and ``digest`` set, kustomize 4+
+    An ``images:`` block of ``{name, newTag, digest}``. kustomize compares ``name``
+    with the name part of each image in the resources *as written*, with no
+    normalisation (its ``image.IsImageMatched``: ``^name(:tag)?(@digest)?$``), so
+    ``name: nginx`` pins ``nginx:1.25`` but not ``docker.io/library/nginx:1.25``. A
+    Docker Hub repository therefore gets one entry per spelling that means it:
+    ``nginx``, ``docker.io/nginx``, ``docker.io/library/nginx``,
+    ``index.docker.io/nginx``, ``index.docker.io/library/nginx`` (``bitnami/redis``,
+    ``docker.io/bitnami/redis``, ``index.docker.io/bitnami/redis`` outside
+    ``library/``); entries naming no image in the resources do nothing. Other
+    repositories are written once, in full and with the host in lower case.
+    Not matched, because kustomize cannot be told: ``registry-1.docker.io/…`` and a
+    host written in another case (``Registry.Example.com/…``). With both ``newTag``
+    and ``digest`` set, kustomize 4+
     (``kubectl`` >= 1.21) renders ``name:tag@digest``; kubectl 1.20 (Debian 12's
     ``kubernetes-client``) renders ``name@digest``, dropping the tag. Either way the
     image is pinned to the digest.
@@ -45,6 +54,8 @@ from ocirel.reference import DOCKER_HUB
 FORMATS = ("json", "env", "kustomize", "helm", "images-lock")
 IMAGES_LOCK_API_VERSION = "imgpkg.carvel.dev/v1alpha1"
 KBLD_ID_ANNOTATION = "kbld.carvel.dev/id"
+#: The hosts Docker Hub images are written with in manifests (short names aside).
+_HUB_SPELLINGS = (DOCKER_HUB, "index.docker.io")
 
 _PLAIN_RE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./:@+-]*")
 _NON_STRING_RE = re.compile(
@@ -70,12 +81,19 @@ def env_name(name: str) -> str:
 
 def kustomize_name(repository: str) -> str:
     """How kustomize resources usually spell ``repository`` (Docker Hub shortened)."""
+    return kustomize_names(repository)[0]
+
+
+def kustomize_names(repository: str) -> tuple[str, ...]:
+    """Every spelling of ``repository`` that kustomize must be given to match it, the
+    usual one first (kustomize compares names as written, see the module docstring)."""
     hub = f"{DOCKER_HUB}/"
-    if repository.startswith(f"{hub}library/"):
-        return repository[len(hub) + len("library/") :]
-    if repository.startswith(hub):
-        return repository[len(hub) :]
-    return repository
+    if not repository.startswith(hub):
+        return (repository,)
+    path = repository[len(hub) :]
+    short = path.removeprefix("library/")
+    paths = (short, path) if short != path else (path,)
+    return (short, *(f"{host}/{p}" for host in _HUB_SPELLINGS for p in paths))
 
 
 def _entries(lock: Lockfile) -> Iterator[LockEntry]:
@@ -106,11 +124,12 @@ def _env(lock: Lockfile) -> str:
 def _kustomize(lock: Lockfile) -> str:
     lines = ["images:"]
     for entry in _entries(lock):
-        lines += [
-            f"- name: {_scalar(kustomize_name(entry.repository))}",
-            f"  newTag: {_scalar(entry.tag)}",
-            f"  digest: {_scalar(entry.digest)}",
-        ]
+        for name in kustomize_names(entry.repository):
+            lines += [
+                f"- name: {_scalar(name)}",
+                f"  newTag: {_scalar(entry.tag)}",
+                f"  digest: {_scalar(entry.digest)}",
+            ]
     if len(lines) == 1:
         lines[0] += " []"
     return "\n".join(lines) + "\n"
@@ -156,4 +175,4 @@ _RENDERERS: dict[str, Callable[[Lockfile], str]] = {
     "images-lock": _images_lock,
 }
 
-__all__ = ["FORMATS", "env_name", "export", "kustomize_name"]
+__all__ = ["FORMATS", "env_name", "export", "kustomize_name", "kustomize_names"]

@@ -16,14 +16,22 @@ What is recognised, per document (multi-document files are fine):
 * compose: a top-level ``services`` mapping (``services.*.image``).
 
 Anything that does not parse as a reference (``{{ .Values.image }}``, ``${TAG}``, …) is
-skipped and reported in :attr:`~ocirel.deploy.scan.ScannedFile.skipped`, never an error.
+skipped and reported in :attr:`~ocirel.deploy.scan.ScannedFile.skipped`, never an
+exception. A value is *templated* when it holds ``{{``, ``<%`` or an interpolation:
+``$NAME``, ``${NAME…}`` (compose, envsubst) or ``$(NAME)`` (Kubernetes), where ``$$``
+is a literal ``$`` (``repo:$$x`` is a malformed reference, not a template). A
+kustomize ``images:`` entry that is not templated and does not parse (kustomize's own
+example has ``digest: sha256:25a0d4``) is *malformed*: skipped, but marked so that
+``lint`` and ``pin`` report it as an error, at the line of the offending key.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ocirel import reference as refs
+from ocirel.deploy.aliases import alias_uses, anchor_name
 from ocirel.deploy.nodes import (
     MappingNode,
     Node,
@@ -54,10 +62,21 @@ from ocirel.reference import Reference
 KUSTOMIZATION_FILENAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
 CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 PULL_POLICY_KEYS = ("imagePullPolicy", "pullPolicy", "pull_policy")
-TEMPLATE_MARKERS = ("{{", "${", "$(", "<%")
+TEMPLATE_MARKERS = ("{{", "<%")
+# $NAME, ${NAME}, $(NAME) not escaped as $$ (an even run of "$" before it is escapes)
+_INTERPOLATION_RE = re.compile(r"(?<!\$)(?:\$\$)*\$[{(A-Za-z_]")
 _HELM_VALUES_RE = re.compile(r"values.*\.ya?ml")
 # Keys of a FieldsSite that pinning reads or writes.
 _SITE_KEYS = frozenset({"name", "newName", "newTag", "digest", "registry", "repository", "tag"})
+# Keys of a FieldsSite whose value pinning may rewrite (and so change what an alias means).
+_REWRITTEN_KEYS = frozenset({"newTag", "tag", "digest"})
+
+
+def is_templated(text: str) -> bool:
+    """Whether ``text`` is filled in by a template engine or an interpolation."""
+    return any(marker in text for marker in TEMPLATE_MARKERS) or bool(
+        _INTERPOLATION_RE.search(text)
+    )
 
 
 def kind_from_filename(name: str) -> ManifestKind | None:
@@ -96,8 +115,10 @@ class DocumentScanner:
         self.skipped: list[Skipped] = []
         self._seen_scalars: set[int] = set()  # start offsets of image strings
         self._seen_maps: set[int] = set()  # ids of FieldsSite mappings
+        self._doc: Node = None
 
     def scan_document(self, doc: Node, kind: ManifestKind) -> None:
+        self._doc = doc
         if kind is ManifestKind.KUBERNETES:
             self._scan_kubernetes(doc)
         elif kind is ManifestKind.KUSTOMIZATION:
@@ -161,6 +182,8 @@ class DocumentScanner:
         scalar = self._scalar(node)
         if scalar.start in self._seen_scalars:
             return
+        # another container's "image: *img" names the same image: it stays an alias
+        scalar = self._with_aliases(node, scalar, same_image_key="image")
         self._seen_scalars.add(scalar.start)
         if scalar.style in ("|", ">"):
             self._skip(node, "block scalars are not rewritten")
@@ -197,7 +220,7 @@ class DocumentScanner:
             return
         anchor = site.get("name" if kind is ManifestKind.KUSTOMIZATION else "repository")
         assert anchor is not None  # the callers check it
-        parsed = self._parse(node, text)
+        parsed = self._parse(node, text, malformed=_blame(site, kind))
         if parsed is None:
             return
         self.occurrences.append(
@@ -246,6 +269,8 @@ class DocumentScanner:
             empty = Scalar(colon, colon, key_scalar.line, key_scalar.column, None, "")
             return Field(key.value, key_scalar, empty, colon)
         scalar = self._scalar(value)
+        if key.value in _REWRITTEN_KEYS:
+            scalar = self._with_aliases(value, scalar)
         return Field(key.value, key_scalar, scalar, scalar.end)
 
     # -- helpers
@@ -260,6 +285,20 @@ class DocumentScanner:
             column = start - line_start(self.text, start) + 1
         return Scalar(start, node.end_mark.index, line, column, node.style, node.value)
 
+    def _with_aliases(
+        self, node: Node, scalar: Scalar, *, same_image_key: str | None = None
+    ) -> Scalar:
+        """``scalar`` with the aliases of its anchor, if it has one (rarely: so the
+        document is only walked when an ``&`` is written in front of the scalar)."""
+        if "&" not in self.text[node.start_mark.index : scalar.start]:
+            return scalar
+        name = anchor_name(self.text, node, scalar.start)
+        if name is None:
+            return scalar
+        uses = alias_uses(self.text, self._doc, node, name)
+        kept = tuple(use for use in uses if same_image_key is None or use.key != same_image_key)
+        return replace(scalar, anchor=name, aliases=kept)
+
     def _pull_policy(self, holder: Node) -> Scalar | None:
         for key in PULL_POLICY_KEYS:
             node = get(holder, key)
@@ -267,13 +306,24 @@ class DocumentScanner:
                 return self._scalar(node)
         return None
 
-    def _parse(self, node: Node, text: str) -> Reference | None:
+    def _parse(self, node: Node, text: str, *, malformed: Field | None = None) -> Reference | None:
+        """``text`` parsed; else a skip. ``malformed`` is where to blame a kustomize entry."""
         try:
             return refs.parse(text)
         except InvalidReferenceError as exc:
-            templated = any(marker in text for marker in TEMPLATE_MARKERS)
-            reason = "templated value" if templated else str(exc)
-            self._skip(node, reason, text=text, templated=templated)
+            if is_templated(text):
+                self._skip(node, "templated value", text=text, templated=True)
+            elif malformed is not None:
+                where = malformed.value or malformed.key
+                self.skipped.append(
+                    Skipped(
+                        self.path, where.line, where.column, text,
+                        f"malformed {malformed.name!r} in a kustomize images entry: {exc}",
+                        malformed=True,
+                    )
+                )  # fmt: skip
+            else:
+                self._skip(node, str(exc), text=text)
             return None
 
     def _skip(
@@ -293,6 +343,21 @@ def _colon_after(text: str, index: int) -> int | None:
     return index + 1 if index < len(text) and text[index] == ":" else None
 
 
+def _blame(site: FieldsSite, kind: ManifestKind) -> Field | None:
+    """The field of a kustomize entry to blame should its reference not parse."""
+    if kind is not ManifestKind.KUSTOMIZATION:
+        return None
+    checks = (("digest", refs.validate_digest), (site.tag_key, refs.validate_tag))
+    for key, validate in checks:
+        value = site.value(key)
+        if value is not None and not is_templated(value):
+            try:
+                validate(value)
+            except InvalidReferenceError:
+                return site.get(key)
+    return site.get("newName") if site.value("newName") else site.get("name")
+
+
 def _compose_reference(site: FieldsSite, kind: ManifestKind) -> str | None:
     """The reference a kustomize entry or Helm map stands for, as text."""
     if kind is ManifestKind.KUSTOMIZATION:
@@ -305,4 +370,4 @@ def _compose_reference(site: FieldsSite, kind: ManifestKind) -> str | None:
     return join_reference(name, site.value(site.tag_key), site.value("digest"))
 
 
-__all__ = ["DocumentScanner", "classify", "kind_from_filename"]
+__all__ = ["DocumentScanner", "classify", "is_templated", "kind_from_filename"]

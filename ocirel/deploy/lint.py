@@ -17,9 +17,11 @@ Rules (``rule`` ids are stable; they appear in ``--json`` output):
     ``imagePullPolicy: Always`` (compose ``pull_policy: always``, Helm ``pullPolicy``)
     next to an image: a crutch for re-pushed tags that makes every pod start depend
     on the registry. Pin the digest instead.
-``invalid-reference`` (warning)
+``invalid-reference`` (warning; error for a malformed kustomize ``images:`` entry)
     An image value that is not a valid reference. Templated values (``{{ … }}``,
-    ``${…}``) are skipped silently.
+    ``${…}``, ``$VAR``) are skipped silently. A kustomize entry exists only to name an
+    image, so one that does not (``digest: sha256:25a0d4``) is an error, and ``pin``
+    refuses to run until it is fixed.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def lint_file(scanned: ScannedFile, *, floating: Iterable[str] = FLOATING_TAGS) 
                     skipped.path,
                     skipped.line,
                     skipped.column,
-                    Severity.WARNING,
+                    Severity.ERROR if skipped.malformed else Severity.WARNING,
                     RULE_INVALID_REFERENCE,
                     f"{skipped.text!r} is not used as an image reference: {skipped.reason}",
                     skipped.text,

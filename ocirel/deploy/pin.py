@@ -44,6 +44,7 @@ from ocirel.deploy.scan import ScannedFile, scan_files
 from ocirel.deploy.sites import ManifestKind, Skipped
 from ocirel.deploy.splice import Change, PinResult, pin_file, write_results
 from ocirel.errors import (
+    ManifestError,
     OcirelError,
     RegistryAuthError,
     RegistryError,
@@ -149,9 +150,28 @@ def _pin_all(
     resolved: Mapping[Reference, str],
 ) -> PinPlan:
     scanned = list(scanned)
+    refuse_malformed(scanned)
     results = tuple(pin_file(f, resolver, digest_only=digest_only) for f in scanned)
     skipped = tuple(s for f in scanned for s in f.skipped)
     return PinPlan(results, resolved, skipped)
+
+
+def refuse_malformed(scanned: Iterable[ScannedFile]) -> None:
+    """Raise when an entry that only names an image is malformed (see
+    :attr:`ocirel.deploy.sites.Skipped.malformed`): pinning around it would report
+    "nothing to pin" for a file that cannot deploy."""
+    bad = [s for f in scanned for s in f.skipped if s.malformed]
+    if not bad:
+        return
+    lines = [f"{s.path}:{s.line}:{s.column}: {s.text!r}: {s.reason}" for s in bad[:MAX_LISTED]]
+    if len(bad) > MAX_LISTED:
+        lines.append(f"... and {len(bad) - MAX_LISTED} more")
+    raise ManifestError(
+        f"cannot pin: {len(bad)} malformed image entr{'y' if len(bad) == 1 else 'ies'}; "
+        "no file was written:\n  " + "\n  ".join(lines),
+        hint="fix the entry (a digest is sha256: and 64 hex digits; a tag is letters, "
+        "digits, '_', '.' and '-'), or remove it",
+    )
 
 
 def places(scanned: Iterable[ScannedFile]) -> dict[Reference, list[str]]:
@@ -210,6 +230,7 @@ __all__ = [
     "apply_plan",
     "places",
     "plan_pins",
+    "refuse_malformed",
     "registry_references",
     "unresolved_error",
 ]

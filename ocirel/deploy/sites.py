@@ -35,10 +35,23 @@ class ManifestKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class AliasUse:
+    """An alias (``*name``) of an anchored scalar: characters ``[start, end)``, or
+    ``start == -1`` when it cannot be located exactly. ``key`` is the mapping key it
+    is the value of (None in a sequence). See :mod:`ocirel.deploy.aliases`."""
+
+    start: int
+    end: int
+    line: int
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Scalar:
     """A scalar's source text: characters ``[start, end)`` of the file, without any
     anchor or tag in front. ``line``/``column`` are 1-based. An empty value
-    (``digest:``) has ``start == end`` right after the colon."""
+    (``digest:``) has ``start == end`` right after the colon. ``aliases`` are the
+    other places an anchored image/tag scalar is used (``anchor`` is its name)."""
 
     start: int
     end: int
@@ -46,6 +59,8 @@ class Scalar:
     column: int
     style: str | None  # None (plain), "'", '"', "|" or ">"
     value: str
+    anchor: str | None = None
+    aliases: tuple[AliasUse, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -124,7 +139,12 @@ class ImageOccurrence:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A value where an image was expected but that ocirel leaves alone."""
+    """A value where an image was expected but that ocirel leaves alone.
+
+    ``malformed`` marks an entry whose only purpose is to name an image (a kustomize
+    ``images:`` entry) but that does not: ``lint`` reports it as an error and ``pin``
+    refuses to run until it is fixed, rather than report "nothing to pin".
+    """
 
     path: str
     line: int
@@ -132,6 +152,7 @@ class Skipped:
     text: str
     reason: str
     templated: bool = False
+    malformed: bool = False
 
 
 def join_reference(name: str, tag: str | None, digest: str | None) -> str:
@@ -154,6 +175,7 @@ def line_end(text: str, index: int) -> tuple[int, str]:
 
 
 __all__ = [
+    "AliasUse",
     "Field",
     "FieldsSite",
     "ImageOccurrence",

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ocirel import reference as refs
 from ocirel.deploy import linediff
+from ocirel.deploy.aliases import written_out
 from ocirel.deploy.files import read_text
 from ocirel.deploy.resolvers import Pin, Resolver
 from ocirel.deploy.scan import ScannedFile, scan_text
@@ -35,6 +36,7 @@ from ocirel.deploy.sites import (
     FieldsSite,
     ImageOccurrence,
     ManifestKind,
+    Scalar,
     StringSite,
     join_reference,
     line_end,
@@ -198,8 +200,40 @@ def _pin_occurrence(
     text: str, occ: ImageOccurrence, pin: Pin, digest_only: bool
 ) -> tuple[list[_Edit], Change | None]:
     if isinstance(occ.site, StringSite):
-        return _pin_string(occ, occ.site, pin, digest_only)
-    return _pin_fields(text, occ, occ.site, pin, digest_only)
+        edits, change = _pin_string(occ, occ.site, pin, digest_only)
+        scalars: tuple[Scalar, ...] = (occ.site.scalar,)
+    else:
+        edits, change = _pin_fields(text, occ, occ.site, pin, digest_only)
+        scalars = tuple(item.value for item in occ.site.fields if item.value is not None)
+    return [*edits, *_alias_edits(text, occ.path, scalars, edits)], change
+
+
+def _alias_edits(
+    text: str, path: str, scalars: Sequence[Scalar], edits: Sequence[_Edit]
+) -> list[_Edit]:
+    """Write the old value out at the aliases of each anchored scalar that ``edits``
+    rewrite, so they keep meaning what they meant (:mod:`ocirel.deploy.aliases`)."""
+    written: list[_Edit] = []
+    for scalar in scalars:
+        if not scalar.aliases or not any(
+            edit.start <= scalar.start and scalar.end <= edit.end and edit.start < edit.end
+            for edit in edits
+        ):
+            continue
+        value = written_out(text, scalar)
+        for use in scalar.aliases:
+            if use.start < 0 or value is None:
+                where = f"at line {use.line}" if use.start >= 0 else (
+                    f"in the mapping or list at line {use.line}"
+                )  # fmt: skip
+                raise ManifestError(
+                    f"{path}:{scalar.line}: cannot pin {scalar.value!r}: its anchor "
+                    f"&{scalar.anchor} is also used {where} (*{scalar.anchor}), where ocirel "
+                    "cannot write the value out, and pinning would change it too",
+                    hint=f"replace *{scalar.anchor} {where} with the value itself, then pin again",
+                )
+            written.append(_Edit(use.start, use.end, value))
+    return written
 
 
 def _split_written(value: str) -> tuple[str, str | None, str | None]:

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ocirel.reference import split_host_port
+from ocirel.reference import normalize_host, split_host_port
 from ocirel.transport.retry import RetryPolicy
 from ocirel.transport.urls import is_loopback
 
@@ -51,7 +51,9 @@ class RegistryPolicy:
         )
 
     def is_insecure(self, registry: str) -> bool:
-        return registry in self.insecure_registries
+        """Host names compare case-insensitively (:func:`ocirel.reference.normalize_host`)."""
+        wanted = normalize_host(registry)
+        return any(normalize_host(name) == wanted for name in self.insecure_registries)
 
     def plain_http_allowed(self, registry: str) -> bool:
         return self.is_insecure(registry) or is_loopback(split_host_port(registry)[0])

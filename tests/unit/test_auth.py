@@ -216,6 +216,8 @@ def test_longest_matching_key_wins(
         ("https://reg.example.com/v1/", HOST, "team/app"),
         ("http://localhost:5000", "localhost:5000", "app"),
         ("reg.example.com/", HOST, "team/app"),
+        ("Reg.Example.COM", HOST, "team/app"),  # host names are case-insensitive
+        ("https://Reg.Example.com/v1/", HOST, "team/app"),
     ],
 )
 def test_key_spellings_understood(

@@ -728,3 +728,10 @@ def test_r59_read_only_directory_is_refused_as_a_user(tmp_path: Path) -> None:
             lockfile.check_writable(directory / "ocirel.lock.json")
     finally:
         directory.chmod(0o755)
+
+
+def test_a_host_written_in_upper_case_by_an_older_version_loads_in_lower_case() -> None:
+    upper = "Registry.Example.com/team/app"
+    lock = lockfile.loads(doc({"app": entry_json(repository=upper)}))
+    assert lock.entries["app"].repository == REPO
+    assert lock.find_repository(REPO) is lock.entries["app"]

@@ -30,7 +30,6 @@ SHA512 = "sha512:" + "f" * 128
         ("[2001:db8::1]:443/a/b:v1", "[2001:db8::1]:443", "a/b", "v1", None),
         ("host:65535/app", "host:65535", "app", None, None),
         ("my-host.example.com/app", "my-host.example.com", "app", None, None),
-        ("Example.COM/app", "Example.COM", "app", None, None),  # host case is free
         # nested paths and separators
         ("r.io/a/b/c/d/e", "r.io", "a/b/c/d/e", None, None),
         ("r.io/a.b", "r.io", "a.b", None, None),
@@ -409,3 +408,11 @@ def test_identifier_needs_a_tag_or_digest() -> None:
 )
 def test_is_valid_digest(digest: str, valid: bool) -> None:
     assert reference.is_valid_digest(digest) is valid
+
+
+def test_host_names_compare_case_insensitively_paths_do_not() -> None:
+    assert parse("Registry.Example.com/team/app:v1") == parse("registry.example.com/team/app:v1")
+    assert parse("REGISTRY.example.com:5000/team/app").name == "registry.example.com:5000/team/app"
+    assert reference.normalize_host("Index.Docker.IO") == "docker.io"
+    with pytest.raises(InvalidReferenceError, match="lower case"):
+        parse("registry.example.com/Team/app")

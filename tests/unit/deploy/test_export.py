@@ -49,6 +49,18 @@ images:
 - name: nginx
   newTag: 1.27.1
   digest: {D2}
+- name: docker.io/nginx
+  newTag: 1.27.1
+  digest: {D2}
+- name: docker.io/library/nginx
+  newTag: 1.27.1
+  digest: {D2}
+- name: index.docker.io/nginx
+  newTag: 1.27.1
+  digest: {D2}
+- name: index.docker.io/library/nginx
+  newTag: 1.27.1
+  digest: {D2}
 """,
     "helm": f"""\
 2fa:
@@ -118,7 +130,7 @@ def test_yaml_exports_read_back_as_strings() -> None:
     }
     kustomize = load_yaml(EXPECTED["kustomize"])
     assert isinstance(kustomize, dict)
-    assert [i["newTag"] for i in kustomize["images"]] == ["1.10", "v7", "1.27.1"]
+    assert [i["newTag"] for i in kustomize["images"]] == ["1.10", "v7"] + ["1.27.1"] * 5
     images_lock = load_yaml(EXPECTED["images-lock"])
     assert isinstance(images_lock, dict)
     assert images_lock["images"][0] == {
@@ -170,6 +182,29 @@ def test_kustomize_name(repository: str, name: str) -> None:
     assert exports.kustomize_name(repository) == name
 
 
+@pytest.mark.parametrize(
+    ("repository", "names"),
+    [
+        (
+            "docker.io/library/nginx",
+            (
+                "nginx", "docker.io/nginx", "docker.io/library/nginx",
+                "index.docker.io/nginx", "index.docker.io/library/nginx",
+            ),
+        ),
+        (
+            "docker.io/bitnami/redis",
+            ("bitnami/redis", "docker.io/bitnami/redis", "index.docker.io/bitnami/redis"),
+        ),
+        ("registry.example.com/team/app", ("registry.example.com/team/app",)),
+    ],
+)  # fmt: skip
+def test_kustomize_names_are_every_spelling_kustomize_must_be_given(
+    repository: str, names: tuple[str, ...]
+) -> None:
+    assert exports.kustomize_names(repository) == names
+
+
 def test_kubectl_kustomize_accepts_the_kustomize_export(tmp_path: Path) -> None:
     (tmp_path / "deployment.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
@@ -191,3 +226,40 @@ def test_kubectl_kustomize_accepts_the_kustomize_export(tmp_path: Path) -> None:
             f"localhost:5000/sec/2fa:1.10@{D3}",
         ],
     )
+
+
+#: One container per spelling of Docker Hub's nginx and bitnami/redis (issue 13 item 8).
+SPELLINGS = (
+    "nginx:1.25", "docker.io/library/nginx:1.25", "docker.io/nginx:1.25",
+    "index.docker.io/library/nginx:1.25", "index.docker.io/nginx", "nginx",
+    "bitnami/redis:7.2", "docker.io/bitnami/redis:7.2", "index.docker.io/bitnami/redis",
+)  # fmt: skip
+#: What kustomize cannot be told to match: it compares names as written.
+UNMATCHED = ("registry-1.docker.io/library/nginx:1.25", "Registry.Example.com/team/api:v6")
+
+
+def test_kubectl_kustomize_pins_every_docker_hub_spelling_of_the_export(tmp_path: Path) -> None:
+    lock = Lockfile(
+        {
+            "web": LockEntry("web", "docker.io/library/nginx", "1.27.1", D2),
+            "cache": LockEntry("cache", "docker.io/bitnami/redis", "7.4.1", D1),
+            "api": LockEntry("api", "registry.example.com/team/api", "v7", D3),
+        }
+    )
+    containers = "".join(
+        f"      - {{name: c{i}, image: '{image}'}}\n"
+        for i, image in enumerate((*SPELLINGS, *UNMATCHED))
+    )
+    (tmp_path / "deployment.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n"
+        "    metadata: {labels: {app: web}}\n    spec:\n      containers:\n" + containers
+    )
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [deployment.yaml]\n" + exports.export(lock, "kustomize")
+    )
+    expected = [
+        image.partition(":")[0] + (f":7.4.1@{D1}" if "redis" in image else f":1.27.1@{D2}")
+        for image in SPELLINGS
+    ]
+    assert_pinned(rendered_images(tmp_path), [*expected, *UNMATCHED])

@@ -185,3 +185,18 @@ def tag_references(scanned: Iterable[ScannedFile]) -> set[Reference]:
         for occ in one.occurrences
         if occ.reference.tag is not None
     }
+
+
+def test_registry_host_names_match_in_any_case_and_keep_their_spelling() -> None:
+    # issue 13 item 11: host names are case-insensitive, repository paths are not
+    lock = Lockfile({"app": LockEntry("app", APP, "v7", D_APP7)})
+    text = (
+        "kind: Pod\nspec:\n  containers:\n  - image: Registry.Example.com/team/app:v6\n"
+        "  - image: registry.example.com/Team/app:v6\n"
+    )
+    result = pin_text(text, resolve=lock_resolver(lock))
+    assert result.text == (
+        "kind: Pod\nspec:\n  containers:\n"
+        f"  - image: Registry.Example.com/team/app:v7@{D_APP7}\n"
+        "  - image: registry.example.com/Team/app:v6\n"
+    )

@@ -146,6 +146,11 @@ def test_pull_policy_is_recorded() -> None:
         ('"{{ .Values.image }}"', True),
         ("${REGISTRY}/app:${TAG}", True),
         ("$(IMAGE)", True),
+        ("$SNUBA_IMAGE", True),  # compose and envsubst: $VAR is ${VAR}
+        ("getsentry/vroom:$VROOM_TAG", True),
+        ("app:$$TAG", False),  # $$ is a literal "$": not a variable
+        ("app:$${TAG}", False),
+        ("app:$$$TAG", True),  # a literal "$", then $TAG
         ("Upper/Case:1", False),
         ("app:bad tag", False),
     ],

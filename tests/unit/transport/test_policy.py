@@ -106,6 +106,7 @@ def test_insecure_flag_covers_only_the_own_registries() -> None:
     assert policy.is_insecure("own.example.com")
     assert policy.is_insecure("listed.example.com")
     assert not policy.is_insecure("other.example.com")
+    assert policy.is_insecure("Listed.Example.COM")  # host names: any case
     assert not RegistryPolicy.from_settings(RegistryOptions(), ["own.example.com"]).is_insecure(
         "own.example.com"
     )

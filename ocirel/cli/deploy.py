@@ -28,11 +28,13 @@ from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt,
 from ocirel.cli.output import err, handle_errors, out, out_json, write
 
 if TYPE_CHECKING:
+    from ocirel.deploy.helm import HelmOptions
     from ocirel.deploy.pin import PinPlan
     from ocirel.deploy.sites import Skipped
     from ocirel.deploy.splice import Change
     from ocirel.deploy.verify import EntryCheck
     from ocirel.lockfile import Lockfile
+    from ocirel.settings import Settings
 
 #: ``pin --check``: a file would change. ``verify``: an entry drifted or is missing.
 EXIT_FINDINGS = 1
@@ -43,6 +45,18 @@ PathsArg = Annotated[
     list[Path],
     typer.Argument(
         metavar="PATH...", help="YAML files, or directories searched recursively for *.yaml/*.yml"
+    ),
+]
+
+
+ChartOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--chart",
+        metavar="DIR",
+        help="the Helm chart the values files are for (default: the chart whose Chart.yaml "
+        "is next to the values file): its values.schema.json and templates decide which "
+        "image-map keys may be added and which are rendered",
     ),
 ]
 
@@ -73,6 +87,22 @@ def _load_lock(path: Path, *, required: bool) -> Lockfile:
             hint="publish an image first (ocirel publish), or name the file with --lockfile",
         )
     return lockfile.load(path)
+
+
+def _helm_options(config: Settings, field: str | None, chart: Path | None) -> HelmOptions:
+    """``--helm-digest-field`` wins over the configuration; ``--chart`` must be a chart."""
+    from ocirel.deploy import helm  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    if field is not None:
+        helm.check_field(field, "--helm-digest-field")
+    if chart is not None and not (chart / "Chart.yaml").is_file():
+        raise ConfigError(
+            f"--chart {chart}: no Chart.yaml there",
+            hint="name the chart's directory: the one holding Chart.yaml and values.yaml",
+        )
+    deploy = config.deploy
+    return helm.HelmOptions(field, deploy.helm_digest_field, deploy.helm_digest_fields, chart)
 
 
 # --------------------------------------------------------------------------- pin
@@ -111,6 +141,17 @@ def pin(
             "(exit 0; with --check, exit 1 on changes)",
         ),
     ] = False,
+    helm_digest_field: Annotated[
+        str | None,
+        typer.Option(
+            "--helm-digest-field",
+            metavar="auto|digest|sha|tag",
+            help="which key of a Helm image map gets the digest: auto (default: the map's "
+            "digest key, else its sha key, else tag as tag@sha256:…), digest, sha or tag; "
+            "overrides helm_digest_field(s) from the configuration",
+        ),
+    ] = None,
+    chart: ChartOpt = None,
     as_json: JsonOpt = False,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
@@ -123,7 +164,9 @@ def pin(
     References whose repository is in the lockfile get the locked tag and digest;
     with --resolve every other tag reference gets the digest its tag points to in
     the registry now (a reference that is already pinned is re-pinned if its tag
-    moved). Pinning twice changes nothing.
+    moved). Pinning twice changes nothing. A Helm image map gets its digest in a key
+    the chart renders (--helm-digest-field); a key the chart's values.schema.json
+    forbids is never added.
 
     All or nothing: every file is parsed and every digest resolved before any file
     is written; a YAML error or a reference that cannot be resolved names the file
@@ -140,16 +183,17 @@ def pin(
         raise ConfigError("--json and --diff both print on stdout; choose one")
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
     mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
+    helm = _helm_options(config, helm_digest_field, chart)
     lock = _load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
         registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
         plan = pinning.plan_pins(
-            paths, lock, digest_only=digest_only,
+            paths, lock, digest_only=digest_only, helm=helm,
             lookup=lambda ref: registry.resolve(ref).digest,
             contact=registry.transport.base_url,
         )  # fmt: skip
     else:
-        plan = pinning.plan_pins(paths, lock, digest_only=digest_only)
+        plan = pinning.plan_pins(paths, lock, digest_only=digest_only, helm=helm)
     written = pinning.apply_plan(plan) if mode is PinMode.WRITE else []
     _render_pin(plan, written, mode=mode, as_json=as_json, diff=diff)
     if check and plan.changed:
@@ -230,6 +274,7 @@ def lint(
             "and to floating_tags from the configuration",
         ),
     ] = None,
+    chart: ChartOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Flag image references that do not name exactly one image.
@@ -240,7 +285,9 @@ def lint(
     edge, main, master, dev, nightly and configured tags; pull-policy-always
     (warning) - imagePullPolicy: Always used as a crutch; invalid-reference
     (warning) - an image value that is not a reference (templated values are
-    skipped).
+    skipped). A Helm image map is pinned only when its digest is in a key the chart
+    renders (with the chart at hand, --chart or Chart.yaml next to the values file: a
+    key its templates read).
 
     Exit codes: 0 no error-severity finding (warnings alone pass); 1 at least one
     error finding, or a file that is not valid YAML; 2 bad options.
@@ -249,8 +296,9 @@ def lint(
     from ocirel.deploy.files import collect_paths  # noqa: PLC0415
     from ocirel.deploy.scan import scan_files  # noqa: PLC0415
 
-    tags = load_settings().publish.floating() | frozenset(floating or ())
-    manifests = scan_files(collect_paths(paths))
+    config = load_settings()
+    tags = config.publish.floating() | frozenset(floating or ())
+    manifests = scan_files(collect_paths(paths), helm=_helm_options(config, None, chart))
     findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
     warnings = len(findings) - errors

@@ -79,7 +79,7 @@ class HelmOptions:
         if self.forced is not None:
             return self.forced
         if file is not None:
-            where = os.path.abspath(file)
+            where = str(Path(file).resolve())
             for pattern, field in self.per_path:
                 if fnmatch.fnmatchcase(where, pattern):
                     return field
@@ -230,8 +230,8 @@ def _pointer(schema: Mapping[str, Any], ref: str) -> Any:
     if not ref.startswith("#/"):
         return None
     node: Any = schema
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
+    for escaped in ref[2:].split("/"):
+        part = escaped.replace("~1", "/").replace("~0", "~")
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
@@ -331,6 +331,20 @@ def _sha_value(helm: HelmTarget, digest: str, where: str) -> str:
     return digest.removeprefix(SHA256)
 
 
+def check_target(occ: ImageOccurrence, site: FieldsSite) -> None:
+    """Refuse a chosen key that the schema forbids or the templates never read."""
+    helm = site.helm
+    assert helm is not None  # only Helm maps get here
+    if site.get(helm.field) is None:
+        check_allowed(occ, site, helm.field)
+    if helm.field not in helm.rendered:
+        raise ManifestError(
+            f"{occ.path}:{occ.line}: the chart ({helm.chart}) never reads {helm.field!r} "
+            f"in {occ.yaml_path}: a digest there would not be rendered; no file was written",
+            hint="use --helm-digest-field tag, or auto (the default)",
+        )
+
+
 def check_allowed(occ: ImageOccurrence, site: FieldsSite, key: str) -> None:
     """Refuse to add ``key`` to a map whose chart schema forbids it."""
     helm = site.helm
@@ -358,6 +372,7 @@ __all__ = [
     "HelmOptions",
     "check_allowed",
     "check_field",
+    "check_target",
     "digests_in",
     "find_chart",
     "helm_file",

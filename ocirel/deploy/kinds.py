@@ -12,8 +12,9 @@ What is recognised, per document (multi-document files are fine):
 * Helm values: a file named ``values*.yaml``/``.yml`` (or ``kind=ManifestKind.HELM``)
   — mappings with ``repository`` plus ``tag``/``registry``/``digest``/``sha``, and
   every ``image: "repo:tag"`` string. Which key of a map carries the digest, and
-  which digest the chart renders, is :mod:`ocirel.deploy.helm`'s business. An ``image`` string next to a ``tag``/``imageTag`` key is
-  skipped: the chart glues them together and a digest there would break it.
+  which digest the chart renders, is :mod:`ocirel.deploy.helm`'s business. An
+  ``image`` string next to a ``tag``/``imageTag`` key is skipped: the chart glues
+  them together and a digest there would break it.
 * compose: a top-level ``services`` mapping (``services.*.image``).
 
 Anything that does not parse as a reference (``{{ .Values.image }}``, ``${TAG}``, …) is

@@ -142,9 +142,7 @@ def _check_occurrence(occ: ImageOccurrence, floating: frozenset[str]) -> list[Fi
     findings: list[Finding] = []
     pinned = occ.reference.digest is not None
     if not pinned:
-        findings.append(
-            _finding(occ, Severity.ERROR, RULE_UNPINNED, _unpinned_message(occ))
-        )
+        findings.append(_finding(occ, Severity.ERROR, RULE_UNPINNED, _unpinned_message(occ)))
     floating_finding = _floating(occ, floating, pinned=pinned)
     if floating_finding is not None:
         findings.append(floating_finding)

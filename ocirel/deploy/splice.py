@@ -252,8 +252,8 @@ def _pin_helm(
     charts fall back to their appVersion without a tag)."""
     tag = helm.split_tag(site.value("tag"))[0]
     new_tag = pin.tag or tag
-    where = f"{occ.path}:{occ.line}"
-    wanted = helm.wanted_values(site, new_tag, pin.digest, where)
+    helm.check_target(occ, site)
+    wanted = helm.wanted_values(site, new_tag, pin.digest, f"{occ.path}:{occ.line}")
     edits: list[_Edit] = []
     for key, value in wanted.items():
         if site.value(key) == value:

@@ -209,7 +209,9 @@ def test_helm_keeps_tag_in_digest_only_mode() -> None:
     result = pin_text(text, filename="values.yaml", resolve=lambda r: D_NGINX, digest_only=True)
     assert result.text == f"image:\n  repository: nginx\n  tag: '1.25@{D_NGINX}'\n"
     with_digest = text + "  digest: ''\n"
-    result = pin_text(with_digest, filename="values.yaml", resolve=lambda r: D_NGINX, digest_only=True)
+    result = pin_text(
+        with_digest, filename="values.yaml", resolve=lambda r: D_NGINX, digest_only=True
+    )
     assert result.text == with_digest.replace("''", f"'{D_NGINX}'")
 
 

@@ -24,17 +24,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ocirel.cli.helm_options import ChartOpt, HelmDigestFieldOpt, helm_options
 from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
 from ocirel.cli.output import err, handle_errors, out, out_json, write
 
 if TYPE_CHECKING:
-    from ocirel.deploy.helm import HelmOptions
     from ocirel.deploy.pin import PinPlan
     from ocirel.deploy.sites import Skipped
     from ocirel.deploy.splice import Change
     from ocirel.deploy.verify import EntryCheck
     from ocirel.lockfile import Lockfile
-    from ocirel.settings import Settings
 
 #: ``pin --check``: a file would change. ``verify``: an entry drifted or is missing.
 EXIT_FINDINGS = 1
@@ -45,18 +44,6 @@ PathsArg = Annotated[
     list[Path],
     typer.Argument(
         metavar="PATH...", help="YAML files, or directories searched recursively for *.yaml/*.yml"
-    ),
-]
-
-
-ChartOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--chart",
-        metavar="DIR",
-        help="the Helm chart the values files are for (default: the chart whose Chart.yaml "
-        "is next to the values file): its values.schema.json and templates decide which "
-        "image-map keys may be added and which are rendered",
     ),
 ]
 
@@ -87,22 +74,6 @@ def _load_lock(path: Path, *, required: bool) -> Lockfile:
             hint="publish an image first (ocirel publish), or name the file with --lockfile",
         )
     return lockfile.load(path)
-
-
-def _helm_options(config: Settings, field: str | None, chart: Path | None) -> HelmOptions:
-    """``--helm-digest-field`` wins over the configuration; ``--chart`` must be a chart."""
-    from ocirel.deploy import helm  # noqa: PLC0415
-    from ocirel.errors import ConfigError  # noqa: PLC0415
-
-    if field is not None:
-        helm.check_field(field, "--helm-digest-field")
-    if chart is not None and not (chart / "Chart.yaml").is_file():
-        raise ConfigError(
-            f"--chart {chart}: no Chart.yaml there",
-            hint="name the chart's directory: the one holding Chart.yaml and values.yaml",
-        )
-    deploy = config.deploy
-    return helm.HelmOptions(field, deploy.helm_digest_field, deploy.helm_digest_fields, chart)
 
 
 # --------------------------------------------------------------------------- pin
@@ -141,16 +112,7 @@ def pin(
             "(exit 0; with --check, exit 1 on changes)",
         ),
     ] = False,
-    helm_digest_field: Annotated[
-        str | None,
-        typer.Option(
-            "--helm-digest-field",
-            metavar="auto|digest|sha|tag",
-            help="which key of a Helm image map gets the digest: auto (default: the map's "
-            "digest key, else its sha key, else tag as tag@sha256:…), digest, sha or tag; "
-            "overrides helm_digest_field(s) from the configuration",
-        ),
-    ] = None,
+    helm_digest_field: HelmDigestFieldOpt = None,
     chart: ChartOpt = None,
     as_json: JsonOpt = False,
     insecure: InsecureOpt = False,
@@ -183,7 +145,7 @@ def pin(
         raise ConfigError("--json and --diff both print on stdout; choose one")
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
     mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
-    helm = _helm_options(config, helm_digest_field, chart)
+    helm = helm_options(config, helm_digest_field, chart)
     lock = _load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
         registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
@@ -298,7 +260,7 @@ def lint(
 
     config = load_settings()
     tags = config.publish.floating() | frozenset(floating or ())
-    manifests = scan_files(collect_paths(paths), helm=_helm_options(config, None, chart))
+    manifests = scan_files(collect_paths(paths), helm=helm_options(config, None, chart))
     findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
     warnings = len(findings) - errors

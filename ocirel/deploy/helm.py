@@ -126,15 +126,20 @@ def helm_file(options: HelmOptions, file: Path | None) -> HelmFile:
 def find_chart(values_file: Path | None, chart: Path | None) -> Chart | None:
     """``chart`` (``--chart``), else the chart whose ``Chart.yaml`` is next to the file."""
     if chart is not None:
-        if not (chart / "Chart.yaml").is_file():
-            raise ConfigError(
-                f"--chart {chart}: no Chart.yaml there",
-                hint="name the chart's directory, the one holding Chart.yaml and values.yaml",
-            )
+        require_chart(chart)
         return load_chart(chart)
     if values_file is not None and (values_file.parent / "Chart.yaml").is_file():
         return load_chart(values_file.parent)
     return None
+
+
+def require_chart(chart: Path) -> None:
+    """``--chart DIR`` must name a chart: a directory holding ``Chart.yaml``."""
+    if not (chart / "Chart.yaml").is_file():
+        raise ConfigError(
+            f"--chart {chart}: no Chart.yaml there",
+            hint="name the chart's directory: the one holding Chart.yaml and values.yaml",
+        )
 
 
 def load_chart(directory: Path) -> Chart:
@@ -378,6 +383,7 @@ __all__ = [
     "helm_file",
     "load_chart",
     "rendered_digest",
+    "require_chart",
     "schema_allowed",
     "split_tag",
     "target_for",

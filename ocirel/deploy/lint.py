@@ -165,10 +165,11 @@ def _check_occurrence(occ: ImageOccurrence, floating: frozenset[str]) -> list[Fi
 
 
 def _unpinned_message(occ: ImageOccurrence) -> str:
-    unread = unrendered_digest(occ.site) if isinstance(occ.site, FieldsSite) else None
-    if unread is None:
+    site = occ.site
+    unread = unrendered_digest(site) if isinstance(site, FieldsSite) else None
+    if unread is None or not isinstance(site, FieldsSite) or site.helm is None:
         return f"{occ.ref_text} is not pinned by digest; run 'ocirel pin'"
-    chart = occ.site.helm.chart if isinstance(occ.site, FieldsSite) and occ.site.helm else None
+    chart = site.helm.chart
     return (
         f"{occ.ref_text} is not pinned by digest: its digest is in {unread!r}, which the "
         f"chart ({chart}) never renders; run 'ocirel pin' to write it where the chart reads it"

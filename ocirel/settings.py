@@ -15,10 +15,11 @@ directory. Lists in the environment are comma-separated; booleans are
 
 The groups: :class:`RegistryOptions` (how to reach registries), :class:`BuildOptions`
 (how the builder runs), :class:`PublishOptions` (versions, the lockfile, the
-publish waits) and :class:`DeployOptions` (how ``pin`` and ``lint`` read files).
-The files and the environment stay flat (``OCIREL_SCHEME``, not a group name): each
-key belongs to exactly one group. The defaults are written once, in these classes;
-:data:`COERCERS` says how each key is read from text or TOML.
+publish waits) and :class:`DeployOptions` (how ``pin`` and ``lint`` read files and
+where ``pin`` writes Helm digests). The files and the environment stay flat
+(``OCIREL_SCHEME``, not a group name): each key belongs to exactly one group. The
+defaults are written once, in these classes; :data:`COERCERS` says how each key is
+read from text or TOML.
 
 Credentials are not settings: see :mod:`ocirel.auth` (``OCIREL_USERNAME`` and
 ``OCIREL_PASSWORD`` are read there, never from a file).
@@ -49,8 +50,10 @@ from ocirel.versioning import (
 
 BackendName = Literal["auto", "buildah", "podman", "docker"]
 Isolation = Literal["chroot", "oci", "rootless"]
+HelmDigestField = Literal["auto", "digest", "sha", "tag"]
 BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
 ISOLATIONS: tuple[Isolation, ...] = get_args(Isolation)
+HELM_DIGEST_FIELDS: tuple[HelmDigestField, ...] = get_args(HelmDigestField)
 
 
 @dataclass(frozen=True)
@@ -103,9 +106,15 @@ class PublishOptions:
 
 @dataclass(frozen=True)
 class DeployOptions:
-    """How ``pin`` and ``lint`` read manifests."""
+    """How ``pin`` and ``lint`` read manifests and where ``pin`` writes Helm digests.
+
+    ``helm_digest_fields`` holds ``(absolute glob, key)`` pairs, first match wins; a
+    file no glob matches gets ``helm_digest_field`` (see :mod:`ocirel.deploy.helm`).
+    """
 
     max_file_size: int = 64 * 1024 * 1024  # bytes; ocirel.deploy.files.DEFAULT_MAX_FILE_SIZE
+    helm_digest_field: HelmDigestField = "auto"
+    helm_digest_fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,6 +221,32 @@ def _to_str(value: Any, _base: Path | None) -> str | None:
     return value
 
 
+def _to_helm_field(value: Any, _base: Path | None) -> str:
+    if value not in HELM_DIGEST_FIELDS:
+        raise ValueError(f"expected one of {', '.join(HELM_DIGEST_FIELDS)}, got {value!r}")
+    return str(value)
+
+
+def _to_helm_fields(value: Any, base: Path | None) -> tuple[tuple[str, str], ...]:
+    """``{glob = key}`` from a file (globs relative to it) or ``glob=key,…`` from the
+    environment (relative to the working directory); globs are made absolute."""
+    items: list[tuple[Any, Any]] | None = None
+    if isinstance(value, str):
+        items = [item.partition("=")[::2] for item in value.split(",") if item.strip()]
+    elif isinstance(value, dict):
+        items = list(value.items())
+    if items is None:
+        raise ValueError("expected a table of glob = key")
+    pairs: list[tuple[str, str]] = []
+    for pattern, key in items:
+        if not str(pattern).strip():
+            raise ValueError(f"empty file pattern for {key!r}")
+        where = Path(str(pattern).strip()).expanduser()
+        where = base / where if base is not None and not where.is_absolute() else where
+        pairs.append((str(where.resolve()), _to_helm_field(str(key).strip(), None)))
+    return tuple(pairs)
+
+
 #: how each key is read, in the order the sources are checked
 COERCERS: dict[str, Coercer] = {
     "insecure": _to_bool,
@@ -238,6 +273,8 @@ COERCERS: dict[str, Coercer] = {
     "reproducible": _to_bool,
     "cache_repo": _to_str,
     "max_file_size": _to_size,
+    "helm_digest_field": _to_helm_field,
+    "helm_digest_fields": _to_helm_fields,
 }
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ocirel.cli.helm_options import ChartOpt, HelmDigestFieldOpt, helm_options
 from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
 from ocirel.cli.output import err, handle_errors, out, out_json, write
 
@@ -130,6 +131,8 @@ def pin(
             "(exit 0; with --check, exit 1 on changes)",
         ),
     ] = False,
+    helm_digest_field: HelmDigestFieldOpt = None,
+    chart: ChartOpt = None,
     as_json: JsonOpt = False,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
@@ -143,7 +146,9 @@ def pin(
     References whose repository is in the lockfile get the locked tag and digest;
     with --resolve every other tag reference gets the digest its tag points to in
     the registry now (a reference that is already pinned is re-pinned if its tag
-    moved). Pinning twice changes nothing.
+    moved). Pinning twice changes nothing. A Helm image map gets its digest in a key
+    the chart renders (--helm-digest-field); a key the chart's values.schema.json
+    forbids is never added.
 
     All or nothing: every file is parsed and every digest resolved before any file
     is written; a YAML error, a reference that cannot be resolved or a malformed
@@ -168,16 +173,17 @@ def pin(
     )
     files = _file_options(config.deploy.max_file_size)
     mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
+    helm = helm_options(config, helm_digest_field, chart)
     lock = _load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
         registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
         plan = pinning.plan_pins(
-            paths, lock, digest_only=digest_only,
+            paths, lock, digest_only=digest_only, helm=helm,
             lookup=lambda ref: registry.resolve(ref).digest,
             contact=registry.transport.base_url, files=files,
         )  # fmt: skip
     else:
-        plan = pinning.plan_pins(paths, lock, digest_only=digest_only, files=files)
+        plan = pinning.plan_pins(paths, lock, digest_only=digest_only, helm=helm, files=files)
     written = pinning.apply_plan(plan) if mode is PinMode.WRITE else []
     _render_pin(plan, written, mode=mode, as_json=as_json, diff=diff)
     if check and plan.changed:
@@ -259,6 +265,7 @@ def lint(
             "and to floating_tags from the configuration",
         ),
     ] = None,
+    chart: ChartOpt = None,
     as_json: JsonOpt = False,
     max_file_size: MaxFileSizeOpt = None,
 ) -> None:
@@ -270,7 +277,9 @@ def lint(
     edge, main, master, dev, nightly and configured tags; pull-policy-always
     (warning) - imagePullPolicy: Always used as a crutch; invalid-reference
     (warning; an error for a malformed kustomize images entry) - an image value that
-    is not a reference (templated values are skipped).
+    is not a reference (templated values are skipped). A Helm image map is pinned
+    only when its digest is in a key the chart renders (with the chart at hand,
+    --chart or Chart.yaml next to the values file: a key its templates read).
 
     Files are chosen as for pin: regular files only; an unreadable directory or file,
     or one larger than --max-file-size, is an error.
@@ -284,7 +293,8 @@ def lint(
 
     config = load_settings(max_file_size=max_file_size)
     tags = config.publish.floating() | frozenset(floating or ())
-    manifests = scan_files(collect_paths(paths, _file_options(config.deploy.max_file_size)))
+    files = _file_options(config.deploy.max_file_size)
+    manifests = scan_files(collect_paths(paths, files), helm=helm_options(config, None, chart))
     findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
     warnings = len(findings) - errors

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import re
 
-from ruamel.yaml.nodes import MappingNode, SequenceNode
-
-from ocirel.deploy.nodes import Node, skip_properties, walk
+from ocirel.deploy.nodes import MappingNode, Node, SequenceNode, skip_properties, walk
 from ocirel.deploy.sites import AliasUse, Scalar
 
 _ANCHOR_RE = re.compile(r"&([^\s,\[\]{}]+)")

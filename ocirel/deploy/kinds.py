@@ -10,9 +10,11 @@ What is recognised, per document (multi-document files are fine):
   ``kustomization.yaml``/``.yml``/``Kustomization`` — the ``images:`` entries (Flux's
   ``Kustomization`` keeps them under ``spec.images``).
 * Helm values: a file named ``values*.yaml``/``.yml`` (or ``kind=ManifestKind.HELM``)
-  — mappings with ``repository`` plus ``tag``/``registry``/``digest``, and every
-  ``image: "repo:tag"`` string. An ``image`` string next to a ``tag``/``imageTag`` key is
-  skipped: the chart glues them together and a digest there would break it.
+  — mappings with ``repository`` plus ``tag``/``registry``/``digest``/``sha``, and
+  every ``image: "repo:tag"`` string. Which key of a map carries the digest, and
+  which digest the chart renders, is :mod:`ocirel.deploy.helm`'s business. An
+  ``image`` string next to a ``tag``/``imageTag`` key is skipped: the chart glues
+  them together and a digest there would break it.
 * compose: a top-level ``services`` mapping (``services.*.image``).
 
 Anything that does not parse as a reference (``{{ .Values.image }}``, ``${TAG}``, …) is
@@ -31,7 +33,9 @@ import re
 from dataclasses import replace
 
 from ocirel import reference as refs
+from ocirel.deploy import helm as helm_values
 from ocirel.deploy.aliases import alias_uses, anchor_name
+from ocirel.deploy.helm import HelmFile
 from ocirel.deploy.nodes import (
     MappingNode,
     Node,
@@ -67,9 +71,11 @@ TEMPLATE_MARKERS = ("{{", "<%")
 _INTERPOLATION_RE = re.compile(r"(?<!\$)(?:\$\$)*\$[{(A-Za-z_]")
 _HELM_VALUES_RE = re.compile(r"values.*\.ya?ml")
 # Keys of a FieldsSite that pinning reads or writes.
-_SITE_KEYS = frozenset({"name", "newName", "newTag", "digest", "registry", "repository", "tag"})
+_SITE_KEYS = frozenset(
+    {"name", "newName", "newTag", "digest", "sha", "registry", "repository", "tag"}
+)
 # Keys of a FieldsSite whose value pinning may rewrite (and so change what an alias means).
-_REWRITTEN_KEYS = frozenset({"newTag", "tag", "digest"})
+_REWRITTEN_KEYS = frozenset({"newTag", "tag", "digest", "sha"})
 
 
 def is_templated(text: str) -> bool:
@@ -108,9 +114,10 @@ def classify(doc: Node, hint: ManifestKind | None) -> ManifestKind | None:
 class DocumentScanner:
     """Collects occurrences from composed documents of one file."""
 
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str, helm: HelmFile | None = None) -> None:
         self.text = text
         self.path = path
+        self.helm = helm
         self.occurrences: list[ImageOccurrence] = []
         self.skipped: list[Skipped] = []
         self._seen_scalars: set[int] = set()  # start offsets of image strings
@@ -118,15 +125,18 @@ class DocumentScanner:
         self._doc: Node = None
 
     def scan_document(self, doc: Node, kind: ManifestKind) -> None:
-        self._doc = doc
-        if kind is ManifestKind.KUBERNETES:
-            self._scan_kubernetes(doc)
-        elif kind is ManifestKind.KUSTOMIZATION:
-            self._scan_kustomization(doc)
-        elif kind is ManifestKind.HELM:
-            self._scan_helm(doc)
-        else:
-            self._scan_compose(doc)
+        self._doc = doc  # for the aliases of an anchored scalar; let go after (memory)
+        try:
+            if kind is ManifestKind.KUBERNETES:
+                self._scan_kubernetes(doc)
+            elif kind is ManifestKind.KUSTOMIZATION:
+                self._scan_kustomization(doc)
+            elif kind is ManifestKind.HELM:
+                self._scan_helm(doc)
+            else:
+                self._scan_compose(doc)
+        finally:
+            self._doc = None
 
     # -- kinds
 
@@ -165,7 +175,7 @@ class DocumentScanner:
             if not isinstance(node, MappingNode):
                 continue
             keys = {name for name, _, _ in pairs(node)}
-            if "repository" in keys and keys & {"tag", "registry", "digest"}:
+            if "repository" in keys and keys & {"tag", "registry", "digest", "sha"}:
                 self._fields(node, path, ManifestKind.HELM)
             if keys & {"tag", "imageTag"} and isinstance(get(node, "image"), ScalarNode):
                 self._skip(get(node, "image"), "image and tag are separate keys here")
@@ -212,7 +222,7 @@ class DocumentScanner:
         if id(node) in self._seen_maps:
             return
         self._seen_maps.add(id(node))
-        site = self._fields_site(node, kind)
+        site = self._fields_site(node, kind, path)
         if site is None:
             return
         text = _compose_reference(site, kind)
@@ -237,7 +247,9 @@ class DocumentScanner:
             )
         )
 
-    def _fields_site(self, node: Node, kind: ManifestKind) -> FieldsSite | None:
+    def _fields_site(
+        self, node: Node, kind: ManifestKind, path: tuple[str | int, ...]
+    ) -> FieldsSite | None:
         if has_merge(node):
             self._skip(node, "image keys taken from a '<<' merge are not rewritten")
             return None
@@ -249,10 +261,14 @@ class DocumentScanner:
                 return None
         tag_key = "newTag" if kind is ManifestKind.KUSTOMIZATION else "tag"
         scalars = [f.name for f in fields if f.value is not None]
-        if kind is ManifestKind.HELM:
-            scalars = [name for name in scalars if name in ("repository", "tag")]
-        insert_after = scalars[-1] if scalars else fields[-1].name
-        return FieldsSite(tuple(fields), flow, tag_key, insert_after)
+        if kind is not ManifestKind.HELM:
+            insert_after = scalars[-1] if scalars else fields[-1].name
+            return FieldsSite(tuple(fields), flow, tag_key, insert_after)
+        scalars = [name for name in scalars if name in ("repository", "tag")]
+        site = FieldsSite(tuple(fields), flow, tag_key, scalars[-1] if scalars else fields[-1].name)
+        keys = frozenset(f.name for f in fields)
+        target = helm_values.target_for(keys, site.value("sha"), path, self.helm)
+        return replace(site, helm=target)
 
     def _field(self, key: Node, value: Node) -> Field:
         """A field; ``value_end`` is -1 when its text cannot be edited (alias, block)."""
@@ -362,12 +378,15 @@ def _compose_reference(site: FieldsSite, kind: ManifestKind) -> str | None:
     """The reference a kustomize entry or Helm map stands for, as text."""
     if kind is ManifestKind.KUSTOMIZATION:
         name = site.value("newName") or site.value("name")
-    else:
-        repository, registry = site.value("repository"), site.value("registry")
-        name = f"{registry}/{repository}" if registry and repository else repository
+        if name is None:
+            return None
+        return join_reference(name, site.value(site.tag_key), site.value("digest"))
+    repository, registry = site.value("repository"), site.value("registry")
+    name = f"{registry}/{repository}" if registry and repository else repository
     if name is None:
         return None
-    return join_reference(name, site.value(site.tag_key), site.value("digest"))
+    tag = helm_values.split_tag(site.value("tag"))[0]
+    return join_reference(name, tag, helm_values.rendered_digest(site))
 
 
 __all__ = ["DocumentScanner", "classify", "is_templated", "kind_from_filename"]

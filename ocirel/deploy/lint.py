@@ -7,7 +7,9 @@ Rules (``rule`` ids are stable; they appear in ``--json`` output):
 
 ``unpinned`` (error)
     A reference without ``@sha256:…``. A tag can be re-pushed; a node that already
-    has the tag never pulls the new image.
+    has the tag never pulls the new image. A Helm image map counts as pinned only
+    when its digest is in a key the chart renders (:mod:`ocirel.deploy.helm`): with
+    the chart at hand, a ``digest:`` its templates never read is reported here.
 ``floating-tag`` (error; warning when a digest pins the reference anyway)
     A tag that names a moving target: ``latest``, a missing tag (which means
     ``latest``) and the tags in :data:`ocirel.versioning.FLOATING_TAGS` by default,
@@ -33,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from ocirel.deploy.files import FileOptions, collect_paths
+from ocirel.deploy.helm import HelmOptions, unrendered_digest
 from ocirel.deploy.scan import ScannedFile, scan_files, scan_text
-from ocirel.deploy.sites import ImageOccurrence, ManifestKind
+from ocirel.deploy.sites import FieldsSite, ImageOccurrence, ManifestKind
 from ocirel.versioning import FLOATING_TAGS
 
 RULE_UNPINNED = "unpinned"
@@ -123,9 +126,11 @@ def lint_paths(
     floating: Iterable[str] = FLOATING_TAGS,
     kind: ManifestKind | None = None,
     files: FileOptions | None = None,
+    helm: HelmOptions | None = None,
 ) -> list[Finding]:
     """Lint every YAML file under ``paths``; an invalid file raises ``ManifestError``."""
-    return lint_files(scan_files(collect_paths(paths, files), kind=kind), floating=floating)
+    scanned = scan_files(collect_paths(paths, files), kind=kind, helm=helm)
+    return lint_files(scanned, floating=floating)
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
@@ -140,14 +145,7 @@ def _check_occurrence(occ: ImageOccurrence, floating: frozenset[str]) -> list[Fi
     findings: list[Finding] = []
     pinned = occ.reference.digest is not None
     if not pinned:
-        findings.append(
-            _finding(
-                occ,
-                Severity.ERROR,
-                RULE_UNPINNED,
-                f"{occ.ref_text} is not pinned by digest; run 'ocirel pin'",
-            )
-        )
+        findings.append(_finding(occ, Severity.ERROR, RULE_UNPINNED, _unpinned_message(occ)))
     floating_finding = _floating(occ, floating, pinned=pinned)
     if floating_finding is not None:
         findings.append(floating_finding)
@@ -167,6 +165,18 @@ def _check_occurrence(occ: ImageOccurrence, floating: frozenset[str]) -> list[Fi
             )
         )
     return findings
+
+
+def _unpinned_message(occ: ImageOccurrence) -> str:
+    site = occ.site
+    unread = unrendered_digest(site) if isinstance(site, FieldsSite) else None
+    if unread is None or not isinstance(site, FieldsSite) or site.helm is None:
+        return f"{occ.ref_text} is not pinned by digest; run 'ocirel pin'"
+    chart = site.helm.chart
+    return (
+        f"{occ.ref_text} is not pinned by digest: its digest is in {unread!r}, which the "
+        f"chart ({chart}) never renders; run 'ocirel pin' to write it where the chart reads it"
+    )
 
 
 def _floating(occ: ImageOccurrence, floating: frozenset[str], *, pinned: bool) -> Finding | None:

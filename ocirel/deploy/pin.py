@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ocirel.deploy.files import FileOptions, collect_paths
+from ocirel.deploy.helm import HelmOptions
 from ocirel.deploy.resolvers import (
     Contact,
     Lookup,
@@ -86,24 +87,27 @@ def plan_pins(
     kind: ManifestKind | None = None,
     scan_workers: int | None = None,
     files: FileOptions | None = None,
+    helm: HelmOptions | None = None,
 ) -> PinPlan:
     """Scan ``paths`` and compute every pinned file; raise before anything is written.
 
     ``lookup`` turns a ``repo:tag`` into its digest (``--resolve``); without it only
     the lockfile pins. ``contact`` is called once per registry host before its
     first lookup (see :class:`ocirel.deploy.resolvers.HostGate`). ``files`` sets the
-    size cap and hears about entries that are not regular files.
+    size cap and hears about entries that are not regular files. ``helm`` says which
+    key of a Helm image map gets the digest (:mod:`ocirel.deploy.helm`).
     """
     found = collect_paths(paths, files)
     from_lock = lock_resolver(lock)
     resolved: Mapping[Reference, str] = {}
     if lookup is None:
-        scanned = scan_files(found, kind=kind, workers=scan_workers)
+        scanned = scan_files(found, kind=kind, workers=scan_workers, helm=helm)
         resolver = from_lock
     else:
         scanned, resolved = _scan_and_resolve(
-            found, from_lock, lookup, contact=contact, kind=kind, scan_workers=scan_workers
-        )
+            found, from_lock, lookup, contact=contact, kind=kind, scan_workers=scan_workers,
+            helm=helm,
+        )  # fmt: skip
         resolver = chain(from_lock, tag_resolver(resolved))
     return _pin_all(scanned, resolver, digest_only, resolved)
 
@@ -130,13 +134,14 @@ def _scan_and_resolve(
     contact: Contact | None,
     kind: ManifestKind | None,
     scan_workers: int | None,
+    helm: HelmOptions | None,
 ) -> tuple[list[ScannedFile], Mapping[Reference, str]]:
     with ParallelLookup(lookup, contact) as lookups:
 
         def feed(scanned_file: ScannedFile) -> None:
             lookups.submit_all(registry_references(scanned_file, from_lock))
 
-        scanned = scan_files(files, kind=kind, on_file=feed, workers=scan_workers)
+        scanned = scan_files(files, kind=kind, on_file=feed, workers=scan_workers, helm=helm)
         outcome = lookups.wait()
     if outcome.failures:
         raise unresolved_error(outcome.failures, scanned)

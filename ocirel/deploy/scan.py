@@ -49,6 +49,7 @@ from pathlib import Path
 
 from ocirel.deploy.compose import compose
 from ocirel.deploy.files import read_text
+from ocirel.deploy.helm import HelmOptions, helm_file
 from ocirel.deploy.kinds import CONTAINER_KEYS, DocumentScanner, classify, kind_from_filename
 from ocirel.deploy.nodes import Node
 from ocirel.deploy.sites import ImageOccurrence, ManifestKind, Skipped
@@ -78,16 +79,19 @@ def scan_text(
     filename: str = "<string>",
     kind: ManifestKind | None = None,
     file: Path | None = None,
+    helm: HelmOptions | None = None,
 ) -> ScannedFile:
     """Parse ``text`` once and find every image reference in it.
 
     ``filename`` is used for messages and to recognise ``kustomization.yaml`` and
-    ``values*.yaml``; ``kind`` forces the kind of every document.
+    ``values*.yaml``; ``kind`` forces the kind of every document. ``helm`` says where a
+    Helm values file's digests go; its chart is looked for next to ``file``.
     """
     hint = kind or kind_from_filename(Path(filename).name)
+    values = helm_file(helm or HelmOptions(), file) if hint is ManifestKind.HELM else None
 
     def scan(documents: Iterable[Node]) -> DocumentScanner:
-        scanner = DocumentScanner(text, filename)
+        scanner = DocumentScanner(text, filename, values)
         for doc in documents:
             doc_kind = classify(doc, hint)
             if doc_kind is not None and not _cannot_hold_images(text, doc, doc_kind):
@@ -121,9 +125,11 @@ def _cannot_hold_images(text: str, doc: Node, kind: ManifestKind) -> bool:
     )
 
 
-def scan_file(path: Path, *, kind: ManifestKind | None = None) -> ScannedFile:
+def scan_file(
+    path: Path, *, kind: ManifestKind | None = None, helm: HelmOptions | None = None
+) -> ScannedFile:
     """Read ``path`` as exact UTF-8 text (CRLF kept) and scan it."""
-    return scan_text(read_text(path), filename=str(path), kind=kind, file=path)
+    return scan_text(read_text(path), filename=str(path), kind=kind, file=path, helm=helm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,7 @@ def scan_files(
     kind: ManifestKind | None = None,
     on_file: Callable[[ScannedFile], None] | None = None,
     workers: int | None = None,
+    helm: HelmOptions | None = None,
 ) -> list[ScannedFile]:
     """Scan every path; raise one :class:`ManifestError` if any file is bad.
 
@@ -161,9 +168,9 @@ def scan_files(
     pool = _make_pool(count) if count > 1 else None
     if pool is None:
         for index, path in enumerate(paths):
-            deliver(index, _scan_one(path, kind))
+            deliver(index, _scan_one(path, kind, helm))
     else:
-        _scan_in_pool(pool, paths, kind, deliver)
+        _scan_in_pool(pool, paths, kind, helm, deliver)
     return _collect(outcomes)
 
 
@@ -196,13 +203,15 @@ def _scan_in_pool(
     pool: ProcessPoolExecutor,
     paths: Sequence[Path],
     kind: ManifestKind | None,
+    helm: HelmOptions | None,
     deliver: Callable[[int, _Outcome], None],
 ) -> None:
     total = len(paths)
     chunks = [range(start, min(start + CHUNK_SIZE, total)) for start in range(0, total, CHUNK_SIZE)]
     with pool:
         futures: dict[Future[list[_Outcome]], range] = {
-            pool.submit(_scan_chunk, [paths[i] for i in chunk], kind): chunk for chunk in chunks
+            pool.submit(_scan_chunk, [paths[i] for i in chunk], kind, helm): chunk
+            for chunk in chunks
         }
         try:
             for future in as_completed(futures):
@@ -219,13 +228,15 @@ def _quiet_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
-def _scan_chunk(paths: list[Path], kind: ManifestKind | None) -> list[_Outcome]:
-    return [_scan_one(path, kind) for path in paths]
+def _scan_chunk(
+    paths: list[Path], kind: ManifestKind | None, helm: HelmOptions | None
+) -> list[_Outcome]:
+    return [_scan_one(path, kind, helm) for path in paths]
 
 
-def _scan_one(path: Path, kind: ManifestKind | None) -> _Outcome:
+def _scan_one(path: Path, kind: ManifestKind | None, helm: HelmOptions | None) -> _Outcome:
     try:
-        return scan_file(path, kind=kind)
+        return scan_file(path, kind=kind, helm=helm)
     except ManifestError as exc:
         return _Failure(exc.message, exc.hint)
 

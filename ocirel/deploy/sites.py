@@ -85,17 +85,37 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class HelmTarget:
+    """Where a Helm image map gets its digest (see :mod:`ocirel.deploy.helm`).
+
+    ``field`` is ``digest``, ``sha`` or ``tag`` (written as ``tag@sha256:…``);
+    ``rendered`` holds the digest-carrying keys the chart renders; ``allowed`` the keys
+    the chart's ``values.schema.json`` allows in this map (None: any); ``chart`` the
+    chart directory, when it is at hand. ``sha_hex``: a ``sha`` value is written as
+    bare hex (the chart adds ``@sha256:``), else as the whole ``sha256:…`` digest.
+    """
+
+    field: str
+    rendered: frozenset[str]
+    allowed: frozenset[str] | None = None
+    chart: str | None = None
+    sha_hex: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class FieldsSite:
     """A reference spread over keys of one mapping (kustomize entry, Helm image map).
 
     ``fields`` are all the mapping's fields in source order; ``tag_key`` is ``newTag``
     or ``tag``; a missing key is inserted after the field named ``insert_after``.
+    ``helm`` says where a Helm map's digest goes (None for kustomize entries).
     """
 
     fields: tuple[Field, ...]
     flow: bool
     tag_key: str
     insert_after: str
+    helm: HelmTarget | None = None
 
     def get(self, name: str) -> Field | None:
         for item in self.fields:
@@ -178,6 +198,7 @@ __all__ = [
     "AliasUse",
     "Field",
     "FieldsSite",
+    "HelmTarget",
     "ImageOccurrence",
     "ManifestKind",
     "Scalar",

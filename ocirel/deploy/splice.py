@@ -12,7 +12,9 @@ changes:
 * in a :class:`~ocirel.deploy.sites.FieldsSite` values are replaced in place; a
   missing key is inserted on a new line right after the entry's last key (Helm: after
   ``tag``, else ``repository``), at that key's indentation and with that line's line
-  ending — or as ``, key: value`` in a flow mapping.
+  ending — or as ``, key: value`` in a flow mapping. A Helm map's digest goes to the
+  key :mod:`ocirel.deploy.helm` chose (``digest``, ``sha`` or ``tag@sha256:…``), and a
+  key the chart's schema forbids is never added.
 
 :func:`write_results` writes every changed file, all or none (:func:`ocirel.fsutil.replace_all`).
 """
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocirel import reference as refs
-from ocirel.deploy import linediff
+from ocirel.deploy import helm, linediff
 from ocirel.deploy.aliases import written_out
 from ocirel.deploy.files import read_text
 from ocirel.deploy.resolvers import Pin, Resolver
@@ -262,6 +264,8 @@ def _pin_string(
 def _pin_fields(
     text: str, occ: ImageOccurrence, site: FieldsSite, pin: Pin, digest_only: bool
 ) -> tuple[list[_Edit], Change | None]:
+    if site.helm is not None:
+        return _pin_helm(text, occ, site, pin)
     tag, digest = site.value(site.tag_key), site.value("digest")
     drop_tag = digest_only and occ.kind is ManifestKind.KUSTOMIZATION
     target = _Target(None if drop_tag else (pin.tag or tag), pin.digest, drop_tag)
@@ -272,6 +276,34 @@ def _pin_fields(
     old, new = occ.ref_text, join_reference(name, target.tag, target.digest)
     change = Change(occ.path, occ.line, occ.column, old, new, _reason(tag, digest, target.tag, pin))
     return edits, change
+
+
+def _pin_helm(
+    text: str, occ: ImageOccurrence, site: FieldsSite, pin: Pin
+) -> tuple[list[_Edit], Change | None]:
+    """A Helm map: the digest goes where the chart reads it (``digest_only`` is ignored:
+    charts fall back to their appVersion without a tag)."""
+    tag = helm.split_tag(site.value("tag"))[0]
+    new_tag = pin.tag or tag
+    helm.check_target(occ, site)
+    wanted = helm.wanted_values(site, new_tag, pin.digest, f"{occ.path}:{occ.line}")
+    edits: list[_Edit] = []
+    for key, value in wanted.items():
+        if site.value(key) == value:
+            continue
+        if site.get(key) is None:
+            helm.check_allowed(occ, site, key)
+        edits.extend(_set(text, site, key, value))
+    if not edits:
+        return [], None
+    name, _, _ = _split_written(occ.ref_text)
+    new = join_reference(name, new_tag, pin.digest)
+    if occ.reference.digest == pin.digest and tag == new_tag:
+        reason = f"digest kept in step in every key of the map ({', '.join(wanted)})"
+        reason = f"{reason} ({pin.note})" if pin.note else reason
+    else:
+        reason = _reason(tag, occ.reference.digest, new_tag, pin)
+    return edits, Change(occ.path, occ.line, occ.column, occ.ref_text, new, reason)
 
 
 def _field_edits(text: str, site: FieldsSite, target: _Target, *, has_tag: bool) -> list[_Edit]:

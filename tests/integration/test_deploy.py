@@ -195,7 +195,7 @@ def test_pin_resolve_writes_the_registry_digests_resolving_each_reference_once(
     assert f"image: {base}/api:1.0@{digests['api:1.0']}\n" in text
     assert f"image: {base}/db:2.0@{digests['db:2.0']}\n" in text
     assert f"image: {base}/locked:v3@{locked}\n" in (deploy / "app02.yaml").read_text()
-    assert (deploy / "values.yaml").read_text().endswith(f'  digest: "{digests["db:1.0"]}"\n')
+    assert (deploy / "values.yaml").read_text().endswith(f'  tag: "1.0@{digests["db:1.0"]}"\n')
 
     again = ocirel("pin", "--resolve", "--check", "deploy", cwd=tmp_path)
     assert again.returncode == 0, again.explain()  # idempotent against the registry too

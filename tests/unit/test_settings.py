@@ -177,7 +177,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
 
 def test_every_key_has_one_group_and_one_coercer() -> None:
     grouped = [f.name for cls in settings.GROUPS.values() for f in dataclasses.fields(cls)]
-    assert len(grouped) == len(set(grouped)) == 24
+    assert len(grouped) == len(set(grouped)) == 26
     assert set(grouped) == set(settings.COERCERS)
 
 
@@ -527,3 +527,17 @@ def test_waits_that_may_be_zero_stay_allowed(tmp_path: Path) -> None:
         0.0,
         0,
     )
+
+
+def test_helm_digest_fields_from_a_file_and_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "ocirel.toml").write_text(
+        'helm_digest_field = "tag"\n[helm_digest_fields]\n"deploy/*.yaml" = "sha"\n'
+    )
+    loaded = settings.load({}, {}, cwd=tmp_path)
+    assert loaded.deploy.helm_digest_field == "tag"
+    assert loaded.deploy.helm_digest_fields == ((str(tmp_path / "deploy" / "*.yaml"), "sha"),)
+    env = {"OCIREL_HELM_DIGEST_FIELDS": f"{tmp_path}/a.yaml=digest, {tmp_path}/b.yaml=auto"}
+    from_env = settings.load({}, env, cwd=tmp_path).deploy.helm_digest_fields
+    assert from_env == ((f"{tmp_path}/a.yaml", "digest"), (f"{tmp_path}/b.yaml", "auto"))
+    with pytest.raises(ConfigError, match="OCIREL_HELM_DIGEST_FIELD: expected one of auto"):
+        settings.load({}, {"OCIREL_HELM_DIGEST_FIELD": "sha1"}, cwd=tmp_path)

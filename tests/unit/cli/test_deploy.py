@@ -118,7 +118,7 @@ def test_pin_writes_lockfile_digests_and_leaves_the_rest(
     ).replace('app:v7"', f'app:v7@{D_APP}"')
     # an inserted digest is quoted like the tag it follows
     assert tree["kustomization"].read_text() == KUSTOMIZATION + f'    digest: "{D_WORKER}"\n'
-    assert tree["values"].read_text() == VALUES + f'    digest: "{D_WORKER}"\n'
+    assert tree["values"].read_text() == VALUES.replace('"3"', f'"3@{D_WORKER}"')
     assert tree["compose"].read_text() == COMPOSE.replace("v7\n", f"v7@{D_APP}\n")
     assert "pinned 5 reference(s) in 4 file(s) (4 scanned)" in result.stderr
     assert result.stdout == ""
@@ -207,7 +207,7 @@ def test_pin_digest_only(tmp_path: Path, lock: Path, tree: dict[str, Path]) -> N
     assert tree["kustomization"].read_text() == (
         f'images:\n  - name: {WORKER}\n    digest: "{D_WORKER}"\n'
     )
-    assert tree["values"].read_text() == VALUES + f'    digest: "{D_WORKER}"\n'  # Helm keeps tag
+    assert tree["values"].read_text() == VALUES.replace('"3"', f'"3@{D_WORKER}"')  # Helm keeps tag
 
 
 def test_pin_json(tmp_path: Path, lock: Path, tree: dict[str, Path]) -> None:

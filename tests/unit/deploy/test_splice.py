@@ -188,7 +188,7 @@ def test_resolver_answers_are_validated() -> None:
 
 def test_helm_tag_that_looks_like_a_number_is_quoted() -> None:
     lock = Lockfile({"app": LockEntry("app", APP, "1.10", D_APP7)})
-    text = f"image:\n  repository: {APP}\n  tag: v1\n"
+    text = f"image:\n  repository: {APP}\n  tag: v1\n  digest:\n"
     result = pin_text(text, filename="values.yaml", resolve=lock_resolver(lock))
     assert result.text == f'image:\n  repository: {APP}\n  tag: "1.10"\n  digest: {D_APP7}\n'
 
@@ -207,7 +207,12 @@ def test_helm_map_without_tag_gets_the_locked_tag() -> None:
 def test_helm_keeps_tag_in_digest_only_mode() -> None:
     text = "image:\n  repository: nginx\n  tag: '1.25'\n"
     result = pin_text(text, filename="values.yaml", resolve=lambda r: D_NGINX, digest_only=True)
-    assert result.text == f"image:\n  repository: nginx\n  tag: '1.25'\n  digest: '{D_NGINX}'\n"
+    assert result.text == f"image:\n  repository: nginx\n  tag: '1.25@{D_NGINX}'\n"
+    with_digest = text + "  digest: ''\n"
+    result = pin_text(
+        with_digest, filename="values.yaml", resolve=lambda r: D_NGINX, digest_only=True
+    )
+    assert result.text == with_digest.replace("''", f"'{D_NGINX}'")
 
 
 @pytest.mark.parametrize(
@@ -444,7 +449,7 @@ def test_recursive_aliases_terminate(text: str) -> None:
 def test_helm_map_with_aliased_extra_key_is_still_pinned() -> None:
     text = "secrets: &s [a]\nimage:\n  repository: nginx\n  tag: '1.25'\n  pullSecrets: *s\n"
     result = pin_text(text, filename="values.yaml", resolve=lambda ref: D_NGINX)
-    assert result.text == text.replace("'1.25'\n", f"'1.25'\n  digest: '{D_NGINX}'\n")
+    assert result.text == text.replace("'1.25'\n", f"'1.25@{D_NGINX}'\n")
 
 
 def pin_files(paths: Iterable[Path], resolve: Resolver) -> list[PinResult]:

@@ -20,16 +20,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ocirel.cli.helm_options import ChartOpt, HelmDigestFieldOpt, helm_options
+from ocirel.cli.deploy_options import (
+    ChartOpt,
+    CheckOpt,
+    DiffOpt,
+    DigestOnlyOpt,
+    ExportFormatOpt,
+    FloatingOpt,
+    HelmDigestFieldOpt,
+    MaxFileSizeOpt,
+    PathsArg,
+    ResolveOpt,
+    file_options,
+    helm_options,
+)
 from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
 from ocirel.cli.output import err, handle_errors, out, out_json, write
 
 if TYPE_CHECKING:
-    from ocirel.deploy.files import FileOptions
     from ocirel.deploy.pin import PinPlan
     from ocirel.deploy.sites import Skipped
     from ocirel.deploy.splice import Change
@@ -40,24 +52,6 @@ if TYPE_CHECKING:
 EXIT_FINDINGS = 1
 #: ``verify``: nothing definite is wrong, but some entry could not be checked.
 EXIT_UNCHECKED = 5
-
-PathsArg = Annotated[
-    list[Path],
-    typer.Argument(
-        metavar="PATH...",
-        help="YAML files, or directories searched recursively for *.yaml, *.yml and "
-        "Kustomization (only regular files are read; others are reported and skipped)",
-    ),
-]
-MaxFileSizeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--max-file-size",
-        metavar="SIZE",
-        help="refuse files larger than this, in bytes or with K/M/G (default 64M; "
-        "also max_file_size in ocirel.toml)",
-    ),
-]
 
 
 class PinMode(StrEnum):
@@ -88,13 +82,6 @@ def _load_lock(path: Path, *, required: bool) -> Lockfile:
     return lockfile.load(path)
 
 
-def _file_options(max_size: int) -> FileOptions:
-    """The deploy commands' file selection: the size cap, skipped entries as warnings."""
-    from ocirel.deploy.files import FileOptions, skip_message  # noqa: PLC0415
-
-    return FileOptions(max_size, lambda path, what: err(f"warning: {skip_message(path, what)}"))
-
-
 # --------------------------------------------------------------------------- pin
 
 
@@ -103,34 +90,10 @@ def pin(
     *,
     paths: PathsArg,
     lockfile_path: LockfileFileOpt = None,
-    resolve: Annotated[
-        bool,
-        typer.Option(
-            "--resolve",
-            help="also pin every other tag reference to the digest its tag has in the "
-            "registry now (each distinct reference looked up once, in parallel)",
-        ),
-    ] = False,
-    digest_only: Annotated[
-        bool,
-        typer.Option("--digest-only", help="write repo@sha256:… instead of repo:tag@sha256:…"),
-    ] = False,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check",
-            help="write nothing; list file:line and the reason for each reference that "
-            "would change, and exit 1 if any would",
-        ),
-    ] = False,
-    diff: Annotated[
-        bool,
-        typer.Option(
-            "--diff",
-            help="write nothing; print a unified diff of the changes on stdout "
-            "(exit 0; with --check, exit 1 on changes)",
-        ),
-    ] = False,
+    resolve: ResolveOpt = False,
+    digest_only: DigestOnlyOpt = False,
+    check: CheckOpt = False,
+    diff: DiffOpt = False,
     helm_digest_field: HelmDigestFieldOpt = None,
     chart: ChartOpt = None,
     as_json: JsonOpt = False,
@@ -171,7 +134,7 @@ def pin(
     config = load_settings(
         lockfile=lockfile_path, insecure=insecure, ca_file=ca_file, max_file_size=max_file_size
     )
-    files = _file_options(config.deploy.max_file_size)
+    files = file_options(config.deploy.max_file_size)
     mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
     helm = helm_options(config, helm_digest_field, chart)
     lock = _load_lock(config.publish.lockfile, required=not resolve)
@@ -257,14 +220,7 @@ def _skipped_json(skipped: Skipped) -> dict[str, Any]:
 def lint(
     *,
     paths: PathsArg,
-    floating: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--floating",
-            help="another tag to treat as floating (repeatable); added to the defaults "
-            "and to floating_tags from the configuration",
-        ),
-    ] = None,
+    floating: FloatingOpt = None,
     chart: ChartOpt = None,
     as_json: JsonOpt = False,
     max_file_size: MaxFileSizeOpt = None,
@@ -293,7 +249,7 @@ def lint(
 
     config = load_settings(max_file_size=max_file_size)
     tags = config.publish.floating() | frozenset(floating or ())
-    files = _file_options(config.deploy.max_file_size)
+    files = file_options(config.deploy.max_file_size)
     manifests = scan_files(collect_paths(paths, files), helm=helm_options(config, None, chart))
     findings = linting.lint_files(manifests, floating=tags)
     errors = sum(1 for f in findings if f.severity is linting.Severity.ERROR)
@@ -318,15 +274,7 @@ def lint(
 @handle_errors
 def lock_export(
     *,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            "-f",
-            help="json (name -> reference), env (APP_IMAGE=…), kustomize (images: block), "
-            "helm (values with repository/tag/digest) or images-lock (Carvel imgpkg)",
-        ),
-    ] = "json",
+    fmt: ExportFormatOpt = "json",
     lockfile_path: LockfileFileOpt = None,
 ) -> None:
     """Print the lockfile in a format deployment tools read.

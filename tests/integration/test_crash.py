@@ -39,12 +39,13 @@ import pytest
 
 from ocirel import lockfile
 from ocirel.lockfile import LockEntry
+from ocirel.oci import Digest
 from tests.support.registry import RegistryServer
 
 pytestmark = [pytest.mark.builder, pytest.mark.slow]
 
 LOCK_NAME = "ocirel.lock.json"
-OTHER = LockEntry("other", "r.example/other", "v3", "sha256:" + "3" * 64)
+OTHER = LockEntry("other", "r.example/other", "v3", Digest("sha256:" + "3" * 64))
 RANDOM_KILLS = 24
 PHASES = ("pushing", "building")  # the last progress line ocirel printed before the kill
 
@@ -457,7 +458,7 @@ def test_r33_stale_temp_files_removed_only_under_the_lock(tmp_path: Path) -> Non
     fcntl.flock(holder, fcntl.LOCK_EX)
     live = tmp_path / f".{LOCK_NAME}.l1vewrtr.tmp"
     live.write_text(lockfile.dumps(lockfile.Lockfile({"other": OTHER})))
-    entry = LockEntry("app", "r.example/app", "v1", "sha256:" + "1" * 64)
+    entry = LockEntry("app", "r.example/app", "v1", Digest("sha256:" + "1" * 64))
     writer = threading.Thread(target=lockfile.upsert, args=(lock, entry), daemon=True)
     try:
         writer.start()

@@ -17,6 +17,7 @@ import pytest
 
 from ocirel import lockfile
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.integration.conftest import OcirelRunner, Run
 from tests.support.kubectl import assert_pinned, rendered_images
 from tests.support.registry import RegistryServer
@@ -26,7 +27,9 @@ FAST_FAIL = {"OCIREL_RETRIES": "0", "OCIREL_CONNECT_TIMEOUT": "5"}
 
 def write_lock(path: Path, entries: dict[str, tuple[str, str, str]]) -> Path:
     """``entries``: name → (repository, tag, digest)."""
-    lock = Lockfile({n: LockEntry(n, *fields) for n, fields in entries.items()})
+    lock = Lockfile(
+        {n: LockEntry(n, repo, tag, Digest(digest)) for n, (repo, tag, digest) in entries.items()}
+    )
     path.write_text(lockfile.dumps(lock), encoding="utf-8")
     return path
 

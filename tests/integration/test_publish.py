@@ -6,6 +6,7 @@ import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,9 @@ def _buildah(require_engine: Callable[[str], None]) -> None:
     require_engine("buildah")
 
 
-def publish(ocirel: OcirelRunner, repo: str, context: Path, *extra: str, **kw: object) -> dict:
+def publish(
+    ocirel: OcirelRunner, repo: str, context: Path, *extra: str, **kw: object
+) -> dict[str, Any]:
     run = ocirel(
         "publish",
         "--image",
@@ -36,7 +39,8 @@ def publish(ocirel: OcirelRunner, repo: str, context: Path, *extra: str, **kw: o
         **kw,
     )
     assert run.returncode == 0, run.explain()
-    return run.json
+    result: dict[str, Any] = run.json
+    return result
 
 
 def test_publish_twice_gives_two_tags_and_the_first_is_untouched(

@@ -97,7 +97,7 @@ def build_registry_image(image: str = LOCAL_IMAGE) -> str:
 def _container_class() -> Any:
     from testcontainers.community.registry import DockerRegistryContainer  # noqa: PLC0415
 
-    class HostNetworkRegistryContainer(DockerRegistryContainer):  # type: ignore[misc]
+    class HostNetworkRegistryContainer(DockerRegistryContainer):
         """DockerRegistryContainer on the host network, listening on 127.0.0.1:``port``."""
 
         def __init__(self, image: str, port: int) -> None:

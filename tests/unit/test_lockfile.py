@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from ocirel import lockfile
 from ocirel.errors import LockfileError
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
@@ -32,7 +33,7 @@ def entry(
     digest: str = D1,
     **kwargs: Any,
 ) -> LockEntry:
-    return LockEntry(name=name, repository=repository, tag=tag, digest=digest, **kwargs)
+    return LockEntry(name=name, repository=repository, tag=tag, digest=Digest(digest), **kwargs)
 
 
 def entry_json(
@@ -635,7 +636,7 @@ def _fifo(directory: Path) -> Path:
     return path
 
 
-def _socket(directory: Path) -> Iterator[Path]:
+def _socket(directory: Path) -> Generator[Path]:
     import socket  # noqa: PLC0415
 
     short = Path(tempfile.mkdtemp(prefix="ocs-"))  # AF_UNIX paths are short
@@ -665,7 +666,11 @@ def test_r49_a_fifo_socket_or_device_is_refused_without_blocking(tmp_path: Path,
         path = tmp_path / "ocirel.lock.json"
         path.symlink_to(target)
     try:
-        for action in (lambda: lockfile.load(path), lambda: lockfile.upsert(path, entry())):
+        actions: list[Callable[[], object]] = [
+            lambda: lockfile.load(path),
+            lambda: lockfile.upsert(path, entry()),
+        ]
+        for action in actions:
             with pytest.raises(LockfileError, match="not a regular file") as info:
                 action()
             assert str(path) in str(info.value) or str(path.resolve()) in str(info.value)
@@ -713,7 +718,7 @@ def test_r59_permission_denied_on_the_temporary_file(
     def refuse(*_args: object, **_kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(lockfile.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # the module lockfile uses
     with pytest.raises(LockfileError, match="Permission denied"):
         lockfile.check_writable(tmp_path / "ocirel.lock.json")
 

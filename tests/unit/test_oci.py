@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_image_configs_that_are_not_objects_read_as_empty() -> None:
         parse_image_config(b"\x00\xff binary")
 
 
-def _manifest(document: dict[str, object], media_type: str = oci.OCI_MANIFEST) -> ImageManifest:
+def _manifest(document: Mapping[str, object], media_type: str = oci.OCI_MANIFEST) -> ImageManifest:
     body = json.dumps(document).encode()
     return ImageManifest(sha256_digest(body), media_type, body)
 

@@ -6,6 +6,7 @@ import pytest
 
 from ocirel import reference
 from ocirel.errors import InvalidReferenceError
+from ocirel.oci import Digest
 from ocirel.reference import Reference, parse, parse_repository, split_host_port
 
 SHA256 = "sha256:" + "a" * 64
@@ -58,7 +59,7 @@ def test_parse_valid(
     text: str, registry: str, repository: str, tag: str | None, digest: str | None
 ) -> None:
     ref = parse(text)
-    assert ref == Reference(registry, repository, tag, digest)
+    assert ref == Reference(registry, repository, tag, Digest(digest) if digest else None)
     assert str(ref) == text
 
 

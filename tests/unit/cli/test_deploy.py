@@ -20,14 +20,15 @@ from ocirel.deploy import export as exports
 from ocirel.deploy.resolvers import lock_resolver
 from ocirel.deploy.splice import pin_text, unified_diff
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.unit.cli.invoke import run
 from tests.unit.fakeregistry import FakeRegistry, Request, Response, TlsFiles
 
 if TYPE_CHECKING:
-    from tests.unit.conftest import NetGuard
+    from tests.unit.fakeregistry import NetGuard
 
-D_APP = "sha256:" + "a" * 64
-D_WORKER = "sha256:" + "b" * 64
+D_APP = Digest("sha256:" + "a" * 64)
+D_WORKER = Digest("sha256:" + "b" * 64)
 D_OLD = "sha256:" + "0" * 64
 APP = "registry.example.com/team/app"
 WORKER = "registry.example.com/team/worker"
@@ -485,7 +486,7 @@ def manifest_head(digest: str) -> Response:
 
 def verify_lock(tmp_path: Path, host: str, names: list[str]) -> None:
     write_lock(tmp_path / "ocirel.lock.json", *(
-        LockEntry(name, f"{host}/team/{name}", "v1", "sha256:" + str(i) * 64)
+        LockEntry(name, f"{host}/team/{name}", "v1", Digest("sha256:" + str(i) * 64))
         for i, name in enumerate(names, start=1)
     ))  # fmt: skip
 
@@ -556,7 +557,7 @@ def test_verify_tls_options_apply_to_the_lockfile_registry(
 ) -> None:
     net.alias("registry.test")
     host = f"registry.test:{tls_fake.port}"
-    digest = "sha256:" + "1" * 64
+    digest = Digest("sha256:" + "1" * 64)
     tls_fake.route("HEAD", r"/v2/team/app/manifests/.*", manifest_head(digest))
     write_lock(tmp_path / "ocirel.lock.json", LockEntry("app", f"{host}/team/app", "v1", digest))
     result = run("verify", code=5)  # a private CA: unverifiable without help

@@ -16,9 +16,10 @@ import pytest
 
 from ocirel import lockfile
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.unit.cli.invoke import run
 
-D_APP = "sha256:" + "a" * 64
+D_APP = Digest("sha256:" + "a" * 64)
 APP = "registry.example.com/team/app"
 DEPLOYMENT = f"""\
 apiVersion: apps/v1

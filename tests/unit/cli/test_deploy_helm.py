@@ -14,11 +14,12 @@ import pytest
 
 from ocirel import lockfile
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.unit.cli.invoke import run
 
 CHARTS = Path(__file__).parents[1] / "deploy" / "golden" / "charts"
 APP = "registry.example.com/team/app"
-D_APP = "sha256:" + "ab" * 32
+D_APP = Digest("sha256:" + "ab" * 32)
 VALUES = f"image:\n  repository: {APP}\n  tag: v7\n  pullPolicy: IfNotPresent\n"
 PINNED = {
     "tag": VALUES.replace("tag: v7", f"tag: v7@{D_APP}"),

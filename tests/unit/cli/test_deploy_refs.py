@@ -13,9 +13,10 @@ import pytest
 
 from ocirel import lockfile
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.unit.cli.invoke import run
 
-D_APP = "sha256:" + "a" * 64
+D_APP = Digest("sha256:" + "a" * 64)
 
 #: kubernetes-sigs/kustomize examples/transformerconfigs/images/kustomization.yaml
 KUSTOMIZE_EXAMPLE = """\

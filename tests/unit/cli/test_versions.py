@@ -10,10 +10,11 @@ import pytest
 
 from ocirel import lockfile
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.unit.cli.invoke import run
 from tests.unit.fakeregistry import FakeRegistry, tags_page
 
-D3 = "sha256:" + "3" * 64
+D3 = Digest("sha256:" + "3" * 64)
 
 
 def write_lock(path: Path, repository: str, tag: str, issued: str | None = None) -> Path:

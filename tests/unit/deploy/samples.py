@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from ocirel.reference import parse
 
-D_APP7 = "sha256:" + "7" * 64
-D_APP6 = "sha256:" + "6" * 64
-D_NGINX = "sha256:" + "a" * 64
+D_APP7 = Digest("sha256:" + "7" * 64)
+D_APP6 = Digest("sha256:" + "6" * 64)
+D_NGINX = Digest("sha256:" + "a" * 64)
 D_NGINX_LATEST = "sha256:" + "1" * 64
 D_BUSYBOX = "sha256:" + "b" * 64
 D_REDIS = "sha256:" + "c" * 64

@@ -18,8 +18,9 @@ from ocirel.deploy.scan import scan_text
 from ocirel.deploy.splice import pin_text
 from ocirel.errors import ManifestError
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 
-D = "sha256:" + "a" * 64
+D = Digest("sha256:" + "a" * 64)
 
 #: the shape of a bitnami chart's values.yaml, with the tag anchored for the labels
 VALUES = """\

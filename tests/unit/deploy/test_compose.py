@@ -20,6 +20,7 @@ import yaml
 
 from ocirel.deploy import scan as scan_module
 from ocirel.deploy.compose import compose
+from ocirel.deploy.kinds import classify as kinds_classify
 from ocirel.deploy.resolvers import tag_resolver
 from ocirel.deploy.scan import scan_text
 from ocirel.deploy.splice import pin_text
@@ -112,7 +113,7 @@ def test_documents_are_composed_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -
     """No earlier document's nodes are alive when the next one is classified."""
     alive: list[int] = []
     seen: list[weakref.ref[Any]] = []
-    classify = scan_module.classify
+    classify = kinds_classify
 
     def counting(doc: Any, hint: Any) -> Any:
         gc.collect()

@@ -11,11 +11,12 @@ from ruamel.yaml import YAML
 from ocirel.deploy import export as exports
 from ocirel.errors import ConfigError
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.support.kubectl import assert_pinned, rendered_images
 
-D1 = "sha256:" + "1" * 64
-D2 = "sha256:" + "2" * 64
-D3 = "sha256:" + "3" * 64
+D1 = Digest("sha256:" + "1" * 64)
+D2 = Digest("sha256:" + "2" * 64)
+D3 = Digest("sha256:" + "3" * 64)
 
 LOCK = Lockfile(
     {

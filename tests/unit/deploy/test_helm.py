@@ -29,19 +29,20 @@ from ocirel.deploy.scan import scan_file, scan_text
 from ocirel.deploy.splice import PinResult, pin_file
 from ocirel.errors import ManifestError
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from ocirel.reference import parse
 
 CHARTS = Path(__file__).parent / "golden" / "charts"
 UPDATE = os.environ.get("OCIREL_UPDATE_GOLDEN") == "1"
 
-D_ALERTMANAGER = "sha256:" + "a1" * 32
-D_KSM = "sha256:" + "b2" * 32
-D_RBAC_PROXY = "sha256:" + "c3" * 32
-D_GRAFANA = "sha256:" + "d4" * 32
-D_BUSYBOX = "sha256:" + "e5" * 32
-D_BITNAMI = "sha256:" + "f6" * 32
-D_NGINX = "sha256:" + "07" * 32
-D_STALE = "sha256:" + "0" * 64
+D_ALERTMANAGER = Digest("sha256:" + "a1" * 32)
+D_KSM = Digest("sha256:" + "b2" * 32)
+D_RBAC_PROXY = Digest("sha256:" + "c3" * 32)
+D_GRAFANA = Digest("sha256:" + "d4" * 32)
+D_BUSYBOX = Digest("sha256:" + "e5" * 32)
+D_BITNAMI = Digest("sha256:" + "f6" * 32)
+D_NGINX = Digest("sha256:" + "07" * 32)
+D_STALE = Digest("sha256:" + "0" * 64)
 
 #: what was released: (reference as a chart would render it, digest)
 RELEASED = {

@@ -9,9 +9,10 @@ from ocirel.deploy.resolvers import lock_resolver
 from ocirel.deploy.scan import scan_text
 from ocirel.errors import RegistryAuthError, RegistryError, RegistryNotFoundError
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from ocirel.reference import Reference, parse
 
-D_LOCK = "sha256:" + "1" * 64
+D_LOCK = Digest("sha256:" + "1" * 64)
 D_REG = "sha256:" + "2" * 64
 LOCK = Lockfile({"app": LockEntry("app", "r.test/team/app", "v7", D_LOCK)})
 

@@ -10,9 +10,10 @@ import pytest
 from ocirel.deploy.verify import Status, _Outcome, judge, summarize, verify_lock
 from ocirel.errors import RegistryAuthError, RegistryError, RegistryNotFoundError
 from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from ocirel.reference import Reference
 
-LOCKED = "sha256:" + "1" * 64
+LOCKED = Digest("sha256:" + "1" * 64)
 OTHER = "sha256:" + "2" * 64
 ENTRY = LockEntry("app", "r.test/team/app", "v7", LOCKED)
 

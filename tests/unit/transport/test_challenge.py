@@ -15,6 +15,7 @@ from ocirel.errors import (
     RegistryAuthError,
     RegistryError,
 )
+from ocirel.oci import Digest
 from ocirel.reference import parse
 from ocirel.registry import Registry
 from ocirel.transport import (
@@ -217,7 +218,7 @@ def test_r39_upload_location_on_a_host_that_challenges_learns_nothing(
     blob = tmp_path / "blob"
     blob.write_bytes(b"layer")
     with pytest.raises(RegistryError):
-        registry.upload_blob(repo, "sha256:" + "c" * 64, lambda: blob.open("rb"), 5)
+        registry.upload_blob(repo, Digest("sha256:" + "c" * 64), lambda: blob.open("rb"), 5)
     assert tokens.calls == []
     assert set(authorizations(other)) == {None}
     assert registry.list_tags(repo) == ["v1"]

@@ -14,6 +14,7 @@ from ocirel.errors import (
     RegistryAuthError,
     RegistryError,
 )
+from ocirel.oci import Digest
 from ocirel.reference import parse
 from ocirel.registry import Registry
 from ocirel.transport import (
@@ -71,7 +72,10 @@ def test_r44_malformed_upload_location_fails_cleanly(
     blob.write_bytes(b"layer")
     with pytest.raises(RegistryError, match="malformed"):
         registry.upload_blob(
-            parse(f"{fake.address}/team/app"), "sha256:" + "c" * 64, lambda: blob.open("rb"), 5
+            parse(f"{fake.address}/team/app"),
+            Digest("sha256:" + "c" * 64),
+            lambda: blob.open("rb"),
+            5,
         )
 
 

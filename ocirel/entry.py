@@ -6,6 +6,7 @@ to the typer app in :mod:`ocirel.cli`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ocirel import __version__
@@ -15,6 +16,12 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:
         sys.stdout.write(f"ocirel {__version__}\n")
         return
+    if "_OCIREL_COMPLETE" in os.environ:
+        # Shell completion (contrib/completion.md): typer registers its shells only
+        # when asked, so that every other start-up stays free of that cost.
+        from typer.completion import completion_init  # noqa: PLC0415
+
+        completion_init()
     from ocirel.cli import app  # noqa: PLC0415
 
     app(prog_name="ocirel")

@@ -17,11 +17,10 @@ import pytest
 from ocirel import runner
 from ocirel.backends import ADAPTERS, AUTO_ORDER, get_backend, select_backend
 from ocirel.backends.base import BuildEnv, BuildSpec
-from ocirel.backends.docker import (
-    CLASSIC_NOTE,
-    Docker,
+from ocirel.backends.docker import CLASSIC_NOTE, Docker
+from ocirel.backends.docker_argv import build_argv as docker_build_argv
+from ocirel.backends.docker_argv import (
     build_environment,
-    docker_hint_for,
     oci_config_from_inspect,
     parse_metadata_config_digest,
     parse_push_digest,
@@ -29,7 +28,7 @@ from ocirel.backends.docker import (
     remove_argv,
     tag_argv,
 )
-from ocirel.backends.docker import build_argv as docker_build_argv
+from ocirel.backends.docker_daemon import docker_hint_for
 from ocirel.backends.podman import (
     DB_MISMATCH_HINT,
     Podman,
@@ -631,7 +630,7 @@ def test_group_leaves(tmp_path: Path) -> None:
 def test_daemon_problem_names_the_endpoint_in_plain_words(
     output: str, host: str | None, expected: str
 ) -> None:
-    from ocirel.backends.docker import daemon_problem  # noqa: PLC0415
+    from ocirel.backends.docker_daemon import daemon_problem  # noqa: PLC0415
 
     assert daemon_problem(output, host).startswith(expected)
     if expected.startswith("no Docker engine"):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 
+from ocirel.backends.hints import HintTable, hint_for
+
 #: docker-specific failure texts → what to do (tried before the general rootless hints)
-DOCKER_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+DOCKER_HINTS: HintTable = tuple(
     (re.compile(pattern, re.IGNORECASE), hint)
     for pattern, hint in (
         (
@@ -43,10 +45,7 @@ DOCKER_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 
 def docker_hint_for(text: str) -> str | None:
-    for pattern, hint in DOCKER_HINTS:
-        if pattern.search(text):
-            return hint
-    return None
+    return hint_for(text, DOCKER_HINTS)
 
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"

@@ -33,6 +33,9 @@ from ocirel.transport import (
 
 UPLOAD_ATTEMPTS = 4
 
+#: opens the blob's bytes from the start (an upload restarts from the first byte)
+Opener = Callable[[], IO[bytes]]
+
 
 def get_blob(
     transport: Transport, repo: Reference, digest: Digest, *, max_size: int = MANIFEST_MAX_BODY
@@ -67,11 +70,7 @@ def blob_size(transport: Transport, repo: Reference, digest: Digest) -> int | No
 
 
 def upload_blob(
-    transport: Transport,
-    repo: Reference,
-    digest: Digest,
-    opener: Callable[[], IO[bytes]],
-    size: int,
+    transport: Transport, repo: Reference, digest: Digest, opener: Opener, size: int
 ) -> None:
     """Monolithic upload (POST, then PUT with the whole body), restarted from the first
     byte on a temporary failure, through the transport's one retry loop."""
@@ -95,11 +94,7 @@ def upload_blob(
 
 
 def _upload_once(
-    transport: Transport,
-    repo: Reference,
-    digest: Digest,
-    opener: Callable[[], IO[bytes]],
-    size: int,
+    transport: Transport, repo: Reference, digest: Digest, opener: Opener, size: int
 ) -> None:
     upload_url = _start_upload(transport, repo)
     upload_url += ("&" if "?" in upload_url else "?") + f"digest={digest}"

@@ -713,7 +713,7 @@ def test_r59_permission_denied_on_the_temporary_file(
     def refuse(*_args: object, **_kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(lockfile.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(LockfileError, match="Permission denied"):
         lockfile.check_writable(tmp_path / "ocirel.lock.json")
 

@@ -94,14 +94,57 @@ def run(
     facts only the log tells (which build steps came from the layer cache).
     """
     argv = tuple(argv)
+    proc = _start(argv, env=env, cwd=cwd, stdin_data=stdin_data, stream=stream, hint=install_hint)
+    out_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    try:
+        stdout, stderr = _communicate(proc, stdin_data, stream, out_tail, timeout, on_line=on_line)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc, leaves_first_grace)
+        partial = "".join(out_tail) if stream else _leftover_output(proc)
+        raise CommandTimeoutError(
+            f"{argv[0]} did not finish within {timeout:g} s and was stopped",
+            argv=[display(argv)],
+            returncode=None,
+            stderr_tail=tail(partial),
+        ) from None
+    except BaseException:
+        _kill_group(proc, leaves_first_grace)
+        raise
+    result = Result(argv, proc.returncode, stdout, stderr)
+    if check and not result.ok:
+        raise _failed(result)
+    return result
+
+
+def _failed(result: Result) -> CommandError:
+    """The error for a program that exited non-zero: redacted argv and output tail."""
+    return CommandError(
+        f"{display(result.argv[:3])} … failed with exit code {result.returncode}",
+        argv=[display(result.argv)],
+        returncode=result.returncode,
+        stderr_tail=tail(result.stderr or result.stdout),
+    )
+
+
+def _start(
+    argv: tuple[str, ...],
+    *,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    stdin_data: str | None,
+    stream: bool,
+    hint: str | None,
+) -> subprocess.Popen[str]:
+    """Start ``argv`` in a new session; a missing or non-executable program is a
+    :class:`BackendNotFoundError` carrying ``hint``."""
     program = argv[0]
     if (
         os.sep not in program
         and shutil.which(program, path=(env or os.environ).get("PATH")) is None
     ):
-        raise BackendNotFoundError(f"{program} is not installed or not on PATH", hint=install_hint)
+        raise BackendNotFoundError(f"{program} is not installed or not on PATH", hint=hint)
     try:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by ocirel, never a shell
+        return subprocess.Popen(  # noqa: S603 - argv is built by ocirel, never a shell
             argv,
             stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -114,33 +157,7 @@ def run(
             errors="replace",
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-        raise BackendNotFoundError(
-            f"cannot execute {program}: {exc.strerror}", hint=install_hint
-        ) from None
-    out_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    try:
-        stdout, stderr = _communicate(proc, stdin_data, stream, out_tail, timeout, on_line=on_line)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc, leaves_first_grace)
-        partial = "".join(out_tail) if stream else _leftover_output(proc)
-        raise CommandTimeoutError(
-            f"{program} did not finish within {timeout:g} s and was stopped",
-            argv=[display(argv)],
-            returncode=None,
-            stderr_tail=tail(partial),
-        ) from None
-    except BaseException:
-        _kill_group(proc, leaves_first_grace)
-        raise
-    result = Result(argv, proc.returncode, stdout, stderr)
-    if check and not result.ok:
-        raise CommandError(
-            f"{display(argv[:3])} … failed with exit code {result.returncode}",
-            argv=[display(argv)],
-            returncode=result.returncode,
-            stderr_tail=tail(result.stderr or result.stdout),
-        )
-    return result
+        raise BackendNotFoundError(f"cannot execute {program}: {exc.strerror}", hint=hint) from None
 
 
 def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:

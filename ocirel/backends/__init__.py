@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from ocirel.backends.base import Backend, BuildEnv, BuildSpec
 from ocirel.errors import BackendNotFoundError, ConfigError
@@ -53,6 +54,45 @@ def get_backend(name: str) -> Backend:
     return factory()
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`choose` picked: ``name`` (None: nothing usable), why, and the
+    ``(name, problem)`` of each backend looked at and passed over."""
+
+    name: str | None
+    reason: str
+    passed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def passed_text(self) -> str:
+        """``"buildah: not installed; podman: not installed"``."""
+        return _joined(self.passed)
+
+
+def _joined(passed: Iterable[tuple[str, str]]) -> str:
+    return "; ".join(f"{name}: {problem}" for name, problem in passed)
+
+
+def choose(requested: str, problems: Iterable[tuple[str, str | None]]) -> Selection:
+    """The selection rule, over ``(name, problem)`` pairs in :data:`AUTO_ORDER` (a
+    problem of None: usable). A named backend is taken when it is usable; ``auto``
+    takes the first usable one. ``problems`` is read lazily and no further than the
+    choice: a probe that is not needed (a docker daemon behind a usable buildah) is
+    not made. Used by :func:`select_backend` and by ``ocirel doctor``."""
+    passed: list[tuple[str, str]] = []
+    for name, problem in problems:
+        if requested not in ("auto", name):
+            continue
+        if problem is not None:
+            passed.append((name, problem))
+            continue
+        if requested != "auto":
+            return Selection(name, f"{name} (asked for)")
+        why = _joined(passed) if passed else "first of " + ", ".join(AUTO_ORDER)
+        return Selection(name, f"{name} (auto: {why})", tuple(passed))
+    return Selection(None, "", tuple(passed))
+
+
 def select_backend(
     name: str, factory: Callable[[str], Backend] = get_backend
 ) -> tuple[Backend, str]:
@@ -63,28 +103,24 @@ def select_backend(
     :data:`AUTO_ORDER` and takes the first usable one; the reason names the ones it
     passed over, e.g. ``"docker (auto: buildah: not installed; podman: not installed)"``.
     """
+    built: dict[str, Backend] = {}
+
+    def problems() -> Iterator[tuple[str, str | None]]:
+        candidates = [c for c in AUTO_ORDER if c in ADAPTERS] if name == "auto" else [name]
+        for candidate in candidates:
+            built[candidate] = backend = factory(candidate)
+            yield candidate, backend.problem()
+
+    chosen = choose(name, problems())
+    if chosen.name is not None:
+        return built[chosen.name], chosen.reason
     if name != "auto":
-        backend = factory(name)
-        problem = backend.problem()
-        if problem is not None:
-            raise BackendNotFoundError(
-                f"backend {name} is not usable: {problem}",
-                hint=backend.install_hint,
-            )
-        return backend, f"{name} (asked for)"
-    skipped: list[str] = []
-    for candidate in AUTO_ORDER:
-        if candidate not in ADAPTERS:
-            continue
-        backend = factory(candidate)
-        problem = backend.problem()
-        if problem is not None:
-            skipped.append(f"{candidate}: {problem}")
-            continue
-        why = "; ".join(skipped) if skipped else "first of " + ", ".join(AUTO_ORDER)
-        return backend, f"{candidate} (auto: {why})"
+        raise BackendNotFoundError(
+            f"backend {name} is not usable: {chosen.passed[0][1]}",
+            hint=built[name].install_hint,
+        )
     raise BackendNotFoundError(
-        "no usable builder found (" + "; ".join(skipped) + ")", hint=NO_BUILDER_HINT
+        "no usable builder found (" + chosen.passed_text + ")", hint=NO_BUILDER_HINT
     )
 
 
@@ -94,6 +130,8 @@ __all__ = [
     "Backend",
     "BuildEnv",
     "BuildSpec",
+    "Selection",
+    "choose",
     "get_backend",
     "select_backend",
 ]

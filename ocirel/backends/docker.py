@@ -30,6 +30,10 @@ Differences from buildah and podman, stated rather than papered over:
   not per command; ``--insecure``/``--ca-file`` cannot reach it.
 * Storage driver and isolation are the daemon's; ``BuildEnv.storage`` and
   ``BuildEnv.isolation`` do not apply.
+
+The pure argv builders and output parsers live in :mod:`ocirel.backends.docker_argv`,
+the daemon's failure texts in :mod:`ocirel.backends.docker_daemon`; this module is the
+adapter that runs them.
 """
 
 from __future__ import annotations
@@ -40,16 +44,27 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from ocirel import runner
-from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache, find_containerfile
+from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
+from ocirel.backends.docker_argv import (
+    build_argv,
+    build_environment,
+    inspect_argv,
+    oci_config_from_inspect,
+    parse_metadata_config_digest,
+    parse_push_digest,
+    push_argv,
+    remove_argv,
+    tag_argv,
+)
+from ocirel.backends.docker_daemon import daemon_problem, docker_hint_for
 from ocirel.backends.hints import with_hint
 from ocirel.errors import BackendNotFoundError, CommandError
 from ocirel.oci import ImageConfig, as_image_config
-from ocirel.reference import is_valid_digest
 
 PROBE_TIMEOUT = 15.0
 CLASSIC_NOTE = (
@@ -57,151 +72,13 @@ CLASSIC_NOTE = (
     "image, so rebuilding the same inputs gives a different digest; use buildah or podman "
     "(or install docker buildx) for reproducible images"
 )
-_PUSH_DIGEST = re.compile(r"(?m)^(?:\S+: )?digest: (sha256:[0-9a-f]{64}) size: \d+\s*$")
 _IMAGE_ID = re.compile(r"(sha256:)?[0-9a-f]{64}")
-
-#: docker-specific failure texts → what to do (tried before the general rootless hints)
-DOCKER_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), hint)
-    for pattern, hint in (
-        (
-            r"cannot connect to the docker daemon|is the docker daemon running",
-            "no Docker engine is reachable: start one (`dockerd`, or `systemctl start docker`; "
-            "check DOCKER_HOST / docker context), or use a daemonless builder: --backend buildah",
-        ),
-        (
-            r"permission denied while trying to connect to the docker daemon",
-            "this user may not use the Docker socket: add it to the docker group, or use a "
-            "rootless builder: --backend buildah or --backend podman",
-        ),
-        (
-            r"server gave http response to https client",
-            'the registry speaks plain http: add it to "insecure-registries" in '
-            "/etc/docker/daemon.json and restart dockerd (loopback registries are allowed "
-            "by default), or use --backend buildah with --insecure",
-        ),
-        (
-            r"x509: certificate signed by unknown authority|certificate is not trusted",
-            "the daemon does not trust the registry's CA: copy it to "
-            "/etc/docker/certs.d/HOST:PORT/ca.crt, or use --backend buildah with --ca-file",
-        ),
-        (
-            r"buildkit is enabled but the buildx component is missing",
-            "install docker buildx, or set DOCKER_BUILDKIT=0 for the classic builder",
-        ),
-    )
-)
-
-
-# ------------------------------------------------------------------ pure parts
-
-
-def build_argv(
-    spec: BuildSpec, *, buildx: bool, iidfile: Path | None = None, metadata_file: Path | None = None
-) -> list[str]:
-    """``docker build`` (classic) or ``docker buildx build --load`` for ``spec``."""
-    containerfile = find_containerfile(spec.context, spec.containerfile)
-    argv = ["docker", "buildx", "build", "--load"] if buildx else ["docker", "build"]
-    if metadata_file is not None and buildx:
-        argv += ["--metadata-file", str(metadata_file)]
-    if iidfile is not None:
-        argv += ["--iidfile", str(iidfile)]
-    if not spec.layers:
-        argv.append("--no-cache")
-    argv += ["--file", str(containerfile)]
-    if spec.image:
-        argv += ["--tag", spec.image]
-    for key, value in spec.labels:
-        argv += ["--label", f"{key}={value}"]
-    for key, value in spec.build_args:
-        argv += ["--build-arg", f"{key}={value}"]
-    if buildx and spec.timestamp is not None:
-        argv += ["--build-arg", f"SOURCE_DATE_EPOCH={spec.timestamp}"]
-    if spec.target:
-        argv += ["--target", spec.target]
-    if spec.platform:
-        argv += ["--platform", spec.platform]
-    if buildx and spec.cache_repo:
-        argv += [
-            "--cache-to", f"type=registry,ref={spec.cache_repo},mode=max",
-            "--cache-from", f"type=registry,ref={spec.cache_repo}",
-        ]  # fmt: skip
-    argv.append(str(spec.context))
-    return argv
-
-
-def build_environment(base: Mapping[str, str], *, buildx: bool) -> dict[str, str]:
-    """The environment for ``docker build``: ``DOCKER_BUILDKIT`` says which builder."""
-    env = dict(base)
-    env["DOCKER_BUILDKIT"] = "1" if buildx else "0"
-    return env
-
-
-def tag_argv(image: str, target: str) -> list[str]:
-    return ["docker", "tag", image, target]
-
-
-def push_argv(target: str) -> list[str]:
-    return ["docker", "push", target]
-
-
-def remove_argv(images: list[str]) -> list[str]:
-    """Remove ``images`` but keep their untagged parents: the classic builder's layer
-    cache, so that a rebuild of unchanged content gives the same image (and the same
-    ``config.Image`` parent) and ocirel can recognise it before pushing."""
-    return ["docker", "image", "rm", "--no-prune", *images]
-
-
-def inspect_argv(image: str) -> list[str]:
-    return ["docker", "image", "inspect", image]
-
-
-def parse_push_digest(output: str) -> str | None:
-    """The digest ``docker push`` reported (its last ``digest: sha256:… size: N`` line)."""
-    found = _PUSH_DIGEST.findall(output)
-    return found[-1] if found and is_valid_digest(found[-1]) else None
-
-
-def parse_metadata_config_digest(text: str) -> str | None:
-    """``containerimage.config.digest`` from a buildx ``--metadata-file``."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    digest = data.get("containerimage.config.digest") if isinstance(data, dict) else None
-    return digest if isinstance(digest, str) and is_valid_digest(digest) else None
-
-
-def oci_config_from_inspect(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``docker image inspect`` output → the shape of an OCI image config."""
-    rootfs = data.get("RootFS") or {}
-    config: dict[str, Any] = {
-        "architecture": data.get("Architecture") or "",
-        "os": data.get("Os") or "",
-        "config": dict(data.get("Config") or {}),
-        "rootfs": {"type": "layers", "diff_ids": list(rootfs.get("Layers") or [])},
-    }
-    if data.get("Variant"):
-        config["variant"] = data["Variant"]
-    if data.get("Created"):
-        config["created"] = data["Created"]
-    return config
-
-
-def docker_hint_for(text: str) -> str | None:
-    for pattern, hint in DOCKER_HINTS:
-        if pattern.search(text):
-            return hint
-    return None
 
 
 def _with_docker_hint(exc: CommandError, message: str) -> CommandError:
     error = with_hint(exc, message)
     error.hint = docker_hint_for(exc.stderr_tail) or error.hint
     return error
-
-
-# --------------------------------------------------------------------- adapter
 
 
 class Docker:
@@ -399,33 +276,6 @@ class Docker:
                 host = text if "://" in text else None
             self._host = (host,)
         return self._host[0]
-
-
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-_DAEMON_AT = re.compile(r"docker daemon(?: socket)? at (\S+?)[.:]?(?:\s|$)", re.IGNORECASE)
-_NO_ENGINE = re.compile(
-    r"cannot connect to the docker daemon|is the docker daemon running|connection refused"
-    r"|no such file or directory|error during connect|nil pointer evaluating",
-    re.IGNORECASE,
-)
-
-
-def daemon_problem(output: str, host: str | None, returncode: int = 1) -> str:
-    """Plain words for a failed ``docker version``: which endpoint, and what is wrong.
-
-    Docker's own texts vary by client (Debian's 20.10 may print only a template error
-    for ``docker info --format``), so the endpoint is named from the message, the
-    current context or ``DOCKER_HOST``, falling back to the default socket.
-    """
-    found = _DAEMON_AT.search(output)
-    where = (found.group(1) if found else None) or host or DEFAULT_HOST
-    if "permission denied" in output.lower():
-        return f"permission denied on the Docker socket at {where}"
-    if not output or _NO_ENGINE.search(output):
-        return f"no Docker engine at {where} (start one: `dockerd`, or `systemctl start docker`)"
-    lines = output.splitlines()
-    detail = lines[-1].strip() if lines else f"exit code {returncode}"
-    return f"no reachable Docker engine at {where} ({detail})"
 
 
 def _read(path: Path) -> str:

@@ -10,7 +10,10 @@ import re
 
 from ocirel.errors import CommandError, CommandTimeoutError
 
-HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+#: (pattern, what to do) pairs, tried in order
+HintTable = tuple[tuple[re.Pattern[str], str], ...]
+
+HINTS: HintTable = tuple(
     (re.compile(pattern, re.IGNORECASE | re.DOTALL), hint)
     for pattern, hint in (
         (
@@ -57,9 +60,9 @@ HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-def hint_for(text: str) -> str | None:
-    """The first hint whose pattern appears in ``text``, or None."""
-    for pattern, hint in HINTS:
+def hint_for(text: str, table: HintTable = HINTS) -> str | None:
+    """The first hint of ``table`` whose pattern appears in ``text``, or None."""
+    for pattern, hint in table:
         if pattern.search(text):
             return hint
     return None

@@ -24,31 +24,65 @@ if TYPE_CHECKING:
     from ocirel.publish import PublishResult
 
 
+ContextArg = Annotated[Path, typer.Argument(help="build context directory")]
+ImageOpt = Annotated[
+    str,
+    typer.Option(
+        "--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app"
+    ),
+]
+NameOpt = Annotated[
+    str | None, typer.Option("--name", help="lockfile key (default: last path component)")
+]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--file", "-f", help="Containerfile (default: CONTEXT/Containerfile or Dockerfile)"
+    ),
+]
+BuildArgOpt = Annotated[
+    list[str] | None, typer.Option("--build-arg", help="KEY=VALUE build argument (repeatable)")
+]
+TargetOpt = Annotated[str | None, typer.Option("--target", help="build stage to publish")]
+TagOpt = Annotated[
+    str | None, typer.Option("--tag", help="publish exactly this tag (must not exist yet)")
+]
+KeepImageOpt = Annotated[
+    bool, typer.Option("--keep-image", help="keep the local image after pushing")
+]
+MaxAttemptsOpt = Annotated[
+    int | None, typer.Option("--max-attempts", help="tags to try when other publishers race us")
+]
+NoReproducibleOpt = Annotated[
+    bool, typer.Option("--no-reproducible", help="build with wall-clock timestamps")
+]
+AlwaysNewVersionOpt = Annotated[
+    bool,
+    typer.Option("--always-new-version", help="push a new version even if nothing changed"),
+]
+CacheRepoOpt = Annotated[
+    str | None,
+    typer.Option("--cache-repo", help="registry repository for the builder's layer cache"),
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="do not reuse cached layers")]
+ExplainOpt = Annotated[
+    bool,
+    typer.Option("--explain", help="build, then say whether a new version would be pushed and why"),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="print the next tag and the commands; build nothing")
+]
+
+
 @handle_errors
 def publish(
-    context: Annotated[Path, typer.Argument(help="build context directory")] = Path(),
-    image: Annotated[
-        str,
-        typer.Option(
-            "--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app"
-        ),
-    ] = "",
-    name: Annotated[
-        str | None, typer.Option("--name", help="lockfile key (default: last path component)")
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file", "-f", help="Containerfile (default: CONTEXT/Containerfile or Dockerfile)"
-        ),
-    ] = None,
-    build_arg: Annotated[
-        list[str] | None, typer.Option("--build-arg", help="KEY=VALUE build argument (repeatable)")
-    ] = None,
-    target: Annotated[str | None, typer.Option("--target", help="build stage to publish")] = None,
-    tag: Annotated[
-        str | None, typer.Option("--tag", help="publish exactly this tag (must not exist yet)")
-    ] = None,
+    context: ContextArg = Path(),
+    image: ImageOpt = "",
+    name: NameOpt = None,
+    file: FileOpt = None,
+    build_arg: BuildArgOpt = None,
+    target: TargetOpt = None,
+    tag: TagOpt = None,
     scheme: SchemeOpt = None,
     prefix: PrefixOpt = None,
     bump: BumpOpt = None,
@@ -56,35 +90,14 @@ def publish(
     backend: BackendOpt = None,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
-    keep_image: Annotated[
-        bool, typer.Option("--keep-image", help="keep the local image after pushing")
-    ] = False,
-    max_attempts: Annotated[
-        int | None, typer.Option("--max-attempts", help="tags to try when other publishers race us")
-    ] = None,
-    no_reproducible: Annotated[
-        bool, typer.Option("--no-reproducible", help="build with wall-clock timestamps")
-    ] = False,
-    always_new_version: Annotated[
-        bool,
-        typer.Option("--always-new-version", help="push a new version even if nothing changed"),
-    ] = False,
-    cache_repo: Annotated[
-        str | None,
-        typer.Option("--cache-repo", help="registry repository for the builder's layer cache"),
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="do not reuse cached layers")
-    ] = False,
-    explain: Annotated[
-        bool,
-        typer.Option(
-            "--explain", help="build, then say whether a new version would be pushed and why"
-        ),
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="print the next tag and the commands; build nothing")
-    ] = False,
+    keep_image: KeepImageOpt = False,
+    max_attempts: MaxAttemptsOpt = None,
+    no_reproducible: NoReproducibleOpt = False,
+    always_new_version: AlwaysNewVersionOpt = False,
+    cache_repo: CacheRepoOpt = None,
+    no_cache: NoCacheOpt = False,
+    explain: ExplainOpt = False,
+    dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Build CONTEXT, push it under the next unique version tag, record the digest.

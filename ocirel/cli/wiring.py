@@ -228,6 +228,27 @@ def build_timestamp(context: Path, builder: Backend) -> int | None:
 # ------------------------------------------------------------------- publish
 
 
+def check_targets(
+    image: str, cache_repo: str | None, name: str | None, tag: str | None
+) -> tuple[Reference, Reference | None, str]:
+    """The repository, cache repository and lockfile entry name of a publish, checked
+    before any build, as is ``OCIREL_CACHE_MAX_SIZE`` (a bad value fails now, not after
+    the build)."""
+    from ocirel import lockfile, reference  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+    from ocirel.publish.layercache import max_bytes_from  # noqa: PLC0415
+
+    if not image:
+        raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
+    repo = reference.parse_repository(image)
+    cache = reference.parse_repository(cache_repo) if cache_repo else None
+    entry_name = lockfile.validate_name(name or repo.last_component)
+    if tag is not None:
+        reference.validate_tag(tag)
+    max_bytes_from()
+    return repo, cache, entry_name
+
+
 def publish(
     config: Settings,
     context: Path,
@@ -245,23 +266,12 @@ def publish(
     dry_run: bool,
 ) -> PublishResult:
     """Check the targets, choose the builder, and run one publish."""
-    from ocirel import lockfile, reference  # noqa: PLC0415
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
-    from ocirel.errors import ConfigError  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
     from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
 
-    if not image:
-        raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
     build = config.build
-    repo = reference.parse_repository(image)
-    cache = reference.parse_repository(build.cache_repo) if build.cache_repo else None
-    entry_name = lockfile.validate_name(name or repo.last_component)
-    if tag is not None:
-        reference.validate_tag(tag)
-    from ocirel.publish.layercache import max_bytes_from  # noqa: PLC0415
-
-    max_bytes_from()  # a bad OCIREL_CACHE_MAX_SIZE fails now, not after the build
+    repo, cache, entry_name = check_targets(image, build.cache_repo, name, tag)
     chosen = choose_builder(build)
     timestamp = build_timestamp(context, chosen) if build.reproducible and reproducible else None
     request = PublishRequest.from_options(

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 
 from ocirel import hostinfo, runner
-from ocirel.backends import AUTO_ORDER, Backend, get_backend
+from ocirel.backends import AUTO_ORDER, Backend, choose, get_backend
 from ocirel.doctor.probes import (
     BackendStatus,
     HostStatus,
@@ -74,19 +74,14 @@ def diagnose(
 
 
 def _select(requested: str, statuses: Sequence[BackendStatus]) -> tuple[str | None, str]:
-    """What ``select_backend`` would choose, from the statuses already gathered."""
+    """What ``select_backend`` would choose (the same rule, :func:`~ocirel.backends.choose`),
+    from the statuses already gathered."""
+    chosen = choose(requested, ((s.name, s.problem) for s in statuses))
+    if chosen.name is not None:
+        return chosen.name, chosen.reason
     if requested != "auto":
-        status = next((s for s in statuses if s.name == requested), None)
-        if status is not None and status.usable:
-            return requested, f"{requested} (asked for)"
         return None, f"{requested} was asked for but is not usable"
-    skipped = [f"{s.name}: {s.problem}" for s in statuses if not s.usable]
-    for status in statuses:
-        if status.usable:
-            passed = skipped[: [s.name for s in statuses].index(status.name)]
-            why = "; ".join(passed) if passed else "first of " + ", ".join(AUTO_ORDER)
-            return status.name, f"{status.name} (auto: {why})"
-    return None, "none usable (" + "; ".join(skipped) + ")"
+    return None, "none usable (" + chosen.passed_text + ")"
 
 
 __all__ = [

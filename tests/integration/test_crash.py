@@ -7,7 +7,7 @@ SIGKILL can and cannot leave behind, precisely:
   ``os.replace``), never half of one, and other images' entries are kept;
 * a kill between creating the temporary file ``.ocirel.lock.json.XXXXXXXX.tmp`` and
   renaming it leaves that file (nothing can run at SIGKILL); the next write removes
-  it under the lock (``lockfile._remove_stale_temp_files``);
+  it under the lock (``lockfile.store._remove_stale_temp_files``);
 * the builder runs in its own session, so it outlives a SIGKILLed ocirel and finishes
   its current command by itself (a Ctrl-C or SIGTERM does end it: test_signals.py).
 

@@ -90,7 +90,7 @@ def docker_daemon_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return f"the Docker engine at {_docker_host()} did not answer within 30 s"
     if result.returncode != 0 or not result.stdout.strip():
-        from ocirel.backends.docker import daemon_problem  # noqa: PLC0415
+        from ocirel.backends.docker_daemon import daemon_problem  # noqa: PLC0415
 
         problem = daemon_problem((result.stderr or result.stdout).strip(), _docker_host())
         if problem.startswith("no Docker engine at "):

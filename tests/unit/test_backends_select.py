@@ -17,11 +17,10 @@ import pytest
 from ocirel import runner
 from ocirel.backends import ADAPTERS, AUTO_ORDER, get_backend, select_backend
 from ocirel.backends.base import BuildEnv, BuildSpec
-from ocirel.backends.docker import (
-    CLASSIC_NOTE,
-    Docker,
+from ocirel.backends.docker import CLASSIC_NOTE, Docker
+from ocirel.backends.docker_argv import build_argv as docker_build_argv
+from ocirel.backends.docker_argv import (
     build_environment,
-    docker_hint_for,
     oci_config_from_inspect,
     parse_metadata_config_digest,
     parse_push_digest,
@@ -29,7 +28,7 @@ from ocirel.backends.docker import (
     remove_argv,
     tag_argv,
 )
-from ocirel.backends.docker import build_argv as docker_build_argv
+from ocirel.backends.docker_daemon import docker_hint_for
 from ocirel.backends.podman import (
     DB_MISMATCH_HINT,
     Podman,
@@ -531,6 +530,43 @@ def test_named_backend_must_be_usable() -> None:
     assert (backend.name, why) == ("docker", "docker (asked for)")
 
 
+SELECTION_CASES = [
+    ("auto", {"buildah": None, "podman": None, "docker": None}),
+    ("auto", {"buildah": "not installed", "podman": None, "docker": None}),
+    ("auto", {"buildah": "not installed", "podman": "not installed", "docker": None}),
+    ("auto", {"buildah": "not installed", "podman": "not installed", "docker": "refused"}),
+    ("podman", {"buildah": None, "podman": None, "docker": None}),
+    ("podman", {"buildah": None, "podman": "not installed", "docker": None}),
+]
+
+
+@pytest.mark.parametrize(("requested", "problems"), SELECTION_CASES)
+def test_doctor_and_publish_select_alike(requested: str, problems: dict[str, str | None]) -> None:
+    """One rule (``backends.choose``): doctor names the builder publish would take."""
+    from ocirel.doctor import _select  # noqa: PLC0415
+    from ocirel.doctor.probes import BackendStatus  # noqa: PLC0415
+
+    statuses = [BackendStatus(n, f"/usr/bin/{n}", "1", p) for n, p in problems.items()]
+    doctor_choice = _select(requested, statuses)
+    try:
+        backend, why = select_backend(requested, stub_factory(problems))  # type: ignore[arg-type]
+    except BackendNotFoundError:
+        assert doctor_choice[0] is None
+    else:
+        assert doctor_choice == (backend.name, why)
+
+
+def test_auto_probes_no_further_than_the_first_usable() -> None:
+    asked: list[str] = []
+
+    def factory(name: str) -> StubBackend:
+        asked.append(name)
+        return StubBackend(name, None if name == "podman" else "not installed")
+
+    backend, _why = select_backend("auto", factory)  # type: ignore[arg-type]
+    assert (backend.name, asked) == ("podman", ["buildah", "podman"])
+
+
 def test_every_auto_candidate_has_an_adapter() -> None:
     assert set(AUTO_ORDER) == set(ADAPTERS)
 
@@ -631,7 +667,7 @@ def test_group_leaves(tmp_path: Path) -> None:
 def test_daemon_problem_names_the_endpoint_in_plain_words(
     output: str, host: str | None, expected: str
 ) -> None:
-    from ocirel.backends.docker import daemon_problem  # noqa: PLC0415
+    from ocirel.backends.docker_daemon import daemon_problem  # noqa: PLC0415
 
     assert daemon_problem(output, host).startswith(expected)
     if expected.startswith("no Docker engine"):

@@ -26,7 +26,7 @@ from ocirel.errors import (
     VersionError,
 )
 from ocirel.reference import MAX_NAME_LENGTH, MAX_TAG_LENGTH
-from ocirel.registry import _tags_from  # the tag-list body parser
+from ocirel.registry.tags import _tags_from  # the tag-list body parser
 from ocirel.transport import (
     Reply,
     parse_link_next,

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from ocirel import reference
-from ocirel import registry as registry_module
 from ocirel.auth import Credentials
 from ocirel.errors import (
     DigestMismatchError,
@@ -35,6 +34,8 @@ from ocirel.oci import (
 )
 from ocirel.reference import Reference, validate_digest
 from ocirel.registry import Registry
+from ocirel.registry import blobs as registry_blobs
+from ocirel.registry import tags as registry_tags
 from ocirel.transport import Transport, raise_for_status
 from ocirel.versioning import make_scheme
 from tests.unit.fakeregistry import (
@@ -228,7 +229,7 @@ def test_r02_link_to_other_scheme_refused(
 def test_r02_page_cap_refused(
     fake: FakeRegistry, registry: Registry, repo: Reference, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(registry_module, "MAX_PAGES", 5)
+    monkeypatch.setattr(registry_tags, "MAX_PAGES", 5)
 
     def endless(request: Request) -> Response:
         page = int(request.arg("page") or 0)
@@ -732,7 +733,7 @@ def test_r14_upload_fails_after_bounded_restarts(
     with pytest.raises(RegistryError, match="failed 4 times") as caught:
         registry.upload_blob(repo, digest, lambda: path.open("rb"), size)
     assert caught.value.temporary
-    assert len(fake.requests(SESSION, "PUT")) == registry_module.UPLOAD_ATTEMPTS
+    assert len(fake.requests(SESSION, "PUT")) == registry_blobs.UPLOAD_ATTEMPTS
 
 
 def test_r14_upload_not_restarted_on_a_permanent_error(

@@ -18,8 +18,9 @@ def main() -> None:
         return
     if "_OCIREL_COMPLETE" in os.environ:
         # Shell completion (contrib/completion.md): typer registers its shells only
-        # when asked, so that every other start-up stays free of that cost.
-        from typer.completion import completion_init  # noqa: PLC0415
+        # when asked, so that every other start-up stays free of that cost. Where
+        # typer defines it (typer.completion re-exports it implicitly); typer < 0.29.
+        from typer._completion_classes import completion_init  # noqa: PLC0415
 
         completion_init()
     from ocirel.cli import app  # noqa: PLC0415

@@ -171,9 +171,9 @@ def relative(path: Path) -> str:
 def _doc(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     """How many lines the docstring of ``function`` takes (0 without one)."""
     first = function.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-        if isinstance(first.value.value, str):
-            return (first.end_lineno or first.lineno) - first.lineno + 1
+    value = first.value if isinstance(first, ast.Expr) else None
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return (first.end_lineno or first.lineno) - first.lineno + 1
     return 0
 
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,12 +97,13 @@ def app_context(directory: Path, base: Base, payload: bytes) -> Path:
     return directory
 
 
-def publish(ocirel: OcirelRunner, repo: str, context: Path, **kw: object) -> dict:
+def publish(ocirel: OcirelRunner, repo: str, context: Path, **kw: object) -> dict[str, Any]:
     run = ocirel("publish", "--image", repo, "--backend", "buildah", "--insecure", "--json",
                  str(context),
                  cwd=context, **kw)  # fmt: skip
     assert run.returncode == 0, run.explain()
-    return run.json
+    result: dict[str, Any] = run.json
+    return result
 
 
 @dataclass
@@ -133,13 +135,13 @@ def _requests(server: RegistryServer, repository: str) -> Iterator[Requests]:
     seen.lines += [line for line in text.splitlines() if f"/v2/{repository}/" in line]
 
 
-def pushed_manifest(server: RegistryServer, repository: str, reference: str) -> dict:
+def pushed_manifest(server: RegistryServer, repository: str, reference: str) -> dict[str, Any]:
     with server.client() as client:
-        manifest: dict = client.manifest(repository, reference).json()
+        manifest: dict[str, Any] = client.manifest(repository, reference).json()
     return manifest
 
 
-def assert_complete(server: RegistryServer, repository: str, digest: str) -> dict:
+def assert_complete(server: RegistryServer, repository: str, digest: str) -> dict[str, Any]:
     """Every blob of the published image is in ``repository``; returns the manifest."""
     manifest = pushed_manifest(server, repository, digest)
     with server.client() as client:
@@ -204,7 +206,7 @@ def _poison(home: Path, registry: str, base: Base, diff_ids: list[str]) -> None:
     cache.learn(registry, fake)
 
 
-def _diff_ids(server: RegistryServer, repository: str, manifest: dict) -> list[str]:
+def _diff_ids(server: RegistryServer, repository: str, manifest: dict[str, Any]) -> list[str]:
     with server.client() as client:
         reply = client.request("GET", f"/v2/{repository}/blobs/{manifest['config']['digest']}",
                                repo=repository)  # fmt: skip

@@ -29,6 +29,7 @@ from ocirel.oci import (
     DOCKER_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
+    Digest,
     ImageManifest,
     sha256_digest,
 )
@@ -655,6 +656,7 @@ def test_r24_malformed_digests_rejected_before_any_request(
 ) -> None:
     blob = tmp_path / "blob"
     blob.write_bytes(b"x")
+    digest = Digest(digest)  # not one: the registry must refuse it before any request
     calls: list[Callable[[], object]] = [
         lambda: registry.get_blob(repo, digest),
         lambda: registry.blob_exists(repo, digest),
@@ -697,7 +699,7 @@ def start_upload(location: str = SESSION) -> Response:
 
 
 @pytest.fixture
-def blob(tmp_path: Path) -> tuple[Path, str, int]:
+def blob(tmp_path: Path) -> tuple[Path, Digest, int]:
     data = b"layer bytes " * 1000
     path = tmp_path / "blob"
     path.write_bytes(data)
@@ -709,7 +711,7 @@ def test_r14_upload_restarted_from_the_first_byte(
     fake: FakeRegistry,
     registry: Registry,
     repo: Reference,
-    blob: tuple[Path, str, int],
+    blob: tuple[Path, Digest, int],
     sleeps: list[float],
     failure: Response,
 ) -> None:
@@ -725,7 +727,7 @@ def test_r14_upload_restarted_from_the_first_byte(
 
 
 def test_r14_upload_fails_after_bounded_restarts(
-    fake: FakeRegistry, registry: Registry, repo: Reference, blob: tuple[Path, str, int]
+    fake: FakeRegistry, registry: Registry, repo: Reference, blob: tuple[Path, Digest, int]
 ) -> None:
     path, digest, size = blob
     fake.route("POST", UPLOADS, start_upload())
@@ -737,7 +739,7 @@ def test_r14_upload_fails_after_bounded_restarts(
 
 
 def test_r14_upload_not_restarted_on_a_permanent_error(
-    fake: FakeRegistry, registry: Registry, repo: Reference, blob: tuple[Path, str, int]
+    fake: FakeRegistry, registry: Registry, repo: Reference, blob: tuple[Path, Digest, int]
 ) -> None:
     path, digest, size = blob
     fake.route("POST", UPLOADS, start_upload())
@@ -748,7 +750,7 @@ def test_r14_upload_not_restarted_on_a_permanent_error(
 
 
 def test_r16_token_expiring_before_the_upload_put_restarts_the_upload(
-    fake: FakeRegistry, registry: Registry, repo: Reference, blob: tuple[Path, str, int]
+    fake: FakeRegistry, registry: Registry, repo: Reference, blob: tuple[Path, Digest, int]
 ) -> None:
     path, digest, size = blob
     tokens = fake.require_bearer(TokenService(uses=2))  # each token: the POST and one more
@@ -767,7 +769,7 @@ def test_r17_upload_location_on_another_host_gets_no_authorization(
     other: FakeRegistry,
     registry: Registry,
     repo: Reference,
-    blob: tuple[Path, str, int],
+    blob: tuple[Path, Digest, int],
 ) -> None:
     path, digest, size = blob
     fake.require_bearer()

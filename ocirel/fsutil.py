@@ -177,4 +177,20 @@ def _remove(paths: Iterable[Path]) -> None:
             path.unlink()
 
 
-__all__ = ["BatchWriteError", "fsync_dir", "replace_all", "stage", "write_atomic"]
+__all__ = ["BatchWriteError", "file_kind", "fsync_dir", "replace_all", "stage", "write_atomic"]
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def file_kind(mode: int, *, link: bool = False) -> str:
+    """What a file that is not a regular one is, in words: ``"a FIFO (named pipe)"``,
+    ``"a symbolic link to a socket"``."""
+    what = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"a symbolic link to {what}" if link else what

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocirel.errors import ManifestError
+from ocirel.fsutil import file_kind
 
 YAML_SUFFIXES = (".yaml", ".yml")
 #: Names a walk takes besides ``*.yaml``/``*.yml``: kustomize's ``Kustomization``
@@ -71,7 +72,7 @@ def read_text(path: Path) -> str:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ManifestError(f"{path}: {describe(info.st_mode)}, not a regular file")
+            raise ManifestError(f"{path}: {file_kind(info.st_mode)}, not a regular file")
         data = _read_all(fd, info.st_size)
     except OSError as exc:
         raise _cannot_read(path, exc) from None
@@ -135,7 +136,7 @@ def _stat(path: Path | os.DirEntry[str], what: str) -> os.stat_result | None:
 def _is_regular(path: Path, info: os.stat_result, options: FileOptions) -> bool:
     """True for a regular file within the size cap; others are reported and skipped."""
     if not stat.S_ISREG(info.st_mode):
-        options.skip(path, describe(info.st_mode, link=path.is_symlink()))
+        options.skip(path, file_kind(info.st_mode, link=path.is_symlink()))
         return False
     if info.st_size > options.max_size:
         raise ManifestError(
@@ -183,21 +184,6 @@ def _list_directory(directory: Path) -> tuple[list[os.DirEntry[str]], list[str]]
     return files, subdirs
 
 
-_KINDS = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISDIR, "a directory"),
-)
-
-
-def describe(mode: int, *, link: bool = False) -> str:
-    """What a non-regular file is, in words: ``"a symbolic link to a socket"``."""
-    what = next((name for test, name in _KINDS if test(mode)), "a special file")
-    return f"a symbolic link to {what}" if link else what
-
-
 def _size(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size} bytes"
 
@@ -215,7 +201,6 @@ __all__ = [
     "YAML_SUFFIXES",
     "FileOptions",
     "collect_paths",
-    "describe",
     "read_text",
     "skip_message",
 ]

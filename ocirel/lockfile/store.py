@@ -52,19 +52,10 @@ def load(path: Path) -> Lockfile:
     return loads(text, where=str(path))
 
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-)
-
-
 def _refuse_special(path: Path, mode: int) -> None:
     if stat.S_ISREG(mode):
         return
-    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    kind = fsutil.file_kind(mode)
     raise LockfileError(
         f"{path} is not a regular file ({kind}); a lockfile must be a regular file, "
         "and nothing was read or written",

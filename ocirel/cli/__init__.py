@@ -25,13 +25,14 @@ import typer
 
 from ocirel import __version__
 from ocirel.cli import cache, deploy, doctor, publish, versions
-from ocirel.cli.output import out, state
+from ocirel.cli.output import EXIT_CODES, PUBLISH_EXIT_CODES, out, state
 
 app = typer.Typer(
     name="ocirel",
     help="Release container images safely: rootless build, next unique version tag, "
     "push, verify, digest lockfile.",
     no_args_is_help=True,
+    epilog="Each command's --help ends with its exit codes; the README has the table.",
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -85,15 +86,15 @@ def _debug_logging(debug: bool) -> None:
 
 
 # The order here is the order of ``ocirel --help``.
-app.command()(publish.publish)
-app.command()(versions.tags)
-app.command("next")(versions.next_version)
-app.command()(versions.digest)
+app.command(epilog=PUBLISH_EXIT_CODES)(publish.publish)
+app.command(epilog=EXIT_CODES)(versions.tags)
+app.command("next", epilog=EXIT_CODES)(versions.next_version)
+app.command(epilog=EXIT_CODES)(versions.digest)
 app.add_typer(deploy.lock_app, name="lock")
-app.command()(deploy.pin)
+app.command()(deploy.pin)  # pin, lint and verify say their own exit codes
 app.command()(deploy.lint)
 app.command()(deploy.verify)
-app.command()(doctor.doctor)
+app.command(epilog=EXIT_CODES)(doctor.doctor)
 app.add_typer(cache.cache_app, name="cache")
 
 __all__ = ["app"]

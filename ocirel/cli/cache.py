@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ocirel.cli.output import handle_errors, out, out_json
+from ocirel.cli.output import EXIT_CODES, handle_errors, out, out_json
 
 cache_app = typer.Typer(
     name="cache",
@@ -17,7 +17,7 @@ cache_app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-@cache_app.command("info")
+@cache_app.command("info", epilog=EXIT_CODES)
 @handle_errors
 def cache_info(*, as_json: JsonOpt = False) -> None:
     """Print the cache's directory, entries, size and cap.
@@ -37,7 +37,7 @@ def cache_info(*, as_json: JsonOpt = False) -> None:
     out(f"{cache.root}: {usage.entries} entries, {usage.bytes} bytes (cap {cache.max_bytes})")
 
 
-@cache_app.command("prune")
+@cache_app.command("prune", epilog=EXIT_CODES)
 @handle_errors
 def cache_prune(
     *,

@@ -21,6 +21,16 @@ from ocirel.errors import CommandError, OcirelError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The exit codes every command shares, at the end of each ``--help`` (README: Exit codes).
+EXIT_CODES = (
+    "Exit codes: 0 success; 1 an error (the message says what to do); 2 bad usage "
+    "or configuration; 3 a bug in ocirel (--debug shows the traceback); 130/143 "
+    "interrupted/terminated."
+)
+PUBLISH_EXIT_CODES = EXIT_CODES + (
+    " 4 every candidate tag was taken by other publishers (--max-attempts), or --tag lost a race."
+)
+
 #: set by ``--debug`` (the app's callback) before any command runs
 state: dict[str, bool] = {"debug": False}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -62,6 +63,17 @@ def display(argv: Sequence[str]) -> str:
     return redact(" ".join(shlex.quote(a) for a in argv))
 
 
+_log = logging.getLogger(__name__)
+#: Whether ``stream=True`` output (builder progress) is copied to our stderr; ``ocirel
+#: -q`` turns it off. The last lines are kept either way, for error messages.
+_echo = {"stream": True}
+
+
+def set_echo(enabled: bool) -> None:
+    """Copy streamed output to stderr (the default), or keep it to the error tail only."""
+    _echo["stream"] = enabled
+
+
 def which(program: str) -> str | None:
     return shutil.which(program)
 
@@ -94,6 +106,7 @@ def run(
     facts only the log tells (which build steps came from the layer cache).
     """
     argv = tuple(argv)
+    started = time.monotonic()
     proc = _start(argv, env=env, cwd=cwd, stdin_data=stdin_data, stream=stream, hint=install_hint)
     out_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     try:
@@ -111,6 +124,7 @@ def run(
         _kill_group(proc, leaves_first_grace)
         raise
     result = Result(argv, proc.returncode, stdout, stderr)
+    _log.info("%s: exit %s in %.2f s", display(argv), proc.returncode, time.monotonic() - started)
     if check and not result.ok:
         raise _failed(result)
     return result
@@ -225,9 +239,10 @@ def _pump(
         if on_line is not None:
             with contextlib.suppress(Exception):  # a faulty observer must not stall the pipe
                 on_line(line)
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(redact(line))
-            sys.stderr.flush()
+        if _echo["stream"]:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(redact(line))
+                sys.stderr.flush()
 
 
 def _kill_group(proc: subprocess.Popen[str], leaves_first_grace: float = 0.0) -> None:

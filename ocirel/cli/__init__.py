@@ -50,6 +50,18 @@ def _main(
     debug: Annotated[
         bool, typer.Option("--debug", help="log registry requests and show tracebacks")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="also log each builder command and how long it took"),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="only results, warnings and errors: no progress lines, no builder output",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -57,12 +69,21 @@ def _main(
         ),
     ] = False,
 ) -> None:
-    state["debug"] = debug
-    _debug_logging(debug)
+    if quiet and (verbose or debug):
+        raise typer.BadParameter("--quiet cannot go with --verbose or --debug")
+    state.update(debug=debug, verbose=verbose or debug, quiet=quiet)
+    # The runner is imported only when it must be told (its subprocess machinery costs
+    # start-up time): to go quiet, or to speak again in a process that ran -q before.
+    if quiet or "ocirel.runner" in sys.modules:
+        from ocirel import runner  # noqa: PLC0415
+
+        runner.set_echo(not quiet)
+    _logging("debug" if debug else "verbose" if verbose else None)
 
 
-def _debug_logging(debug: bool) -> None:
-    """``--debug``: ocirel's loggers (registry requests among them) write to stderr.
+def _logging(level: str | None) -> None:
+    """``--debug``/``-v``: ocirel's loggers write to stderr (``-v``: each builder
+    command and its time; ``--debug``: registry requests too).
 
     The handler is ocirel's own, bound to the current stderr, rather than the root
     logger's: other libraries stay quiet, and an embedding program's logging setup
@@ -73,15 +94,15 @@ def _debug_logging(debug: bool) -> None:
     logger = logging.getLogger("ocirel")
     for old in [h for h in logger.handlers if getattr(h, "ocirel_debug", False)]:
         logger.removeHandler(old)
-    if not debug:
+    if level is None:
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"{level}: %(name)s: %(message)s"))
     handler.ocirel_debug = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
     logger.propagate = False
 
 

@@ -39,7 +39,7 @@ from ocirel.cli.deploy_options import (
     helm_options,
 )
 from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
-from ocirel.cli.output import err, handle_errors, out, out_json, write
+from ocirel.cli.output import err, handle_errors, note, out, out_json, write
 
 if TYPE_CHECKING:
     from ocirel.deploy.pin import PinPlan
@@ -164,10 +164,10 @@ def _render_pin(
         write("".join(unified_diff(result) for result in plan.changed))
     if not as_json:
         for change in plan.changes:
-            err(_change_line(change))
+            note(_change_line(change))
     if plan.resolved:
-        err(f"resolved {len(plan.resolved)} distinct tag reference(s) through the registry")
-    err(_pin_summary(plan, written, mode))
+        note(f"resolved {len(plan.resolved)} distinct tag reference(s) through the registry")
+    note(_pin_summary(plan, written, mode))
 
 
 def _change_line(change: Change) -> str:
@@ -262,7 +262,7 @@ def lint(
     else:
         for finding in findings:
             out(str(finding))
-    err(f"{errors} error(s), {warnings} warning(s) in {len(manifests)} file(s)")
+    note(f"{errors} error(s), {warnings} warning(s) in {len(manifests)} file(s)")
     if linting.has_errors(findings):
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -343,7 +343,7 @@ def verify(
     else:
         for line in _table(checks):
             out(line)
-    err(", ".join(f"{count} {status}" for status, count in counts.items()))
+    note(", ".join(f"{count} {status}" for status, count in counts.items()))
     if code:
         raise typer.Exit(code)
 

@@ -31,8 +31,14 @@ PUBLISH_EXIT_CODES = EXIT_CODES + (
     " 4 every candidate tag was taken by other publishers (--max-attempts), or --tag lost a race."
 )
 
-#: set by ``--debug`` (the app's callback) before any command runs
-state: dict[str, bool] = {"debug": False}
+#: set by ``--debug``, ``-q`` and ``-v`` (the app's callback) before any command runs
+state: dict[str, bool] = {"debug": False, "quiet": False, "verbose": False}
+
+
+def note(message: str) -> None:
+    """A progress or summary line on stderr; ``-q`` leaves it out (never a warning)."""
+    if not state["quiet"]:
+        err(message)
 
 
 def err(message: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocirel.cli.output import err
+from ocirel.cli.output import err, note
 
 if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
@@ -209,7 +209,7 @@ def choose_builder(options: BuildOptions) -> Backend:
 
     chosen, why = select_backend(options.backend)
     if options.backend == "auto":
-        err(f"backend: {why}")
+        note(f"backend: {why}")
     return chosen
 
 
@@ -219,9 +219,9 @@ def build_timestamp(context: Path, builder: Backend) -> int | None:
 
     timestamp, origin = source_date_epoch(context, os.environ)
     if timestamp is not None and not builder.reproducible:
-        err(f"note: {builder.name} cannot build reproducibly; timestamps are the wall clock")
+        note(f"note: {builder.name} cannot build reproducibly; timestamps are the wall clock")
     elif timestamp is None:
-        err(f"note: not reproducible ({origin}); set SOURCE_DATE_EPOCH to fix the timestamps")
+        note(f"note: not reproducible ({origin}); set SOURCE_DATE_EPOCH to fix the timestamps")
     return timestamp
 
 
@@ -286,6 +286,6 @@ def publish(
             request, chosen, env,
             registry_factory=lambda: make_registry(config.registry, repo),
             source_factory=lambda: source_info(context),
-            say=lambda message: err(f"ocirel: {message}"),
+            say=lambda message: note(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
         ).run()  # fmt: skip

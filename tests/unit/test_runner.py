@@ -340,3 +340,31 @@ def test_signal_handlers_are_left_alone_outside_the_main_thread() -> None:
     thread.join(5)
     assert errors == []
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# -- ocirel -q and -v ------------------------------------------------------------------
+
+
+def test_quiet_keeps_streamed_output_off_stderr_but_in_the_error_tail(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    script = "import sys; print('step 1/2'); print('step 2/2: boom', file=sys.stderr); sys.exit(3)"
+    runner.set_echo(False)
+    try:
+        with pytest.raises(CommandError) as info:
+            run([sys.executable, "-c", script], stream=True)
+    finally:
+        runner.set_echo(True)
+    assert "step" not in capfd.readouterr().err
+    assert "step 2/2: boom" in info.value.stderr_tail
+    run([sys.executable, "-c", "print('step 1/1')"], stream=True)
+    assert "step 1/1" in capfd.readouterr().err  # echoed again by default
+
+
+def test_each_command_is_logged_with_its_exit_code_and_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("INFO", logger="ocirel.runner"):
+        run([sys.executable, "-c", "pass"])
+    [record] = [r for r in caplog.records if r.name == "ocirel.runner"]
+    assert record.getMessage().startswith(f"{sys.executable} -c pass: exit 0 in ")

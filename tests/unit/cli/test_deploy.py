@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -564,3 +565,26 @@ def test_verify_tls_options_apply_to_the_lockfile_registry(
     assert "certificate" in result.stdout
     run("verify", "--ca-file", str(tls_files.ca))
     run("verify", "--insecure")
+
+
+# ------------------------------------------------------------------- -q and -v
+
+
+def test_quiet_leaves_only_the_exit_code_and_the_warnings(
+    tmp_path: Path, lock: Path, tree: dict[str, Path]
+) -> None:
+    before = snapshot(tmp_path)
+    result = run("-q", "pin", "--check", ".", code=1)
+    assert (result.stdout, result.stderr) == ("", "")
+    assert snapshot(tmp_path) == before
+    os.mkfifo(tmp_path / "k8s" / "pipe.yaml")
+    warned = run("--quiet", "lint", "k8s", code=1)
+    assert warned.stderr.startswith("warning: k8s/pipe.yaml: skipped: a FIFO")
+    assert "error(s)" not in warned.stderr  # the summary is progress
+    assert "unpinned" in warned.stdout  # results stay
+
+
+def test_quiet_goes_with_neither_verbose_nor_debug(lock: Path) -> None:
+    for flags in (("-q", "-v"), ("--quiet", "--debug")):
+        result = run(*flags, "lint", ".", code=2)
+        assert "--quiet cannot go with --verbose or --debug" in result.output

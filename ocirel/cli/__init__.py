@@ -5,6 +5,7 @@ One module per command group registers nothing itself; this module puts them on
 
 * :mod:`~ocirel.cli.publish` — ``publish``;
 * :mod:`~ocirel.cli.versions` — ``tags``, ``next``, ``digest``;
+* :mod:`~ocirel.cli.show` — ``show``;
 * :mod:`~ocirel.cli.deploy` — ``pin``, ``lint``, ``verify``, ``lock export``;
 * :mod:`~ocirel.cli.doctor` — ``doctor``.
 
@@ -24,7 +25,7 @@ from typing import Annotated
 import typer
 
 from ocirel import __version__
-from ocirel.cli import cache, deploy, doctor, publish, versions
+from ocirel.cli import cache, deploy, doctor, publish, show, versions
 from ocirel.cli.output import out, state
 
 app = typer.Typer(
@@ -89,6 +90,7 @@ app.command()(publish.publish)
 app.command()(versions.tags)
 app.command("next")(versions.next_version)
 app.command()(versions.digest)
+app.command()(show.show)
 app.add_typer(deploy.lock_app, name="lock")
 app.command()(deploy.pin)
 app.command()(deploy.lint)

@@ -21,7 +21,7 @@ from ocirel.cli.output import err
 if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
     from ocirel.lockfile import Lockfile
-    from ocirel.publish import PublishResult
+    from ocirel.publish import PublishRequest, PublishResult
     from ocirel.reference import Reference
     from ocirel.registry import Registry
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
@@ -243,8 +243,10 @@ def publish(
     no_cache: bool,
     explain: bool,
     dry_run: bool,
+    attach: bool = True,
 ) -> PublishResult:
-    """Check the targets, choose the builder, and run one publish."""
+    """Check the targets, choose the builder, and run one publish; then attach the
+    build record to a newly pushed image (unless ``attach`` is False)."""
     from ocirel import lockfile, reference  # noqa: PLC0415
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
@@ -271,11 +273,55 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache,
     )  # fmt: skip
-    with build_env_for(config, repo, cache, containerfile_bases(context, containerfile)) as env:
-        return make_publisher(
+    attach = attach and not (dry_run or explain)
+    if attach:
+        from ocirel.records.attach import preload  # noqa: PLC0415
+
+        preload()  # oras-py's import, while the builder works
+    bases = containerfile_bases(context, containerfile)
+    registries: list[Registry] = []  # the publish's client, reused for the record
+    with build_env_for(config, repo, cache, bases) as env:
+        result = make_publisher(
             request, chosen, env,
-            registry_factory=lambda: make_registry(config.registry, repo),
+            registry_factory=lambda: _remember(registries, make_registry(config.registry, repo)),
             source_factory=lambda: source_info(context),
             say=lambda message: err(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
         ).run()  # fmt: skip
+    if attach and registries:
+        attach_record(registries[0], result, request, chosen, bases or ())
+    return result
+
+
+def _remember(registries: list[Registry], registry: Registry) -> Registry:
+    registries.append(registry)
+    return registry
+
+
+def attach_record(
+    registry: Registry,
+    result: PublishResult,
+    request: PublishRequest,
+    builder: Backend,
+    bases: Sequence[str],
+) -> None:
+    """After a publish that pushed a new version: attach its build record (a warning,
+    never a failure, when that does not work)."""
+    from ocirel import lockfile  # noqa: PLC0415
+    from ocirel.publish.outcome import Published  # noqa: PLC0415
+    from ocirel.records.attach import AttachRequest, attach_after_publish  # noqa: PLC0415
+
+    if not isinstance(result.outcome, Published):
+        return
+    entry = lockfile.load(request.lockfile).entries[result.name]
+    attached = attach_after_publish(
+        registry,
+        AttachRequest(
+            entry=entry, source=result.source, backend=builder.name,
+            backend_version=builder.version(), build_args=request.build_args, bases=bases,
+            source_date_epoch=request.timestamp,
+        ),
+        warn=lambda message: err(f"warning: {message}"),
+    )  # fmt: skip
+    if attached:
+        err(f"ocirel: attached build record {attached} to {entry.reference}")

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def published(server: RegistryServer, unique_repo: str, tmp_path: Path) -> dict[
             ("GITHUB_TOKEN", SECRET_VALUE),
             ("DB_PASSWORD", SECRET_VALUE),
             ("VERSION", "1.2.3"),
-        ),  # fmt: skip
+        ),
         bases=(f"{repository}:v1", "docker.io/library/alpine:3.19"),
         source_date_epoch=1700000000,
     )
@@ -127,7 +128,7 @@ def test_next_version_ignores_the_referrers_tag(
     ocirel: OcirelRunner, server: RegistryServer, published: dict[str, Any]
 ) -> None:
     with server.client() as client:
-        assert referrers_tag(published["digest"]) in client.tags(published["repo"])
+        assert referrers_tag(published["digest"]) in client.tags(published["repo"], artifacts=True)
     for scheme in ("counter", "semver", "calver"):
         run = ocirel("next", published["repository"], "--scheme", scheme, "--prefix", "sha256-",
                      "--json", cwd=published["dir"], env=env_for(server))  # fmt: skip
@@ -208,3 +209,38 @@ def test_plain_oras_in_another_process_reads_what_show_prints(
     assert read["subject"] == attached["subject"] == published["digest"]
     assert read["record"] == attached["record"]
     assert SECRET_VALUE not in proc.stdout
+
+
+@pytest.mark.builder
+def test_publish_attaches_a_record_unless_told_not_to(
+    ocirel: OcirelRunner, server: RegistryServer, unique_repo: str,
+    build_context: Callable[..., Path], require_engine: Callable[[str], None],
+) -> None:  # fmt: skip
+    """The one publish hook: a new version gets its record (plain and token auth), the
+    secret build arg stays out of it; ``--no-attach`` and an unchanged build add none."""
+    require_engine("buildah")
+    context = build_context("ARG API_TOKEN", "ARG FLAVOUR", unique=True)
+    repo = f"{server.host}/{unique_repo}"
+    env = {**env_for(server), "SOURCE_DATE_EPOCH": "1700000000"}
+    args = ("--build-arg", f"API_TOKEN={SECRET_VALUE}", "--build-arg", "FLAVOUR=plain")
+    run = ocirel("publish", "--image", repo, "--backend", "buildah", "--json", *args,
+                 str(context), cwd=context, env=env, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.explain()
+    assert "attached build record sha256:" in run.stderr, run.explain()
+    shown = ocirel("show", f"{repo}:v1", "--json", env=env)
+    assert shown.returncode == 0, shown.explain()
+    [attached] = shown.json["records"]
+    record = attached["record"]
+    assert attached["subject"] == run.json["digest"] == record["subject"]["digest"]
+    assert record["buildArgs"] == {"API_TOKEN": "***", "FLAVOUR": "plain"}
+    assert record["backend"]["name"] == "buildah"
+    assert record["sourceDateEpoch"] == 1700000000
+    assert record["lock"]["tag"] == "v1"
+    assert SECRET_VALUE not in shown.stdout + run.stdout + run.stderr
+    # a new version without a record
+    (context / "Containerfile").write_text((context / "Containerfile").read_text() + "RUN true\n")
+    second = ocirel("publish", "--image", repo, "--backend", "buildah", "--json", "--no-attach",
+                    *args, str(context), cwd=context, env=env, timeout=600)  # fmt: skip
+    assert second.returncode == 0, second.explain()
+    assert second.json["tag"] == "v2"
+    assert ocirel("show", f"{repo}:v2", "--json", env=env).json["records"] == []

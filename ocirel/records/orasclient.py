@@ -20,14 +20,16 @@ oras-py is imported on first use: ``import ocirel.records.orasclient`` stays che
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ocirel.errors import RegistryError
+from ocirel.errors import OcirelError, RegistryError
 from ocirel.oci import Digest, canonical_json, sha256_digest
+from ocirel.redact import redact
 from ocirel.reference import Reference
 from ocirel.transport import MANIFEST_MAX_BODY, Reply, raise_for_status
 
@@ -158,10 +160,24 @@ def _send(
         data=body,
         max_body=MANIFEST_MAX_BODY,
     )
+    if reply.status == 429 or reply.status >= 500:  # still failing after ocirel's retries:
+        raise_for_status(reply, what=f"{method} for oras-py")  # oras-py would misread it
     return OrasResponse(reply)
 
 
 # ------------------------------------------------------------------- operations
+
+
+@contextlib.contextmanager
+def _oras_errors(what: str) -> Iterator[None]:
+    """oras-py raises ValueError, jsonschema's ValidationError, KeyError …: one
+    :class:`RegistryError` saying what was being done (ocirel's own errors pass)."""
+    try:
+        yield
+    except OcirelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (the boundary of a foreign library)
+        raise RegistryError(f"{what}: oras-py failed: {redact(str(exc))[:300]}") from None
 
 
 def _container(client: Any, repo: Reference) -> Any:
@@ -176,7 +192,8 @@ def push_blob(
     path = workdir / digest.replace(":", "-")
     path.write_bytes(data)
     layer = {"mediaType": media_type, "digest": digest, "size": len(data)}
-    response = client.upload_blob(str(path), _container(client, repo), layer)
+    with _oras_errors(f"uploading blob {digest[:19]} to {repo.name}"):
+        response = client.upload_blob(str(path), _container(client, repo), layer)
     _check(response, f"uploading blob {digest[:19]} to {repo.name}", (200, 201, 202))
     return layer
 
@@ -187,7 +204,8 @@ def push_manifest(
     """PUT ``manifest`` by digest with oras-py; its digest and the registry's reply."""
     digest = sha256_digest(canonical_json(manifest))
     container = client.get_container(f"{repo.registry}/{repo.repository}@{digest}")
-    response = client.upload_manifest(manifest, container)
+    with _oras_errors(f"putting the build record manifest into {repo.name}"):
+        response = client.upload_manifest(manifest, container)
     _check(response, f"putting the build record manifest into {repo.name}", (200, 201))
     reported = response.headers.get("Docker-Content-Digest")
     if reported and reported != digest:
@@ -208,7 +226,8 @@ def pull_manifest(client: Any, repo: Reference, digest: str, accept: list[str]) 
     _check(response, f"fetching the manifest {digest[:19]} of {repo.name}", (200,))
     if sha256_digest(response.content) != digest:
         raise RegistryError(f"the manifest {digest} of {repo.name} does not hash to its digest")
-    document = json.loads(response.content)
+    with _oras_errors(f"reading the manifest {digest[:19]} of {repo.name}"):
+        document = json.loads(response.content)
     if not isinstance(document, dict):
         raise RegistryError(f"the manifest {digest} of {repo.name} is not a JSON object")
     return document
@@ -216,7 +235,8 @@ def pull_manifest(client: Any, repo: Reference, digest: str, accept: list[str]) 
 
 def pull_blob(client: Any, repo: Reference, digest: str) -> bytes:
     """A small blob read with oras-py, checked against its digest."""
-    response = client.get_blob(_container(client, repo), digest)
+    with _oras_errors(f"fetching blob {digest[:19]} of {repo.name}"):
+        response = client.get_blob(_container(client, repo), digest)
     _check(response, f"fetching blob {digest[:19]} of {repo.name}", (200,))
     if sha256_digest(response.content) != digest:
         raise RegistryError(f"blob {digest} of {repo.name} does not hash to its digest")

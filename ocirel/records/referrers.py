@@ -18,7 +18,6 @@ Listing asks ``GET /v2/<name>/referrers/<digest>`` first and falls back to the t
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ from typing import Any
 
 from ocirel.errors import RegistryError
 from ocirel.oci import (
-    ACCEPT_ALL,
     OCI_INDEX,
     OCI_MANIFEST,
     Digest,
@@ -164,7 +162,3 @@ def build_records(registry: Registry, repo: Reference, subject: Digest) -> list[
         records.append(Attached(digest, named, record))
     return records
 
-
-def manifest_json(registry: Registry, ref: Reference) -> dict[str, Any]:
-    """The manifest ``ref`` names, parsed (any type ocirel reads)."""
-    return json.loads(registry.get_manifest(ref, accept=ACCEPT_ALL).body)  # type: ignore[no-any-return]

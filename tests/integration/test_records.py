@@ -80,9 +80,15 @@ def published(server: RegistryServer, unique_repo: str, tmp_path: Path) -> dict[
         source_date_epoch=1700000000,
     )
     warnings: list[str] = []
+    if server.token_server is not None:
+        server.token_server.clear()
     record_digest = attach_after_publish(registry_for(server), request, warnings.append)
     assert warnings == []
     assert record_digest is not None
+    if server.token_server is not None:  # oras-py's requests got ocirel's tokens, per scope
+        asked = server.token_server.recorded()
+        assert f"repository:{unique_repo}:pull,push" in {s for r in asked for s in r.scopes}
+        assert all(r.authenticated for r in asked)
     return {"repo": unique_repo, "repository": repository, "digest": digest,
             "record_digest": record_digest, "dir": tmp_path}  # fmt: skip
 

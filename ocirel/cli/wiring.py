@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
     from ocirel.lockfile import Lockfile
     from ocirel.publish import PublishRequest, PublishResult
+    from ocirel.records.attach import Prefetch
     from ocirel.reference import Reference
     from ocirel.registry import Registry
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
@@ -273,11 +274,11 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache,
     )  # fmt: skip
-    attach = attach and not (dry_run or explain)
-    if attach:
-        from ocirel.records.attach import preload  # noqa: PLC0415
+    prefetch = None
+    if attach and not (dry_run or explain):
+        from ocirel.records.attach import Prefetch  # noqa: PLC0415
 
-        preload()  # oras-py's import, while the builder works
+        prefetch = Prefetch(chosen.version)  # oras-py's import and the builder's version
     bases = containerfile_bases(context, containerfile)
     registries: list[Registry] = []  # the publish's client, reused for the record
     with build_env_for(config, repo, cache, bases) as env:
@@ -288,8 +289,8 @@ def publish(
             say=lambda message: err(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
         ).run()  # fmt: skip
-    if attach and registries:
-        attach_record(registries[0], result, request, chosen, bases or ())
+    if prefetch is not None and registries:
+        attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())
     return result
 
 
@@ -302,7 +303,8 @@ def attach_record(
     registry: Registry,
     result: PublishResult,
     request: PublishRequest,
-    builder: Backend,
+    backend: str,
+    prefetch: Prefetch,
     bases: Sequence[str],
 ) -> None:
     """After a publish that pushed a new version: attach its build record (a warning,
@@ -317,8 +319,8 @@ def attach_record(
     attached = attach_after_publish(
         registry,
         AttachRequest(
-            entry=entry, source=result.source, backend=builder.name,
-            backend_version=builder.version(), build_args=request.build_args, bases=bases,
+            entry=entry, source=result.source, backend=backend,
+            backend_version=prefetch.backend_version(), build_args=request.build_args, bases=bases,
             source_date_epoch=request.timestamp,
         ),
         warn=lambda message: err(f"warning: {message}"),

@@ -19,16 +19,18 @@ Listing asks ``GET /v2/<name>/referrers/<digest>`` first and falls back to the t
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocirel.errors import RegistryError
+from ocirel.errors import RegistryError, RegistryNotFoundError
 from ocirel.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
     Digest,
     ImageManifest,
+    ManifestInfo,
     canonical_json,
     sha256_digest,
 )
@@ -56,27 +58,46 @@ class Attached:
 
 
 def attach(registry: Registry, repo: Reference, subject: Digest, record: dict[str, Any]) -> Digest:
-    """Push ``record`` as an artifact whose subject is ``repo@subject``; its digest."""
-    info = registry.resolve(repo.with_digest(subject))
+    """Push ``record`` as an artifact whose subject is ``repo@subject``; its digest.
+
+    What does not depend on each other runs at once (the subject's descriptor, both
+    blobs, the current referrers tag): the record costs about three round trips more
+    than the slowest of those, not a dozen."""
     client = orasclient.make_client(registry.transport, repo.registry)
-    body = record_bytes(record)
-    with tempfile.TemporaryDirectory(prefix="ocirel-record-") as workdir:
-        config = orasclient.push_blob(client, repo, EMPTY_BLOB, EMPTY_TYPE, Path(workdir))
-        layer = orasclient.push_blob(client, repo, body, RECORD_TYPE, Path(workdir))
-    layer["annotations"] = {"org.opencontainers.image.title": "build-record.json"}
-    manifest: dict[str, Any] = {
+    tagged = repo.with_tag(referrers_tag(subject))
+    with (
+        tempfile.TemporaryDirectory(prefix="ocirel-record-") as workdir,
+        ThreadPoolExecutor(max_workers=4) as pool,
+    ):
+        info = pool.submit(registry.resolve, repo.with_digest(subject))
+        config = pool.submit(
+            orasclient.push_blob, client, repo, EMPTY_BLOB, EMPTY_TYPE, Path(workdir)
+        )
+        layer = pool.submit(
+            orasclient.push_blob, client, repo, record_bytes(record), RECORD_TYPE, Path(workdir)
+        )
+        listed = pool.submit(_tag_index, registry, tagged)  # needed without the referrers API
+        manifest = _artifact(record, info.result(), config.result(), layer.result())
+        digest, response = orasclient.push_manifest(client, repo, manifest)
+        if response.headers.get("OCI-Subject") != subject:  # no referrers API: keep the tag
+            _put_referrers_tag(registry, tagged, listed.result(), manifest, digest)
+    return digest
+
+
+def _artifact(
+    record: dict[str, Any], info: ManifestInfo, config: dict[str, Any], layer: dict[str, Any]
+) -> dict[str, Any]:
+    """The artifact manifest of ``record`` (OCI 1.1 artifact guidance)."""
+    layer = {**layer, "annotations": {"org.opencontainers.image.title": "build-record.json"}}
+    return {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": RECORD_TYPE,
         "config": config,
         "layers": [layer],
-        "subject": {"mediaType": info.media_type, "digest": subject, "size": _size(info.size)},
+        "subject": {"mediaType": info.media_type, "digest": info.digest, "size": _size(info.size)},
         "annotations": _annotations(record),
     }
-    digest, response = orasclient.push_manifest(client, repo, manifest)
-    if response.headers.get("OCI-Subject") != subject:  # no referrers API: keep the tag
-        _add_to_referrers_tag(registry, repo, subject, manifest, digest)
-    return digest
 
 
 def _size(size: int | None) -> int:
@@ -91,11 +112,17 @@ def _annotations(record: dict[str, Any]) -> dict[str, str]:
     return {"org.opencontainers.image.version": str(tag)} if tag else {}
 
 
-def _add_to_referrers_tag(
-    registry: Registry, repo: Reference, subject: Digest, manifest: dict[str, Any], digest: Digest
+def _put_referrers_tag(
+    registry: Registry,
+    tagged: Reference,
+    listed: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    digest: Digest,
 ) -> None:
-    tagged = repo.with_tag(referrers_tag(subject))
-    manifests = [m for m in _tag_index(registry, tagged) if m.get("digest") != digest]
+    """Write the referrers tag: what it ``listed`` (read just before), plus ``digest``.
+    Two publishers attaching to the same digest at once may drop one entry (the API
+    has no conditional write); a second attach of the same record lists it once."""
+    manifests = [m for m in listed if m.get("digest") != digest]
     descriptor: dict[str, Any] = {
         "mediaType": OCI_MANIFEST,
         "digest": digest,
@@ -111,9 +138,10 @@ def _add_to_referrers_tag(
 
 def _tag_index(registry: Registry, tagged: Reference) -> list[dict[str, Any]]:
     """The descriptors the referrers tag lists ([] when there is no such tag)."""
-    if not registry.exists(tagged):
+    try:
+        document = registry.get_manifest(tagged, accept=OCI_INDEX).document
+    except RegistryNotFoundError:
         return []
-    document = registry.get_manifest(tagged, accept=OCI_INDEX).document
     manifests = document.get("manifests")
     return [m for m in manifests if isinstance(m, dict)] if isinstance(manifests, list) else []
 
@@ -161,4 +189,3 @@ def build_records(registry: Registry, repo: Reference, subject: Digest) -> list[
         record = parse_record(blob, what=f"the build record {digest[:19]} of {repo.name}")
         records.append(Attached(digest, named, record))
     return records
-

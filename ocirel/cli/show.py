@@ -42,34 +42,55 @@ def show(
 
 
 def render(shown: Shown) -> None:
-    out(f"{shown.repository}@{shown.digest}")
+    for line in _lines(shown):
+        out(_printable(line))
+
+
+def _lines(shown: Shown) -> list[str]:
+    lines: list[str] = []
+    add = lines.append
+    add(f"{shown.repository}@{shown.digest}")
     if shown.entry is not None:
-        out(f"  lockfile entry  {shown.entry.name} ({shown.entry.tag})")
-    out(f"  media type      {shown.media_type}")
-    out(f"  platforms       {', '.join(shown.platforms) or '-'}")
+        add(f"  lockfile entry  {shown.entry.name} ({shown.entry.tag})")
+    add(f"  media type      {shown.media_type}")
+    add(f"  platforms       {', '.join(shown.platforms) or '-'}")
     tags = "(too many to check)" if shown.tags is None else ", ".join(shown.tags) or "-"
-    out(f"  tags            {tags}")
+    add(f"  tags            {tags}")
     if not shown.records:
-        out("  build records   none")
+        add("  build records   none")
     for attached in shown.records:
-        out(f"  build record    {attached.digest}")
+        add(f"  build record    {attached.digest}")
         for line in _record_lines(attached.record):
-            out(f"    {line}")
+            add(f"    {line}")
+    return lines
 
 
 def _record_lines(record: dict[str, Any]) -> list[str]:
-    source, backend = record.get("source") or {}, record.get("backend") or {}
-    dirty = " (dirty)" if source.get("dirty") else ""
+    """The record as lines; members of an unexpected shape (a record written by
+    another tool) show as unknown rather than failing."""
+    source, backend = _obj(record.get("source")), _obj(record.get("backend"))
+    dirty = " (dirty)" if source.get("dirty") is True else ""
     lines = [
         f"source          {source.get('url') or '-'} @ {source.get('revision') or '-'}{dirty}",
         f"backend         {backend.get('name') or '-'} {backend.get('version') or ''}".rstrip(),
         f"SOURCE_DATE_EPOCH {record.get('sourceDateEpoch')}",
         f"ocirel          {record.get('ocirelVersion')}",
     ]
-    for base in record.get("baseImages") or []:
+    bases = record.get("baseImages")
+    for base in map(_obj, bases if isinstance(bases, list) else []):
         lines.append(
             f"base image      {base.get('ref')} {base.get('digest') or '(digest unknown)'}"
         )
-    for key, value in sorted((record.get("buildArgs") or {}).items()):
+    for key, value in sorted(_obj(record.get("buildArgs")).items()):
         lines.append(f"build arg       {key}={value}")
     return lines
+
+
+def _printable(text: str) -> str:
+    """A record comes from the registry (anyone who may push wrote it): no terminal
+    control sequences reach the screen."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -253,3 +253,12 @@ def test_provenance_verdicts() -> None:
     assert "revision zzz" in provenance_of(ENTRY, _Outcome(value=["zzz"]))
     unreadable = provenance_of(ENTRY, _Outcome(error=RegistryError("boom")))
     assert unreadable.startswith("could not check: boom")
+
+
+def test_show_renders_a_foreign_record_without_failing_or_escape_sequences() -> None:
+    from ocirel.cli.show import _printable, _record_lines  # noqa: PLC0415
+
+    lines = _record_lines({"source": "x", "baseImages": ["y", {"ref": "a"}], "buildArgs": [1]})
+    assert lines[0] == "source          - @ -"
+    assert "base image      a (digest unknown)" in lines
+    assert _printable("rev \x1b[2J\x07") == "rev \\x1b[2J\\x07"

@@ -98,7 +98,7 @@ def test_referrers_tags_are_never_versions() -> None:
     assert not is_referrers_tag("sha256-abc")
     digits = "sha256-" + "1" * 64  # all digits: still not a counter, whatever the prefix
     for name in ("counter", "semver", "calver"):
-        scheme = make_scheme(name, prefix="sha256-")  # type: ignore[arg-type]
+        scheme = make_scheme(name, prefix="sha256-")
         assert scheme.parse(digits) is None
         assert scheme.parse(tag) is None
     assert make_scheme("counter").next_tag(["v1", tag, tag + ".sig"]) == "v2"

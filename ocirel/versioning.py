@@ -2,7 +2,9 @@
 
 A scheme recognises its own tags and ignores every other tag in the repository
 (``latest``, ``sha256-<hex>.sig``, branch names, another scheme's tags), so a
-foreign tag never breaks the computation. Order of the input never matters.
+foreign tag never breaks the computation. The referrers tags that hold build records
+(``sha256-<64 hex>``, :func:`is_referrers_tag`) are never versions, whatever the
+prefix. Order of the input never matters.
 
 Schemes:
 
@@ -69,6 +71,19 @@ _PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{0,32}")
 _NUMBER = r"(0|[1-9][0-9]{0,17})"
 _MAX_NUMBER = 10**18 - 1  # larger numbers are not versions of the scheme (foreign tags)
 CLOCK_SKEW_DAYS = 1
+_REFERRERS_TAG_RE = re.compile(r"sha256-[0-9a-f]{64}(\.[A-Za-z0-9_.-]+)?")
+
+
+def referrers_tag(digest: str) -> str:
+    """The tag of the referrers tag schema for ``digest``: ``sha256-<hex>``."""
+    algorithm, _, hex_part = digest.partition(":")
+    return f"{algorithm}-{hex_part}"
+
+
+def is_referrers_tag(tag: str) -> bool:
+    """Whether ``tag`` is an artifact tag (referrers index, ``.sig``, ``.att``), never a
+    version."""
+    return _REFERRERS_TAG_RE.fullmatch(tag) is not None
 
 
 class Scheme(Protocol):
@@ -104,6 +119,8 @@ class CounterScheme:
         check_prefix(self.prefix)
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
+        if is_referrers_tag(tag):
+            return None
         match = re.fullmatch(re.escape(self.prefix) + _NUMBER, tag)
         return (int(match.group(1)),) if match else None
 
@@ -124,6 +141,8 @@ class SemverScheme:
             raise VersionError(f"unknown bump {self.bump!r}; choose one of {', '.join(BUMPS)}")
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
+        if is_referrers_tag(tag):
+            return None
         pattern = re.escape(self.prefix) + rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
         match = re.fullmatch(pattern, tag)
         return tuple(int(g) for g in match.groups()) if match else None
@@ -153,6 +172,8 @@ class CalverScheme:
         check_prefix(self.prefix)
 
     def parse(self, tag: str) -> tuple[int, ...] | None:
+        if is_referrers_tag(tag):
+            return None
         pattern = (
             re.escape(self.prefix) + r"([0-9]{4})\.([0-9]{2})\.([0-9]{2})(?:\.([1-9][0-9]{0,17}))?"
         )
@@ -216,6 +237,11 @@ def check_explicit_tag(
 ) -> str:
     """Validate a tag given with ``--tag``: well-formed, not floating, not taken."""
     validate_tag(tag)
+    if is_referrers_tag(tag):
+        raise VersionError(
+            f"{tag!r} has the shape of a referrers tag (sha256-<hex>) and cannot be a version",
+            hint="registries without the referrers API keep attached artifacts under it",
+        )
     if is_floating(tag, floating):
         raise VersionError(
             f"{tag!r} is a floating tag and cannot be a version",

@@ -5,6 +5,7 @@ One module per command group registers nothing itself; this module puts them on
 
 * :mod:`~ocirel.cli.publish` — ``publish``;
 * :mod:`~ocirel.cli.versions` — ``tags``, ``next``, ``digest``;
+* :mod:`~ocirel.cli.show` — ``show``;
 * :mod:`~ocirel.cli.deploy` — ``pin``, ``lint``, ``verify``, ``lock export``;
 * :mod:`~ocirel.cli.doctor` — ``doctor``.
 
@@ -24,7 +25,7 @@ from typing import Annotated
 import typer
 
 from ocirel import __version__
-from ocirel.cli import cache, deploy, doctor, publish, versions
+from ocirel.cli import cache, deploy, doctor, publish, show, versions
 from ocirel.cli.output import EXIT_CODES, PUBLISH_EXIT_CODES, out, state
 
 app = typer.Typer(
@@ -111,6 +112,7 @@ app.command(epilog=PUBLISH_EXIT_CODES)(publish.publish)
 app.command(epilog=EXIT_CODES)(versions.tags)
 app.command("next", epilog=EXIT_CODES)(versions.next_version)
 app.command(epilog=EXIT_CODES)(versions.digest)
+app.command(epilog=EXIT_CODES)(show.show)
 app.add_typer(deploy.lock_app, name="lock")
 app.command()(deploy.pin)  # pin, lint and verify say their own exit codes
 app.command()(deploy.lint)

@@ -34,6 +34,7 @@ from ocirel.cli.deploy_options import (
     HelmDigestFieldOpt,
     MaxFileSizeOpt,
     PathsArg,
+    ProvenanceOpt,
     ResolveOpt,
     file_options,
     helm_options,
@@ -303,6 +304,7 @@ def verify(
     as_json: JsonOpt = False,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
+    provenance: ProvenanceOpt = False,
 ) -> None:
     """Check that the registry still serves every image in the lockfile.
 
@@ -316,9 +318,12 @@ def verify(
     wins over unreachable entries, since something is definitely wrong and
     retrying will not fix it; 5 nothing drifted or missing, but at least one entry
     could not be checked (retry later, or fix access); 2 no lockfile or bad options.
+    With --provenance, an entry without a build record naming its revision counts
+    as drifted (1), one whose records could not be read as unreachable (5).
     """
     from ocirel.cli.wiring import registry_for_lock  # noqa: PLC0415
     from ocirel.deploy import verify as verifying  # noqa: PLC0415
+    from ocirel.records.provenance import record_revisions  # noqa: PLC0415
 
     config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
     lock = _load_lock(config.publish.lockfile, required=True)
@@ -329,6 +334,7 @@ def verify(
             lock, digest_exists=registry.exists,
             tag_digest=lambda ref: registry.resolve(ref).digest,
             contact=registry.transport.base_url,
+            revisions=record_revisions(registry) if provenance else None,
         )  # fmt: skip
     else:
         err(f"warning: {config.publish.lockfile} has no entries; nothing to verify")
@@ -350,19 +356,28 @@ def verify(
 
 def verify_exit_code(checks: Sequence[EntryCheck]) -> int:
     """1 if anything drifted or is missing, else 5 if anything is unchecked, else 0."""
-    from ocirel.deploy.verify import Status  # noqa: PLC0415
+    from ocirel.deploy.verify import PROVENANCE_UNCHECKED, Status  # noqa: PLC0415
 
     statuses = {check.status for check in checks}
-    if statuses & {Status.DRIFTED, Status.MISSING}:
+    provenance = [c.provenance for c in checks if c.provenance_failed]
+    unchecked = [p for p in provenance if (p or "").startswith(PROVENANCE_UNCHECKED)]
+    if statuses & {Status.DRIFTED, Status.MISSING} or len(unchecked) < len(provenance):
         return EXIT_FINDINGS
-    if Status.UNREACHABLE in statuses:
+    if Status.UNREACHABLE in statuses or unchecked:
         return EXIT_UNCHECKED
     return 0
 
 
+def _detail(check: EntryCheck) -> str:
+    parts = [check.detail] if check.detail else []
+    if check.provenance_failed:
+        parts.append(f"provenance: {check.provenance}")
+    return "; ".join(parts) or "-"
+
+
 def _table(checks: Sequence[EntryCheck]) -> list[str]:
     rows = [("NAME", "REFERENCE", "STATUS", "DETAIL")]
-    rows += [(c.entry.name, c.entry.reference, str(c.status), c.detail or "-") for c in checks]
+    rows += [(c.entry.name, c.entry.reference, str(c.status), _detail(c)) for c in checks]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))

@@ -69,6 +69,13 @@ FloatingOpt = Annotated[
         "and to floating_tags from the configuration",
     ),
 ]
+ProvenanceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--provenance",
+        help="also check that each digest has a build record naming the locked revision",
+    ),
+]
 ExportFormatOpt = Annotated[
     str,
     typer.Option(

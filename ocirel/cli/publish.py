@@ -72,6 +72,10 @@ ExplainOpt = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="print the next tag and the commands; build nothing")
 ]
+NoAttachOpt = Annotated[
+    bool,
+    typer.Option("--no-attach", help="do not attach a build record to the pushed image"),
+]
 
 
 @handle_errors
@@ -98,12 +102,15 @@ def publish(
     no_cache: NoCacheOpt = False,
     explain: ExplainOpt = False,
     dry_run: DryRunOpt = False,
+    no_attach: NoAttachOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Build CONTEXT, push it under the next unique version tag, record the digest.
 
     Nothing is pushed when the build has the same content as the latest version:
     the lockfile then points at that version (--always-new-version to push anyway).
+    A new version gets a build record attached in the registry (see ocirel show);
+    --no-attach skips it.
     """
     from ocirel.cli import wiring  # noqa: PLC0415
 
@@ -116,7 +123,7 @@ def publish(
         config, context, image=image, name=name, containerfile=file,
         build_args=build_arg or [], target=target, tag=tag, reproducible=not no_reproducible,
         always_new_version=always_new_version, no_cache=no_cache, explain=explain,
-        dry_run=dry_run,
+        dry_run=dry_run, attach=not no_attach,
     )  # fmt: skip
     render_publish(result, as_json)
 

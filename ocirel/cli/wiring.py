@@ -21,7 +21,8 @@ from ocirel.cli.output import err, note
 if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
     from ocirel.lockfile import Lockfile
-    from ocirel.publish import PublishResult
+    from ocirel.publish import PublishRequest, PublishResult
+    from ocirel.records.attach import Prefetch
     from ocirel.reference import Reference
     from ocirel.registry import Registry
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
@@ -264,8 +265,10 @@ def publish(
     no_cache: bool,
     explain: bool,
     dry_run: bool,
+    attach: bool = True,
 ) -> PublishResult:
-    """Check the targets, choose the builder, and run one publish."""
+    """Check the targets, choose the builder, and run one publish; then attach the
+    build record to a newly pushed image (unless ``attach`` is False)."""
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
     from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
@@ -281,11 +284,56 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache,
     )  # fmt: skip
-    with build_env_for(config, repo, cache, containerfile_bases(context, containerfile)) as env:
-        return make_publisher(
+    prefetch = None
+    if attach and not (dry_run or explain):
+        from ocirel.records.attach import Prefetch  # noqa: PLC0415
+
+        prefetch = Prefetch(chosen.version)  # oras-py's import and the builder's version
+    bases = containerfile_bases(context, containerfile)
+    registries: list[Registry] = []  # the publish's client, reused for the record
+    with build_env_for(config, repo, cache, bases) as env:
+        result = make_publisher(
             request, chosen, env,
-            registry_factory=lambda: make_registry(config.registry, repo),
+            registry_factory=lambda: _remember(registries, make_registry(config.registry, repo)),
             source_factory=lambda: source_info(context),
             say=lambda message: note(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
         ).run()  # fmt: skip
+    if prefetch is not None and registries:
+        attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())
+    return result
+
+
+def _remember(registries: list[Registry], registry: Registry) -> Registry:
+    registries.append(registry)
+    return registry
+
+
+def attach_record(
+    registry: Registry,
+    result: PublishResult,
+    request: PublishRequest,
+    backend: str,
+    prefetch: Prefetch,
+    bases: Sequence[str],
+) -> None:
+    """After a publish that pushed a new version: attach its build record (a warning,
+    never a failure, when that does not work)."""
+    from ocirel import lockfile  # noqa: PLC0415
+    from ocirel.publish.outcome import Published  # noqa: PLC0415
+    from ocirel.records.attach import AttachRequest, attach_after_publish  # noqa: PLC0415
+
+    if not isinstance(result.outcome, Published):
+        return
+    entry = lockfile.load(request.lockfile).entries[result.name]
+    attached = attach_after_publish(
+        registry,
+        AttachRequest(
+            entry=entry, source=result.source, backend=backend,
+            backend_version=prefetch.backend_version(), build_args=request.build_args, bases=bases,
+            source_date_epoch=request.timestamp,
+        ),
+        warn=lambda message: err(f"warning: {message}"),
+    )  # fmt: skip
+    if attached:
+        err(f"ocirel: attached build record {attached} to {entry.reference}")

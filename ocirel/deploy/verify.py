@@ -20,15 +20,20 @@ Each entry gets one :class:`Status`, the most serious fact found winning:
 ``ok``
     both answers came back and agree with the lockfile.
 
+With ``--provenance`` a third question: does a build record (issue 15) attached to the
+locked digest name the lockfile's source revision? The answer is the entry's
+``provenance``: ``ok``, ``could not check: …`` (like ``unreachable``), or what is wrong
+(no record, another revision). The look-up is passed in (:data:`Revisions`).
+
 Each registry host is contacted once first (:class:`ocirel.deploy.resolvers.HostGate`): when
 it is down, every entry on it is ``unreachable`` at once, without a retry per entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +47,10 @@ T = TypeVar("T")
 
 DigestExists = Callable[[Reference], bool]
 TagDigest = Callable[[Reference], str]
+#: the source revisions named by the build records attached to ``repo@digest``
+Revisions = Callable[[Reference], Sequence[str | None]]
+PROVENANCE_OK = "ok"
+PROVENANCE_UNCHECKED = "could not check"
 
 
 class Status(StrEnum):
@@ -68,6 +77,11 @@ class EntryCheck:
     detail: str
     digest_exists: bool | None
     tag_digest: str | None
+    provenance: str | None = None  # None: not asked (no --provenance)
+
+    @property
+    def provenance_failed(self) -> bool:
+        return self.provenance is not None and self.provenance != PROVENANCE_OK
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +94,7 @@ class EntryCheck:
             "detail": self.detail,
             "digest_exists": self.digest_exists,
             "tag_digest": self.tag_digest,
+            "provenance": self.provenance,
         }
 
 
@@ -96,6 +111,7 @@ def verify_lock(
     tag_digest: TagDigest,
     contact: Contact | None = None,
     workers: int = DEFAULT_WORKERS,
+    revisions: Revisions | None = None,
 ) -> list[EntryCheck]:
     """Check every entry of ``lock`` (sorted by name); never raises for registry errors."""
     entries = [lock.entries[name] for name in sorted(lock.entries)]
@@ -104,6 +120,7 @@ def verify_lock(
     gate = HostGate(contact) if contact is not None else None
     with ThreadPoolExecutor(max_workers=min(workers, 2 * len(entries))) as pool:
         pending: list[tuple[LockEntry, Future[_Outcome[bool]], Future[_Outcome[str]]]] = []
+        records: dict[str, Future[_Outcome[Sequence[str | None]]]] = {}
         for entry in entries:
             repo = reference.parse(entry.repository)
             by_digest = repo.with_digest(entry.digest)
@@ -113,7 +130,29 @@ def verify_lock(
                 pool.submit(_probe, gate, digest_exists, by_digest),
                 pool.submit(_probe, gate, tag_digest, by_tag),
             ))  # fmt: skip
-        return [judge(entry, d.result(), t.result()) for entry, d, t in pending]
+            if revisions is not None:
+                records[entry.name] = pool.submit(_probe, gate, revisions, by_digest)
+        checks = [judge(entry, d.result(), t.result()) for entry, d, t in pending]
+    return [
+        replace(c, provenance=provenance_of(c.entry, records[c.entry.name].result()))
+        if c.entry.name in records
+        else c
+        for c in checks
+    ]
+
+
+def provenance_of(entry: LockEntry, found: _Outcome[Sequence[str | None]]) -> str:
+    """``ok`` when a record names the lockfile's revision, else what is wrong."""
+    if found.error is not None:
+        return f"{PROVENANCE_UNCHECKED}: {found.error}"
+    wanted = entry.source.get("revision")
+    revisions = list(found.value or ())
+    if not revisions:
+        return f"no build record is attached to {entry.digest}"
+    if wanted in revisions:
+        return PROVENANCE_OK
+    named = ", ".join(sorted({str(r) for r in revisions}))
+    return f"the build records name revision {named}, the lockfile {wanted or 'none'}"
 
 
 def _probe(gate: HostGate | None, ask: Callable[[Reference], T], ref: Reference) -> _Outcome[T]:
@@ -161,4 +200,7 @@ def summarize(checks: Iterable[EntryCheck]) -> Mapping[Status, int]:
     return counts
 
 
-__all__ = ["SEVERITY", "EntryCheck", "Status", "judge", "summarize", "verify_lock"]
+__all__ = [
+    "SEVERITY", "EntryCheck", "Revisions", "Status", "judge", "provenance_of", "summarize",
+    "verify_lock",
+]  # fmt: skip

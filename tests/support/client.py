@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST))
 
 TIMEOUT = (5, 60)
+
+
+_REFERRERS_TAG = re.compile(r"sha256-[0-9a-f]{64}")
 
 
 def sha256_digest(data: bytes) -> str:
@@ -163,13 +167,15 @@ class RegistryClient:
 
     # -- reading -------------------------------------------------------------------
 
-    def tags(self, repo: str) -> list[str]:
-        """All tags of ``repo`` ([] when the repository does not exist)."""
+    def tags(self, repo: str, *, artifacts: bool = False) -> list[str]:
+        """The tags of ``repo`` ([] when the repository does not exist), without the
+        ``sha256-<hex>`` referrers tags of attached build records unless ``artifacts``."""
         response = self.request("GET", f"/v2/{repo}/tags/list", repo=repo)
         if response.status_code == 404:
             return []
         response.raise_for_status()
-        return list(response.json().get("tags") or [])
+        tags = list(response.json().get("tags") or [])
+        return tags if artifacts else [t for t in tags if not _REFERRERS_TAG.fullmatch(t)]
 
     def manifest_digest(self, repo: str, reference: str) -> str | None:
         """The digest ``reference`` (tag or digest) resolves to, or ``None``."""

@@ -6,6 +6,7 @@ One module per command group registers nothing itself; this module puts them on
 * :mod:`~ocirel.cli.publish` — ``publish``;
 * :mod:`~ocirel.cli.versions` — ``tags``, ``next``, ``digest``;
 * :mod:`~ocirel.cli.deploy` — ``pin``, ``lint``, ``verify``, ``lock export``;
+* :mod:`~ocirel.cli.bundle` — ``bundle export``, ``bundle import``;
 * :mod:`~ocirel.cli.doctor` — ``doctor``.
 
 Each command turns options into settings (:mod:`~ocirel.cli.options`), makes one
@@ -24,7 +25,7 @@ from typing import Annotated
 import typer
 
 from ocirel import __version__
-from ocirel.cli import cache, deploy, doctor, publish, versions
+from ocirel.cli import bundle, cache, deploy, doctor, publish, versions
 from ocirel.cli.output import out, state
 
 app = typer.Typer(
@@ -93,6 +94,7 @@ app.add_typer(deploy.lock_app, name="lock")
 app.command()(deploy.pin)
 app.command()(deploy.lint)
 app.command()(deploy.verify)
+app.add_typer(bundle.bundle_app, name="bundle")
 app.command()(doctor.doctor)
 app.add_typer(cache.cache_app, name="cache")
 

@@ -147,7 +147,7 @@ def _export_layout(
             writer.write_bytes(manifest.digest, manifest.body)
     exported = Lockfile({plan.entry.name: plan.entry for plan in plans}, lock.issued)
     writer.finish([_index_entry(plan) for plan in plans], lockfile.dumps(exported))
-    return ExportResult(root, len(plans), len(blobs), progress.moved, progress.bytes)
+    return ExportResult(root, len(plans), len(blobs), progress.moved, progress.moved_bytes)
 
 
 def _index_entry(plan: ImagePlan) -> Descriptor:

@@ -137,7 +137,7 @@ def import_bundle(
     prefix = normalize_prefix(target, "--to")
     blobs = len({d for plan in plans for d in plan.blobs})
     return ImportResult(
-        entries, blobs, progress.moved, progress.bytes, dict.fromkeys(sorted(moved), prefix)
+        entries, blobs, progress.moved, progress.moved_bytes, dict.fromkeys(sorted(moved), prefix)
     )
 
 
@@ -152,7 +152,7 @@ def _check_tag(registry: Registry, plan: ImagePlan) -> Digest | None:
     if current != plan.top.digest:
         raise TagConflictError(
             f"{ref} already exists with digest {current}, not the bundle's {plan.top.digest}; "
-            "nothing was tagged",
+            "no tag was written",
             hint="import under another --to prefix, or remove that tag from the target",
         )
     return current

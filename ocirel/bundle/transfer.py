@@ -114,16 +114,17 @@ def run_all(work: Callable[[T], None], items: Iterable[T], workers: int = WORKER
     todo = list(items)
     if not todo:
         return
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
-        futures = [pool.submit(work, item) for item in todo]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo))))
+    futures = [pool.submit(work, item) for item in todo]
+    try:
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if not f.cancelled() and f.exception() is not None]
         if failed:
-            for future in futures:
-                future.cancel()
             error = failed[0].exception()
             assert error is not None
             raise error
+    finally:  # also on Ctrl-C in this thread: nothing new starts, the running ones end
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Progress:
@@ -136,7 +137,7 @@ class Progress:
         self.tty = self.stream.isatty() if tty is None else tty
         self._lock = threading.Lock()
         self.total_blobs = self.total_bytes = 0
-        self.blobs = self.bytes = self.moved = self.skipped = 0
+        self.blobs = self.bytes = self.moved = self.moved_bytes = self.skipped = 0
         self._start = time.monotonic()
         self._last = 0.0
 
@@ -151,6 +152,7 @@ class Progress:
             self.blobs += 1
             self.bytes += size
             self.moved += moved
+            self.moved_bytes += size if moved else 0
             self.skipped += not moved
             if self.tty:
                 now = time.monotonic()
@@ -166,7 +168,7 @@ class Progress:
         elapsed = max(time.monotonic() - self._start, 1e-6)
         return (
             f"blobs {self.blobs}/{self.total_blobs}, {human(self.bytes)}/"
-            f"{human(self.total_bytes)}, {human(self.bytes / elapsed)}/s"
+            f"{human(self.total_bytes)}, {human(self.moved_bytes / elapsed)}/s"
         )
 
     def done(self) -> None:

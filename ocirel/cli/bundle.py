@@ -89,8 +89,8 @@ def export(
     registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
     result = export_bundle(registry, lock, output, progress=Progress())
     err(
-        f"exported {result.images} image(s), {result.blobs} blob(s) ({human(result.bytes)}; "
-        f"{result.downloaded} downloaded) to {result.output}"
+        f"exported {result.images} image(s), {result.blobs} blob(s) to {result.output} "
+        f"({result.downloaded} downloaded, {human(result.bytes)})"
     )
     if as_json:
         out_json(

@@ -49,19 +49,24 @@ class RegistryMap:
 
 def normalize_prefix(text: str, what: str = "--registry-map") -> str:
     """``host[:port][/path]`` validated, host in lower case (Docker Hub's aliases folded)."""
+    hint = (
+        _HINT
+        if what == "--registry-map"
+        else "write REGISTRY[/PREFIX], e.g. mirror.local:5000/team"
+    )
     value = text.strip().rstrip("/")
     host, _, path = value.partition("/")
     if not host:
-        raise ConfigError(f"{what}: empty registry in {text!r}", hint=_HINT)
+        raise ConfigError(f"{what}: empty registry in {text!r}", hint=hint)
     try:
         # a placeholder component makes a bare host parse as host/repository
         probe = refs.parse_repository(f"{host}/{path or 'x'}")
     except InvalidReferenceError as exc:
-        raise ConfigError(f"{what}: invalid prefix {text!r}: {exc}", hint=_HINT) from None
+        raise ConfigError(f"{what}: invalid prefix {text!r}: {exc}", hint=hint) from None
     if probe.registry == refs.DOCKER_HUB and not ("." in host or ":" in host):
         raise ConfigError(
             f"{what}: {text!r} must start with a registry host (with a '.' or ':', or localhost)",
-            hint=_HINT,
+            hint=hint,
         )
     return probe.name if path else probe.registry
 

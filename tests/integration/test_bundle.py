@@ -304,3 +304,27 @@ def test_export_refuses_a_registry_blob_that_does_not_match(
         export_bundle(client, lock, tmp_path / "out", progress=Progress(tty=False))
     assert [p.name for p in (tmp_path / "out" / "blobs" / "sha256").iterdir()] == []
     assert not (tmp_path / "out" / "index.json").exists()
+
+
+def test_a_tag_taken_by_another_image_stops_the_import_before_any_push(
+    ocirel: OcirelRunner, source: RegistryServer, registry_factory: Callable[..., RegistryServer],
+    unique_repo: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    bundle = export(ocirel, tmp_path, "bundle.tar")
+    target = registry_factory()
+    with target.client() as client:
+        other = client.push_random_image(f"air/{unique_repo}/worker", "v1")
+    before = len(uploads(target))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    run = cli(
+        ocirel, "bundle", "import", str(bundle), "--to", f"{target.host}/air",
+        cwd=dest, env={"OCIREL_RETRIES": "0"}, code=4,  # TagConflictError
+    )  # fmt: skip
+    assert f"{target.host}/air/{unique_repo}/worker:v1 already exists with digest {other}" in (
+        run.stderr
+    )
+    assert len(uploads(target)) == before  # nothing pushed
+    with target.client() as client:
+        assert client.manifest_digest(f"air/{unique_repo}/worker", "v1") == other
+    assert not (dest / "ocirel.lock.json").exists()

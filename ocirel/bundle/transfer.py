@@ -4,9 +4,12 @@ The registry client reads a reply whole, so a large blob is downloaded in ranges
 :data:`RANGE_SIZE` bytes (``Range: bytes=a-b``, answered ``206`` by every registry
 that serves blobs from files or object storage): memory stays bounded, and each piece
 is hashed as it arrives (:meth:`LayoutWriter.write` checks the digest before the file
-is kept). Uploads read the bundle through :class:`VerifyingReader`, which refuses to
-hand over the last bytes of a blob whose content does not match its digest, so the
-registry never completes a tampered upload.
+is kept). A registry that ignores ``Range`` (answers ``200`` with the whole blob) is
+detected on the first range, and the blob is then fetched in one reply.
+
+Uploads read the bundle through :class:`VerifyingReader`, which refuses to hand over
+the last bytes of a blob whose content does not match its digest, so the registry
+never completes a tampered upload.
 """
 
 from __future__ import annotations
@@ -38,17 +41,22 @@ def download(registry: Registry, repo: Reference, digest: Digest, size: int) -> 
     path = f"/v2/{repo.repository}/blobs/{digest}"
     scope = f"repository:{repo.repository}:pull"
     if size <= RANGE_SIZE:
-        reply = registry.transport.request("GET", repo.registry, path, scope=scope, max_body=size)
-        raise_for_status(reply, what=f"downloading blob {digest[:19]} of {repo.name}")
-        yield reply.body
+        yield from download_whole(registry, repo, digest, size)
         return
     start = 0
     while start < size:
         end = min(start + RANGE_SIZE, size) - 1
-        reply = registry.transport.request(
-            "GET", repo.registry, path, scope=scope, headers={"Range": f"bytes={start}-{end}"},
-            max_body=end - start + 1,
-        )  # fmt: skip
+        try:
+            reply = registry.transport.request(
+                "GET", repo.registry, path, scope=scope,
+                headers={"Range": f"bytes={start}-{end}"}, max_body=end - start + 1,
+            )  # fmt: skip
+        except RegistryError as exc:
+            if start or exc.status != 200:
+                raise
+            # the whole blob instead of a range: a registry that ignores Range; take it whole
+            yield from download_whole(registry, repo, digest, size)
+            return
         raise_for_status(reply, what=f"downloading blob {digest[:19]} of {repo.name}", ok=(206,))
         if len(reply.body) != end - start + 1:
             raise RegistryError(
@@ -58,6 +66,19 @@ def download(registry: Registry, repo: Reference, digest: Digest, size: int) -> 
             )
         yield reply.body
         start = end + 1
+
+
+def download_whole(
+    registry: Registry, repo: Reference, digest: Digest, size: int
+) -> Iterator[bytes]:
+    """The blob in one reply (held in memory: for small blobs, and for registries
+    that answer a range request with the whole blob)."""
+    reply = registry.transport.request(
+        "GET", repo.registry, f"/v2/{repo.repository}/blobs/{digest}",
+        scope=f"repository:{repo.repository}:pull", max_body=size,
+    )  # fmt: skip
+    raise_for_status(reply, what=f"downloading blob {digest[:19]} of {repo.name}")
+    yield reply.body
 
 
 class VerifyingReader(io.RawIOBase):

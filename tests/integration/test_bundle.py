@@ -328,3 +328,39 @@ def test_a_tag_taken_by_another_image_stops_the_import_before_any_push(
     with target.client() as client:
         assert client.manifest_digest(f"air/{unique_repo}/worker", "v1") == other
     assert not (dest / "ocirel.lock.json").exists()
+
+
+def test_a_blob_shared_by_two_repositories_is_uploaded_once_and_mounted(
+    ocirel: OcirelRunner, registry_factory: Callable[..., RegistryServer], tmp_path: Path
+) -> None:
+    source, target = registry_factory(), registry_factory()
+    image = RandomImage.create(4000)
+    with source.client() as client:
+        for repo in ("team/api", "team/api-debug"):  # the same image in two repositories
+            client.upload_blob(repo, image.config)
+            client.upload_blob(repo, image.layer)
+            client.put_manifest(repo, "v1", image.manifest)
+    entries = [
+        LockEntry(name, f"{source.host}/team/{name}", "v1", Digest(image.digest))
+        for name in ("api", "api-debug")
+    ]
+    (tmp_path / "src").mkdir()
+    lock = Lockfile({e.name: e for e in entries})
+    (tmp_path / "src" / "ocirel.lock.json").write_text(lockfile.dumps(lock), encoding="utf-8")
+    run = cli(ocirel, "bundle", "export", "-o", str(tmp_path / "b"), cwd=tmp_path / "src")
+    assert "exported 2 image(s), 2 blob(s)" in run.stderr  # stored once in the layout
+    cli(
+        ocirel, "bundle", "import", str(tmp_path / "b"), "--to", target.host,
+        cwd=tmp_path, env={"OCIREL_RETRIES": "0"},
+    )  # fmt: skip
+    assert len(uploads(target)) == 2  # config and layer, once
+    log = target.log_file.read_text(errors="replace")
+    assert (
+        len(
+            re.findall(r'"POST /v2/team/[^ ]+/blobs/uploads/\?[^ ]*mount=[^ ]+ HTTP/1.1" 201 ', log)
+        )
+        == 2
+    )
+    with target.client() as client:
+        for name in ("api", "api-debug"):
+            assert client.manifest_digest(f"team/{name}", "v1") == image.digest

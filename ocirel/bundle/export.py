@@ -80,6 +80,13 @@ def plan_image(
         plan.manifests.append(manifest)
 
     walk(top)
+    missing = set(entry.platforms.values()) - seen
+    if missing:
+        raise BundleError(
+            f"lockfile entry {entry.name!r} lists platform manifest(s) "
+            f"{', '.join(sorted(missing))} that {repo.name}@{entry.digest} does not contain",
+            hint="the lockfile was edited or is stale: publish again, or fix its platforms",
+        )
     return plan
 
 

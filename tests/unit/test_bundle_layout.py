@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ocirel.bundle.export import plan_image
+from ocirel.bundle.importer import bundle_manifests
 from ocirel.bundle.layout import (
     LOCK_NAME,
     Bundle,
@@ -22,7 +24,9 @@ from ocirel.bundle.layout import (
 )
 from ocirel.bundle.transfer import Progress, VerifyingReader, run_all
 from ocirel.errors import DigestMismatchError
+from ocirel.lockfile import LockEntry
 from ocirel.oci import OCI_INDEX, OCI_MANIFEST, Digest, ImageManifest
+from ocirel.reference import parse_repository
 
 
 def digest_of(data: bytes) -> Digest:
@@ -161,3 +165,16 @@ def test_run_all_raises_the_first_failure_and_starts_nothing_more() -> None:
     with pytest.raises(DigestMismatchError, match="boom"):
         run_all(work, range(50), workers=1)
     assert len(started) < 50
+
+
+def test_a_lockfile_platform_missing_from_the_index_is_refused(tmp_path: Path) -> None:
+    make_layout(tmp_path / "layout")
+    bundle = Bundle(tmp_path / "layout")
+    (top,) = bundle.index()
+    repo = parse_repository("registry.example.com/team/app")
+    entry = LockEntry("app", repo.name, "v1", top.digest, {"linux/arm64": "sha256:" + "e" * 64})
+    with pytest.raises(BundleError, match="does not contain"):
+        plan_image(entry, repo, bundle_manifests(bundle), top)
+    plan = plan_image(LockEntry("app", repo.name, "v1", top.digest), repo, bundle_manifests(bundle))
+    assert [m.digest for m in plan.manifests] == [top.digest]
+    assert len(plan.blobs) == 2

@@ -115,6 +115,7 @@ class DeployOptions:
     max_file_size: int = 64 * 1024 * 1024  # bytes; ocirel.deploy.files.DEFAULT_MAX_FILE_SIZE
     helm_digest_field: HelmDigestField = "auto"
     helm_digest_fields: tuple[tuple[str, str], ...] = ()
+    registry_map: tuple[tuple[str, str], ...] = ()  # (OLD, NEW) as written
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,20 @@ def _to_helm_fields(value: Any, base: Path | None) -> tuple[tuple[str, str], ...
     return tuple(pairs)
 
 
+def _to_registry_map(value: Any, _base: Path | None) -> tuple[tuple[str, str], ...]:
+    """``{OLD = NEW}`` from a file, ``OLD=NEW,…`` from the environment (checked by
+    :func:`ocirel.deploy.regmap.parse_pairs` when used)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, dict):
+        return tuple((str(old), str(new)) for old, new in items.items())
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected a table of OLD = NEW")
+    pairs = [item.partition("=") for item in items if item.strip()]
+    if any(not sep for _, sep, _ in pairs):
+        raise ValueError("expected OLD=NEW")
+    return tuple((old.strip(), new.strip()) for old, _, new in pairs)
+
+
 #: how each key is read, in the order the sources are checked
 COERCERS: dict[str, Coercer] = {
     "insecure": _to_bool,
@@ -275,6 +290,7 @@ COERCERS: dict[str, Coercer] = {
     "max_file_size": _to_size,
     "helm_digest_field": _to_helm_field,
     "helm_digest_fields": _to_helm_fields,
+    "registry_map": _to_registry_map,
 }
 
 

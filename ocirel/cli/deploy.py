@@ -35,9 +35,11 @@ from ocirel.cli.deploy_options import (
     MaxFileSizeOpt,
     PathsArg,
     ProvenanceOpt,
+    RegistryMapOpt,
     ResolveOpt,
     file_options,
     helm_options,
+    registry_map,
 )
 from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
 from ocirel.cli.output import err, handle_errors, note, out, out_json, write
@@ -101,6 +103,7 @@ def pin(
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
     max_file_size: MaxFileSizeOpt = None,
+    registry_maps: RegistryMapOpt = None,
 ) -> None:
     """Pin image references in manifests to digests from the lockfile (and the registry).
 
@@ -113,6 +116,10 @@ def pin(
     moved). Pinning twice changes nothing. A Helm image map gets its digest in a key
     the chart renders (--helm-digest-field); a key the chart's values.schema.json
     forbids is never added.
+
+    --registry-map OLD=NEW pins lockfile images at a mirror (same digest): a
+    reference to OLD/app or NEW/app becomes NEW/app:tag@sha256:… (for kustomize the
+    mirror goes into newName; for a Helm map into registry and repository).
 
     All or nothing: every file is parsed and every digest resolved before any file
     is written; a YAML error, a reference that cannot be resolved or a malformed
@@ -138,16 +145,19 @@ def pin(
     files = file_options(config.deploy.max_file_size)
     mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
     helm = helm_options(config, helm_digest_field, chart)
+    mirrors = registry_map(config, registry_maps)
     lock = _load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
         registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
         plan = pinning.plan_pins(
-            paths, lock, digest_only=digest_only, helm=helm,
+            paths, lock, digest_only=digest_only, helm=helm, registry_map=mirrors,
             lookup=lambda ref: registry.resolve(ref).digest,
             contact=registry.transport.base_url, files=files,
         )  # fmt: skip
     else:
-        plan = pinning.plan_pins(paths, lock, digest_only=digest_only, helm=helm, files=files)
+        plan = pinning.plan_pins(
+            paths, lock, digest_only=digest_only, helm=helm, files=files, registry_map=mirrors
+        )
     written = pinning.apply_plan(plan) if mode is PinMode.WRITE else []
     _render_pin(plan, written, mode=mode, as_json=as_json, diff=diff)
     if check and plan.changed:

@@ -14,6 +14,7 @@ from ocirel.cli.output import err
 if TYPE_CHECKING:
     from ocirel.deploy.files import FileOptions
     from ocirel.deploy.helm import HelmOptions
+    from ocirel.deploy.regmap import RegistryMap
     from ocirel.settings import Settings
 
 PathsArg = Annotated[
@@ -105,6 +106,23 @@ HelmDigestFieldOpt = Annotated[
         "overrides helm_digest_field(s) from the configuration",
     ),
 ]
+RegistryMapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--registry-map",
+        metavar="OLD=NEW",
+        help="pin lockfile images whose repository starts with OLD (host[:port][/path]) "
+        "at NEW/… instead, with the same digest (a mirror, e.g. after 'ocirel bundle "
+        "import'); repeatable, longest OLD wins; added to registry_map in ocirel.toml",
+    ),
+]
+
+
+def registry_map(config: Settings, flags: list[str] | None) -> RegistryMap:
+    """``--registry-map`` entries first (they win for the same OLD), then the config's."""
+    from ocirel.deploy.regmap import parse_pairs  # noqa: PLC0415
+
+    return parse_pairs([*(flags or []), *config.deploy.registry_map])
 
 
 def helm_options(config: Settings, field: str | None, chart: Path | None) -> HelmOptions:

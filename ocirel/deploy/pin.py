@@ -11,7 +11,9 @@ Which digest a reference gets:
 
 1. the **lockfile** (:func:`ocirel.deploy.resolvers.lock_resolver`): a reference whose
    repository has an entry is pinned to the locked tag and digest, even if it
-   already carries another digest (the lockfile is what was released);
+   already carries another digest (the lockfile is what was released); with a
+   registry map (``--registry-map OLD=NEW``) it is also moved to the mirror, and a
+   reference already naming the mirror is matched too;
 2. with a registry ``lookup`` (``--resolve``), **the registry**: every other
    reference with a tag (a missing tag means ``latest``, as in Kubernetes) is
    resolved to the digest its tag points to now — including a reference already
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from ocirel.deploy.files import FileOptions, collect_paths
 from ocirel.deploy.helm import HelmOptions
+from ocirel.deploy.regmap import RegistryMap
 from ocirel.deploy.resolvers import (
     Contact,
     Lookup,
@@ -88,6 +91,7 @@ def plan_pins(
     scan_workers: int | None = None,
     files: FileOptions | None = None,
     helm: HelmOptions | None = None,
+    registry_map: RegistryMap | None = None,
 ) -> PinPlan:
     """Scan ``paths`` and compute every pinned file; raise before anything is written.
 
@@ -96,9 +100,11 @@ def plan_pins(
     first lookup (see :class:`ocirel.deploy.resolvers.HostGate`). ``files`` sets the
     size cap and hears about entries that are not regular files. ``helm`` says which
     key of a Helm image map gets the digest (:mod:`ocirel.deploy.helm`).
+    ``registry_map`` pins lockfile images at their mirrored location
+    (:mod:`ocirel.deploy.regmap`).
     """
     found = collect_paths(paths, files)
-    from_lock = lock_resolver(lock)
+    from_lock = lock_resolver(lock, registry_map)
     resolved: Mapping[Reference, str] = {}
     if lookup is None:
         scanned = scan_files(found, kind=kind, workers=scan_workers, helm=helm)

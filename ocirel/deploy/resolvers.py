@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from ocirel.deploy.regmap import RegistryMap
 from ocirel.errors import OcirelError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference
@@ -42,11 +43,13 @@ Contact = Callable[[str], object]
 @dataclass(frozen=True, slots=True)
 class Pin:
     """What a resolver wants written: ``digest``, and optionally a new ``tag`` (the
-    locked version). ``note`` is appended to the change's reason."""
+    locked version) and a new ``name`` (``registry/repository``, when the image moved
+    to a mirror: ``--registry-map``). ``note`` is appended to the change's reason."""
 
     digest: str
     tag: str | None = None
     note: str = ""
+    name: str | None = None
 
 
 #: Called once per occurrence with its :attr:`ImageOccurrence.reference`; returns the
@@ -62,7 +65,7 @@ class Lookups:
     failures: Mapping[Reference, OcirelError]
 
 
-def lock_resolver(lock: Lockfile) -> Resolver:
+def lock_resolver(lock: Lockfile, registry_map: RegistryMap | None = None) -> Resolver:
     """Pin references whose repository is in ``lock`` to the locked tag *and* digest.
 
     Matching is by normalized repository (``nginx`` matches ``docker.io/library/nginx``),
@@ -70,17 +73,29 @@ def lock_resolver(lock: Lockfile) -> Resolver:
     is locked, so tag and digest never disagree. When several entries share a
     repository, the one with the reference's digest, else its tag, is used; if none
     matches, the reference is left alone.
+
+    With a ``registry_map``, an entry's repository is also known under its mapped name,
+    and a reference to either is pinned to the mapped name (a mirror keeps digests).
     """
     by_repository: dict[str, list[LockEntry]] = {}
+    mapped: dict[str, str] = {}
     for name in sorted(lock.entries):
         entry = lock.entries[name]
         by_repository.setdefault(entry.repository, []).append(entry)
+        if registry_map:
+            mapped[entry.repository] = registry_map.apply(entry.repository)
+            if mapped[entry.repository] != entry.repository:
+                by_repository.setdefault(mapped[entry.repository], []).append(entry)
 
     def resolve(ref: Reference) -> Pin | None:
         entry = _choose_entry(by_repository.get(ref.name, []), ref)
         if entry is None:
             return None
-        return Pin(digest=entry.digest, tag=entry.tag, note=f"lockfile entry {entry.name!r}")
+        note = f"lockfile entry {entry.name!r}"
+        target = mapped.get(entry.repository, entry.repository)
+        if target == ref.name:
+            return Pin(digest=entry.digest, tag=entry.tag, note=note)
+        return Pin(entry.digest, entry.tag, f"{note}, mirrored at {target}", name=target)
 
     return resolve
 

@@ -252,7 +252,7 @@ def _pin_string(
 ) -> tuple[list[_Edit], Change | None]:
     name, tag, digest = _split_written(site.scalar.value)
     new_tag = None if digest_only else (pin.tag if pin.tag and tag else tag)
-    new_value = join_reference(name, new_tag, pin.digest)
+    new_value = join_reference(pin.name or name, new_tag, pin.digest)
     if new_value == site.scalar.value:
         return [], None
     edit = _Edit(site.scalar.start, site.scalar.end, _render(new_value, site.scalar.style))
@@ -269,10 +269,12 @@ def _pin_fields(
     tag, digest = site.value(site.tag_key), site.value("digest")
     drop_tag = digest_only and occ.kind is ManifestKind.KUSTOMIZATION
     target = _Target(None if drop_tag else (pin.tag or tag), pin.digest, drop_tag)
-    if (tag, digest) == (target.tag, target.digest):
+    if (tag, digest) == (target.tag, target.digest) and pin.name is None:
         return [], None
     edits = _field_edits(text, site, target, has_tag=tag is not None)
-    name, _, _ = _split_written(occ.ref_text)
+    if pin.name is not None:  # kustomize: the mirror goes into newName
+        edits.extend(_set(text, site, "newName", pin.name))
+    name = pin.name or _split_written(occ.ref_text)[0]
     old, new = occ.ref_text, join_reference(name, target.tag, target.digest)
     change = Change(occ.path, occ.line, occ.column, old, new, _reason(tag, digest, target.tag, pin))
     return edits, change
@@ -294,16 +296,26 @@ def _pin_helm(
         if site.get(key) is None:
             helm.check_allowed(occ, site, key)
         edits.extend(_set(text, site, key, value))
+    if pin.name is not None:
+        edits.extend(_helm_name_edits(text, site, pin.name))
     if not edits:
         return [], None
-    name, _, _ = _split_written(occ.ref_text)
-    new = join_reference(name, new_tag, pin.digest)
+    new = join_reference(pin.name or _split_written(occ.ref_text)[0], new_tag, pin.digest)
     if occ.reference.digest == pin.digest and tag == new_tag:
         reason = f"digest kept in step in every key of the map ({', '.join(wanted)})"
         reason = f"{reason} ({pin.note})" if pin.note else reason
     else:
         reason = _reason(tag, occ.reference.digest, new_tag, pin)
     return edits, Change(occ.path, occ.line, occ.column, occ.ref_text, new, reason)
+
+
+def _helm_name_edits(text: str, site: FieldsSite, name: str) -> list[_Edit]:
+    """A Helm map moved to a mirror: ``registry`` gets the host and ``repository`` the
+    path when the map has a ``registry`` key, else ``repository`` gets the whole name."""
+    if site.value("registry") is None:
+        return _set(text, site, "repository", name)
+    host, _, path = name.partition("/")
+    return [*_set(text, site, "registry", host), *_set(text, site, "repository", path)]
 
 
 def _field_edits(text: str, site: FieldsSite, target: _Target, *, has_tag: bool) -> list[_Edit]:

@@ -1,0 +1,155 @@
+"""``ocirel bundle export`` and ``ocirel bundle import``: air-gapped delivery.
+
+``export`` copies every image of the lockfile (all platforms) from its registry into
+one OCI image layout (a directory, or a ``.tar`` of it) with the lockfile inside;
+``import`` pushes such a bundle into another registry, checks every digest after the
+import and writes a lockfile whose repositories point there (:mod:`ocirel.bundle`).
+Progress goes to stderr (one updating line on a terminal, a line per blob elsewhere);
+``--json`` prints a summary object on stdout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
+from ocirel.cli.output import err, handle_errors, out_json
+
+bundle_app = typer.Typer(
+    name="bundle",
+    help="Carry released images into another (air-gapped) registry, digests unchanged.",
+    no_args_is_help=True,
+)
+
+OutputOpt = Annotated[
+    Path,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="DIR|FILE.tar",
+        help="the OCI layout directory to write (an earlier, interrupted export there "
+        "is finished), or a .tar file of it",
+    ),
+]
+BundleArg = Annotated[
+    Path, typer.Argument(metavar="BUNDLE", help="a directory or .tar from 'bundle export'")
+]
+ToOpt = Annotated[
+    str,
+    typer.Option(
+        "--to",
+        metavar="REGISTRY[/PREFIX]",
+        help="the registry (and path prefix) to push into; repositories keep their path",
+    ),
+]
+ImportLockOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--lockfile",
+        dir_okay=False,
+        help="the lockfile to write for the target registry (default ./ocirel.lock.json; "
+        "its other entries are kept)",
+    ),
+]
+
+
+@bundle_app.command("export")
+@handle_errors
+def export(
+    output: OutputOpt,
+    lockfile_path: LockfileFileOpt = None,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy every image of the lockfile, all platforms, into one OCI layout.
+
+    Each image is fetched by its locked digest: the index and every platform's
+    manifest, config and layers. Blobs are verified against their digest as they are
+    written. The layout's index.json names each image
+    (org.opencontainers.image.ref.name = repository:tag) and the lockfile is copied
+    into it as ocirel.lock.json.
+    """
+    from ocirel import lockfile  # noqa: PLC0415
+    from ocirel.bundle.export import export_bundle  # noqa: PLC0415
+    from ocirel.bundle.transfer import Progress, human  # noqa: PLC0415
+    from ocirel.cli.wiring import registry_for_lock  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
+    path = config.publish.lockfile
+    if not path.exists():
+        raise ConfigError(
+            f"no lockfile at {path}", hint="publish first, or name it with --lockfile"
+        )
+    lock = lockfile.load(path)
+    registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
+    result = export_bundle(registry, lock, output, progress=Progress())
+    err(
+        f"exported {result.images} image(s), {result.blobs} blob(s) to {result.output} "
+        f"({result.downloaded} downloaded, {human(result.bytes)})"
+    )
+    if as_json:
+        out_json(
+            {"output": str(result.output), "images": result.images, "blobs": result.blobs,
+             "downloaded": result.downloaded, "bytes": result.bytes}
+        )  # fmt: skip
+
+
+@bundle_app.command("import")
+@handle_errors
+def import_(
+    bundle: BundleArg,
+    to: ToOpt,
+    lockfile_path: ImportLockOpt = None,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Push a bundle into REGISTRY[/PREFIX]; write a lockfile pointing there.
+
+    Blobs the registry has already are skipped (checked first), so an interrupted
+    import run again finishes. Nothing is tagged until every blob and manifest of
+    every image is in place; a tag that exists with another digest stops the run, and
+    a blob that does not match its digest is refused. After the import each tag must
+    resolve to the bundle's digest and every manifest must be byte-identical.
+    """
+    from ocirel import reference  # noqa: PLC0415
+    from ocirel.bundle.importer import import_bundle, write_lock  # noqa: PLC0415
+    from ocirel.bundle.layout import Bundle  # noqa: PLC0415
+    from ocirel.bundle.transfer import Progress, human  # noqa: PLC0415
+    from ocirel.cli.wiring import make_registry  # noqa: PLC0415
+    from ocirel.deploy.regmap import normalize_prefix  # noqa: PLC0415
+
+    config = load_settings(insecure=insecure, ca_file=ca_file)
+    target = normalize_prefix(to, "--to")
+    path = lockfile_path or Path("ocirel.lock.json")
+    lockfile_check(path)
+    source = Bundle(bundle)
+    registry = make_registry(config.registry, reference.parse_repository(f"{target}/x"))
+    result = import_bundle(registry, source, target, progress=Progress())
+    write_lock(path, result)
+    err(
+        f"imported {len(result.entries)} image(s) into {target}: {result.blobs} blob(s), "
+        f"{result.uploaded} uploaded ({human(result.bytes)}); every tag and digest checked"
+    )
+    err(f"wrote {path}")
+    for old, new in result.registry_map.items():
+        err(f"pin manifests for the mirror with: ocirel pin --registry-map {old}={new} …")
+    if as_json:
+        out_json(
+            {"lockfile": str(path), "blobs": result.blobs, "uploaded": result.uploaded,
+             "images": {e.name: e.reference for e in result.entries},
+             "registry_map": dict(result.registry_map)}
+        )  # fmt: skip
+
+
+def lockfile_check(path: Path) -> None:
+    """Fail before pushing anything when the lockfile to write cannot be written."""
+    from ocirel import lockfile  # noqa: PLC0415
+
+    lockfile.check_writable(path)
+    lockfile.load(path)  # a corrupt lockfile is an error, never silently rewritten

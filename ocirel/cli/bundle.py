@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
-from ocirel.cli.output import err, handle_errors, out_json
+from ocirel.cli.output import EXIT_CODES, err, handle_errors, out_json
 
 bundle_app = typer.Typer(
     name="bundle",
@@ -56,7 +56,7 @@ ImportLockOpt = Annotated[
 ]
 
 
-@bundle_app.command("export")
+@bundle_app.command("export", epilog=EXIT_CODES)
 @handle_errors
 def export(
     output: OutputOpt,
@@ -99,7 +99,10 @@ def export(
         )  # fmt: skip
 
 
-@bundle_app.command("import")
+@bundle_app.command(
+    "import",
+    epilog=EXIT_CODES + " 4 a tag in the target registry already points to another digest.",
+)
 @handle_errors
 def import_(
     bundle: BundleArg,

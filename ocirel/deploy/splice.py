@@ -30,31 +30,20 @@ from pathlib import Path
 from ocirel import reference as refs
 from ocirel.deploy import helm, linediff
 from ocirel.deploy.aliases import written_out
+from ocirel.deploy.fieldedits import Edit, delete_field, render, replace_field, set_field
 from ocirel.deploy.files import read_text
 from ocirel.deploy.resolvers import Pin, Resolver
 from ocirel.deploy.scan import ScannedFile, scan_text
 from ocirel.deploy.sites import (
-    Field,
     FieldsSite,
     ImageOccurrence,
     ManifestKind,
     Scalar,
     StringSite,
     join_reference,
-    line_end,
-    line_start,
 )
 from ocirel.errors import ManifestError
 from ocirel.fsutil import BatchWriteError, replace_all
-
-# Plain scalars YAML 1.1/1.2 would read as something other than a string.
-_NON_STRING_RE = re.compile(
-    r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
-    r"|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|\.inf|\.nan)"
-    r"|y|n|yes|no|on|off|true|false|null|~",
-    re.IGNORECASE,
-)
-_PLAIN_SAFE_RE = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./:@+-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +74,6 @@ class PinResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Edit:
-    start: int
-    end: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class _Target:
     """The state a reference should end in."""
 
@@ -108,7 +90,7 @@ def pin_file(scanned: ScannedFile, resolve: Resolver, *, digest_only: bool = Fal
     appVersion without one). A reference already carrying the resolved digest is left
     as it is, so pinning twice changes nothing.
     """
-    edits: list[_Edit] = []
+    edits: list[Edit] = []
     changes: list[Change] = []
     for occ in scanned.occurrences:
         answer = resolve(occ.reference)
@@ -184,7 +166,7 @@ def _split_lines(text: str) -> list[str]:
     return re.findall(r"[^\n]*\n|[^\n]+$", text)
 
 
-def _apply(text: str, edits: Sequence[_Edit], path: str) -> str:
+def _apply(text: str, edits: Sequence[Edit], path: str) -> str:
     ordered = sorted(enumerate(edits), key=lambda item: (item[1].start, item[0]))
     parts: list[str] = []
     position = 0
@@ -200,7 +182,7 @@ def _apply(text: str, edits: Sequence[_Edit], path: str) -> str:
 
 def _pin_occurrence(
     text: str, occ: ImageOccurrence, pin: Pin, digest_only: bool
-) -> tuple[list[_Edit], Change | None]:
+) -> tuple[list[Edit], Change | None]:
     if isinstance(occ.site, StringSite):
         edits, change = _pin_string(occ, occ.site, pin, digest_only)
         scalars: tuple[Scalar, ...] = (occ.site.scalar,)
@@ -211,11 +193,11 @@ def _pin_occurrence(
 
 
 def _alias_edits(
-    text: str, path: str, scalars: Sequence[Scalar], edits: Sequence[_Edit]
-) -> list[_Edit]:
+    text: str, path: str, scalars: Sequence[Scalar], edits: Sequence[Edit]
+) -> list[Edit]:
     """Write the old value out at the aliases of each anchored scalar that ``edits``
     rewrite, so they keep meaning what they meant (:mod:`ocirel.deploy.aliases`)."""
-    written: list[_Edit] = []
+    written: list[Edit] = []
     for scalar in scalars:
         if not scalar.aliases or not any(
             edit.start <= scalar.start and scalar.end <= edit.end and edit.start < edit.end
@@ -234,7 +216,7 @@ def _alias_edits(
                     "cannot write the value out, and pinning would change it too",
                     hint=f"replace *{scalar.anchor} {where} with the value itself, then pin again",
                 )
-            written.append(_Edit(use.start, use.end, value))
+            written.append(Edit(use.start, use.end, value))
     return written
 
 
@@ -249,13 +231,13 @@ def _split_written(value: str) -> tuple[str, str | None, str | None]:
 
 def _pin_string(
     occ: ImageOccurrence, site: StringSite, pin: Pin, digest_only: bool
-) -> tuple[list[_Edit], Change | None]:
+) -> tuple[list[Edit], Change | None]:
     name, tag, digest = _split_written(site.scalar.value)
     new_tag = None if digest_only else (pin.tag if pin.tag and tag else tag)
     new_value = join_reference(pin.name or name, new_tag, pin.digest)
     if new_value == site.scalar.value:
         return [], None
-    edit = _Edit(site.scalar.start, site.scalar.end, _render(new_value, site.scalar.style))
+    edit = Edit(site.scalar.start, site.scalar.end, render(new_value, site.scalar.style))
     reason = _reason(tag, digest, new_tag, pin)
     change = Change(occ.path, occ.line, occ.column, site.scalar.value, new_value, reason)
     return [edit], change
@@ -263,7 +245,7 @@ def _pin_string(
 
 def _pin_fields(
     text: str, occ: ImageOccurrence, site: FieldsSite, pin: Pin, digest_only: bool
-) -> tuple[list[_Edit], Change | None]:
+) -> tuple[list[Edit], Change | None]:
     if site.helm is not None:
         return _pin_helm(text, occ, site, pin)
     tag, digest = site.value(site.tag_key), site.value("digest")
@@ -273,7 +255,7 @@ def _pin_fields(
         return [], None
     edits = _field_edits(text, site, target, has_tag=tag is not None)
     if pin.name is not None:  # kustomize: the mirror goes into newName
-        edits.extend(_set(text, site, "newName", pin.name))
+        edits.extend(set_field(text, site, "newName", pin.name))
     name = pin.name or _split_written(occ.ref_text)[0]
     old, new = occ.ref_text, join_reference(name, target.tag, target.digest)
     change = Change(occ.path, occ.line, occ.column, old, new, _reason(tag, digest, target.tag, pin))
@@ -282,20 +264,20 @@ def _pin_fields(
 
 def _pin_helm(
     text: str, occ: ImageOccurrence, site: FieldsSite, pin: Pin
-) -> tuple[list[_Edit], Change | None]:
+) -> tuple[list[Edit], Change | None]:
     """A Helm map: the digest goes where the chart reads it (``digest_only`` is ignored:
     charts fall back to their appVersion without a tag)."""
     tag = helm.split_tag(site.value("tag"))[0]
     new_tag = pin.tag or tag
     helm.check_target(occ, site)
     wanted = helm.wanted_values(site, new_tag, pin.digest, f"{occ.path}:{occ.line}")
-    edits: list[_Edit] = []
+    edits: list[Edit] = []
     for key, value in wanted.items():
         if site.value(key) == value:
             continue
         if site.get(key) is None:
             helm.check_allowed(occ, site, key)
-        edits.extend(_set(text, site, key, value))
+        edits.extend(set_field(text, site, key, value))
     if pin.name is not None:
         edits.extend(_helm_name_edits(text, site, pin.name))
     if not edits:
@@ -309,90 +291,35 @@ def _pin_helm(
     return edits, Change(occ.path, occ.line, occ.column, occ.ref_text, new, reason)
 
 
-def _helm_name_edits(text: str, site: FieldsSite, name: str) -> list[_Edit]:
+def _helm_name_edits(text: str, site: FieldsSite, name: str) -> list[Edit]:
     """A Helm map moved to a mirror: ``registry`` gets the host and ``repository`` the
     path when the map has a ``registry`` key, else ``repository`` gets the whole name."""
     if site.value("registry") is None:
-        return _set(text, site, "repository", name)
+        return set_field(text, site, "repository", name)
     host, _, path = name.partition("/")
-    return [*_set(text, site, "registry", host), *_set(text, site, "repository", path)]
+    return [*set_field(text, site, "registry", host), *set_field(text, site, "repository", path)]
 
 
-def _field_edits(text: str, site: FieldsSite, target: _Target, *, has_tag: bool) -> list[_Edit]:
+def _field_edits(text: str, site: FieldsSite, target: _Target, *, has_tag: bool) -> list[Edit]:
     if target.drop_tag and has_tag:
         return _drop_tag_edits(text, site, target.digest)
-    edits: list[_Edit] = []
+    edits: list[Edit] = []
     if target.tag is not None and site.value(site.tag_key) != target.tag:
-        edits.extend(_set(text, site, site.tag_key, target.tag))
+        edits.extend(set_field(text, site, site.tag_key, target.tag))
     if site.value("digest") != target.digest:
-        edits.extend(_set(text, site, "digest", target.digest))
+        edits.extend(set_field(text, site, "digest", target.digest))
     return edits
 
 
-def _drop_tag_edits(text: str, site: FieldsSite, digest: str) -> list[_Edit]:
+def _drop_tag_edits(text: str, site: FieldsSite, digest: str) -> list[Edit]:
     """``digest_only`` on a kustomize entry: remove ``newTag``, set ``digest``."""
     tag_field = site.get(site.tag_key)
     assert tag_field is not None  # the caller checked has_tag
     if site.get("digest") is None:
         # the digest takes newTag's place: same line, same comment, nothing to delete
-        return [_replace_field(tag_field, "digest", digest)]
-    edits = [] if site.value("digest") == digest else _set(text, site, "digest", digest)
-    return [*edits, _delete(text, site, tag_field)]
-
-
-def _set(text: str, site: FieldsSite, key: str, value: str) -> list[_Edit]:
-    """Replace ``key``'s value, or insert ``key: value`` after ``site.insert_after``."""
-    existing = site.get(key)
-    if existing is not None and existing.value is not None:
-        scalar = existing.value
-        rendered = _render(value, scalar.style if not scalar.is_empty else None)
-        if scalar.start == scalar.end:
-            rendered = " " + rendered
-        return [_Edit(scalar.start, scalar.end, rendered)]
-    return [_insert(text, site, key, value)]
-
-
-def _insert(text: str, site: FieldsSite, key: str, value: str) -> _Edit:
-    anchor = site.get(site.insert_after) or site.fields[-1]
-    style = anchor.value.style if anchor.value is not None and not anchor.value.is_empty else None
-    entry = f"{key}: {_render(value, style)}"
-    if site.flow:
-        end = site.fields[-1].value_end
-        return _Edit(end, end, f", {entry}")
-    position, newline = line_end(text, anchor.value_end)
-    indent = " " * (anchor.key.start - line_start(text, anchor.key.start))
-    return _Edit(position, position, f"{newline}{indent}{entry}")
-
-
-def _replace_field(old: Field, key: str, value: str) -> _Edit:
-    style = old.value.style if old.value is not None and not old.value.is_empty else None
-    return _Edit(old.key.start, old.value_end, f"{key}: {_render(value, style)}")
-
-
-def _delete(text: str, site: FieldsSite, item: Field) -> _Edit:
-    """Remove ``item`` from its mapping: its whole line(s) when it has them to itself."""
-    index = site.fields.index(item)
-    following = site.fields[index + 1] if index + 1 < len(site.fields) else None
-    previous = site.fields[index - 1] if index > 0 else None
-    starts_line = not text[line_start(text, item.key.start) : item.key.start].strip()
-    if not site.flow and starts_line:
-        end, newline = line_end(text, item.value_end)
-        if end < len(text):
-            return _Edit(line_start(text, item.key.start), end + len(newline), "")
-        return _Edit(line_start(text, item.key.start) - len(newline), end, "")
-    if following is not None:
-        return _Edit(item.key.start, following.key.start, "")
-    assert previous is not None  # a one-field mapping has no tag to drop
-    return _Edit(previous.value_end, item.value_end, "")
-
-
-def _render(value: str, style: str | None) -> str:
-    """``value`` as a scalar in ``style``; plain values YAML would misread get quotes."""
-    if style == "'":
-        return f"'{value}'"
-    if style == '"' or not _PLAIN_SAFE_RE.fullmatch(value) or _NON_STRING_RE.fullmatch(value):
-        return f'"{value}"'
-    return value
+        return [replace_field(tag_field, "digest", digest)]
+    edits = [] if site.value("digest") == digest else set_field(text, site, "digest", digest)
+    return [*edits, delete_field(text, site, tag_field)]
 
 
 def _reason(old_tag: str | None, old_digest: str | None, new_tag: str | None, pin: Pin) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ocirel.backends.base import BuildEnv
-from ocirel.settings import COERCERS, Settings
+from ocirel.coercers import COERCERS
+from ocirel.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ocirel import settings
+from ocirel.coercers import COERCERS
 from ocirel.errors import ConfigError
 from ocirel.settings import Settings
 
@@ -178,7 +179,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
 def test_every_key_has_one_group_and_one_coercer() -> None:
     grouped = [f.name for cls in settings.GROUPS.values() for f in dataclasses.fields(cls)]
     assert len(grouped) == len(set(grouped)) == 27
-    assert set(grouped) == set(settings.COERCERS)
+    assert set(grouped) == set(COERCERS)
 
 
 def test_the_closed_choices_are_the_literal_types() -> None:

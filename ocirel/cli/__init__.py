@@ -91,6 +91,8 @@ def _logging(level: str | None) -> None:
     logger's: other libraries stay quiet, and an embedding program's logging setup
     (or a test runner's) neither swallows nor doubles these lines.
     """
+    if level is None and "logging" not in sys.modules:
+        return  # nothing was set up in this process: spare the import (start-up time)
     import logging  # noqa: PLC0415
 
     logger = logging.getLogger("ocirel")

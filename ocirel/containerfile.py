@@ -9,8 +9,11 @@ user's choice of trust.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 _FROM = re.compile(r"^\s*FROM\s+(.*)$", re.IGNORECASE)
+_ARG = re.compile(r"^\s*ARG\s+(.*)$", re.IGNORECASE)
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::([-+])([^}]*))?\}|(\w+))")
 _OPTION = re.compile(r"^--[A-Za-z-]+(=\S*)?$")
 
 
@@ -35,18 +38,58 @@ def logical_lines(text: str) -> list[str]:
 _FROM_OPTION = re.compile(r"(?:^|[\s,])--from=(\S+)|[\s,]from=([^,\s]+)", re.IGNORECASE)
 
 
-def base_images(text: str) -> list[str] | None:
+def global_args(text: str) -> dict[str, str]:
+    """The ``ARG NAME=default`` lines before the first ``FROM``: the only ones a
+    ``FROM`` may use. A bare ``ARG NAME`` has no default."""
+    args: dict[str, str] = {}
+    for line in logical_lines(text):
+        if _FROM.match(line):
+            break
+        match = _ARG.match(line)
+        for word in match.group(1).split() if match else ():
+            name, sep, value = word.partition("=")
+            if sep:
+                args[name] = value.strip("\"'")
+    return args
+
+
+def expand(word: str, args: Mapping[str, str]) -> str | None:
+    """``word`` with ``$NAME``, ``${NAME}``, ``${NAME:-default}`` and ``${NAME:+word}``
+    replaced from ``args`` as buildah and docker do; None when a name has no value."""
+    unknown = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal unknown
+        name = match.group(1) or match.group(4)
+        given = args.get(name)
+        if match.group(2) == "-":
+            return given if given else match.group(3)
+        if match.group(2) == "+":
+            return match.group(3) if given else ""
+        if given is None:
+            unknown = True
+            return ""
+        return given
+
+    expanded = _VARIABLE.sub(value, word)
+    return None if unknown or not expanded or "$" in expanded else expanded  # nested: unknown
+
+
+def base_images(text: str, build_args: Mapping[str, str] | None = None) -> list[str] | None:
     """Every image the build pulls, in order: what the stages start from and what
     ``COPY --from=`` / ``RUN --mount=…,from=`` name, without ``scratch``, earlier stages
-    and stage numbers; None when one is only known at build time (``FROM $BASE``)."""
+    and stage numbers. ``$NAME`` takes its value from ``build_args``, else from an
+    ``ARG`` default before the first ``FROM``; None when an image is only known at
+    build time (a name with no value)."""
+    args = {**global_args(text), **(build_args or {})}
     stages: set[str] = set()
     bases: list[str] = []
     for line in logical_lines(text):
         match = _FROM.match(line)
         if not match:
             for found in _FROM_OPTION.finditer(line):
-                image = found.group(1) or found.group(2)
-                if "$" in image:
+                image = expand(found.group(1) or found.group(2), args)
+                if image is None:
                     return None
                 if image.lower() not in stages and not image.isdigit():
                     bases.append(image)
@@ -54,8 +97,8 @@ def base_images(text: str) -> list[str] | None:
         words = [w for w in match.group(1).split() if not _OPTION.match(w)]
         if not words:
             continue
-        image = words[0]
-        if "$" in image:
+        image = expand(words[0], args)
+        if image is None:
             return None
         if image.lower() != "scratch" and image.lower() not in stages:
             bases.append(image)

@@ -193,14 +193,18 @@ def _registries_of(images: list[str] | None) -> set[str] | None:
         return None
 
 
-def containerfile_bases(context: Path, containerfile: Path | None) -> list[str] | None:
-    """The Containerfile's base images, or None when they cannot be known."""
+def containerfile_bases(
+    context: Path, containerfile: Path | None, build_args: Sequence[tuple[str, str]] = ()
+) -> list[str] | None:
+    """The Containerfile's base images (``FROM ${BASE}`` expanded with the build
+    arguments and ARG defaults), or None when they cannot be known."""
     from ocirel.backends.base import find_containerfile  # noqa: PLC0415
     from ocirel.containerfile import base_images  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
 
     try:
-        return base_images(find_containerfile(context, containerfile).read_text("utf-8"))
+        text = find_containerfile(context, containerfile).read_text("utf-8")
+        return base_images(text, dict(build_args))
     except (ConfigError, OSError, UnicodeDecodeError):
         return None
 
@@ -289,7 +293,7 @@ def publish(
         from ocirel.records.attach import Prefetch  # noqa: PLC0415
 
         prefetch = Prefetch(chosen.version)  # oras-py's import and the builder's version
-    bases = containerfile_bases(context, containerfile)
+    bases = containerfile_bases(context, containerfile, request.build_args)
     registries: list[Registry] = []  # the publish's client, reused for the record
     with build_env_for(config, repo, cache, bases) as env:
         result = make_publisher(

@@ -21,7 +21,8 @@ from ocirel.reference import parse_repository
             ["reg/a:1", "reg/b@sha256:" + "a" * 64],
         ),
         ("# FROM commented/out\nFROM \\\n  reg/x:1 \\\n  AS x\n", ["reg/x:1"]),
-        ("ARG BASE=reg/x:1\nFROM $BASE\n", None),
+        ("ARG BASE=reg/x:1\nFROM $BASE\n", ["reg/x:1"]),  # the ARG's default
+        ("ARG BASE\nFROM $BASE\n", None),  # no default, no --build-arg: unknown
         ("FROM ${REGISTRY}/x:1\n", None),
         ("FROM Build AS build\n", ["Build"]),  # not yet a stage when it is named
         # images pulled by COPY --from and RUN --mount from=, but not stages or numbers
@@ -36,6 +37,26 @@ from ocirel.reference import parse_repository
 )  # fmt: skip
 def test_base_images(text: str, expected: list[str] | None) -> None:
     assert base_images(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "expected"),
+    [
+        # the top-level Containerfile's shape: a --build-arg wins over the default
+        ('ARG BASE=docker.io/library/debian:bookworm-slim\nFROM ${BASE}\n',
+         {"BASE": "127.0.0.1:5000/base/debian:v1"}, ["127.0.0.1:5000/base/debian:v1"]),
+        ("ARG REG=r.example ARG2=x\nFROM ${REG}/a:${TAG:-1}\n", {}, ["r.example/a:1"]),
+        ("FROM reg/a${SUFFIX:+-slim}:1\n", {"SUFFIX": "1"}, ["reg/a-slim:1"]),
+        ("FROM reg/a${SUFFIX:+-$SUFFIX}:1\n", {"SUFFIX": "slim"}, None),  # nested: unknown
+        ("FROM reg/a:1\nARG TOOLS=reg/t:2\nCOPY --from=$TOOLS /x /y\n", {}, None),  # stage ARG
+        ("FROM reg/a:1\nCOPY --from=$TOOLS /x /y\n", {"TOOLS": "reg/t:2"}, ["reg/a:1", "reg/t:2"]),
+        ("FROM $BASE\n", {"BASE": ""}, None),
+    ],
+)  # fmt: skip
+def test_base_images_expand_build_args_and_arg_defaults(
+    text: str, args: dict[str, str], expected: list[str] | None
+) -> None:
+    assert base_images(text, args) == expected
 
 
 def test_logical_lines_join_continuations_and_drop_comments() -> None:

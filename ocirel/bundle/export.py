@@ -12,12 +12,13 @@ finished layout, built in a temporary directory next to it.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ocirel import lockfile
 from ocirel import reference as refs
+from ocirel.bundle.bases import Base
 from ocirel.bundle.layout import (
     CONTAINERD_NAME,
     LOCK_NAME,
@@ -53,6 +54,7 @@ class ExportResult:
     blobs: int
     downloaded: int
     bytes: int
+    bases: int = 0
 
 
 ManifestSource = Callable[[Reference, Descriptor], ImageManifest]
@@ -109,8 +111,10 @@ def export_bundle(
     output: Path,
     *,
     progress: Progress | None = None,
+    bases: Sequence[Base] = (),
 ) -> ExportResult:
-    """Export every image of ``lock`` into ``output`` (a directory, or ``*.tar``)."""
+    """Export every image of ``lock`` into ``output`` (a directory, or ``*.tar``), and
+    the ``bases`` (in index.json, not in the bundle's lockfile)."""
     if not lock.entries:
         raise BundleError("the lockfile has no images to export", hint="publish an image first")
     progress = progress or Progress()
@@ -119,21 +123,30 @@ def export_bundle(
         plan_image(entry, refs.parse_repository(entry.repository), fetch)
         for _, entry in sorted(lock.entries.items())
     ]
+    base_plans = [(base, plan_image(base.entry(), base.repo, fetch)) for base in bases]
     if output.suffix == ".tar":
         output.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as tmp:
-            result = _export_layout(registry, lock, plans, Path(tmp) / "layout", progress)
+            result = _export_layout(
+                registry, lock, plans, base_plans, Path(tmp) / "layout", progress=progress
+            )
             write_tar(Path(tmp) / "layout", output)
-        return ExportResult(output, result.images, result.blobs, result.downloaded, result.bytes)
-    return _export_layout(registry, lock, plans, output, progress)
+        return replace(result, output=output)
+    return _export_layout(registry, lock, plans, base_plans, output, progress=progress)
 
 
 def _export_layout(
-    registry: Registry, lock: Lockfile, plans: list[ImagePlan], root: Path, progress: Progress
+    registry: Registry,
+    lock: Lockfile,
+    plans: list[ImagePlan],
+    base_plans: list[tuple[Base, ImagePlan]],
+    root: Path,
+    *,
+    progress: Progress,
 ) -> ExportResult:
     writer = LayoutWriter(root)
     blobs: dict[Digest, tuple[Reference, Descriptor]] = {}
-    for plan in plans:
+    for plan in plans + [plan for _, plan in base_plans]:
         for digest, item in plan.blobs.items():
             blobs.setdefault(digest, (plan.repo, item))
     progress.start(len(blobs), sum(item.size for _, item in blobs.values()))
@@ -149,17 +162,24 @@ def _export_layout(
         run_all(fetch_blob, blobs.values())
     finally:
         progress.done()
-    for plan in plans:
+    for plan in plans + [plan for _, plan in base_plans]:
         for manifest in plan.manifests:
             writer.write_bytes(manifest.digest, manifest.body)
     exported = Lockfile({plan.entry.name: plan.entry for plan in plans}, lock.issued)
-    writer.finish([_index_entry(plan) for plan in plans], lockfile.dumps(exported))
-    return ExportResult(root, len(plans), len(blobs), progress.moved, progress.moved_bytes)
+    index = [_index_entry(plan) for plan in plans]
+    index += [_descriptor(plan, base.annotations()) for base, plan in base_plans]
+    writer.finish(index, lockfile.dumps(exported))
+    return ExportResult(
+        root, len(plans), len(blobs), progress.moved, progress.moved_bytes, len(base_plans)
+    )
 
 
 def _index_entry(plan: ImagePlan) -> Descriptor:
     name = f"{plan.entry.repository}:{plan.entry.tag}"
-    annotations = {REF_NAME: name, CONTAINERD_NAME: name, LOCK_NAME: plan.entry.name}
+    return _descriptor(plan, {REF_NAME: name, CONTAINERD_NAME: name, LOCK_NAME: plan.entry.name})
+
+
+def _descriptor(plan: ImagePlan, annotations: dict[str, str]) -> Descriptor:
     return Descriptor(plan.top.media_type, plan.top.digest, len(plan.top.body), annotations)
 
 

@@ -29,6 +29,7 @@ from typing import IO, cast
 
 from ocirel import lockfile
 from ocirel import reference as refs
+from ocirel.bundle.bases import Base, base_from_index, is_base
 from ocirel.bundle.export import ImagePlan, ManifestSource, plan_image
 from ocirel.bundle.layout import LOCK_FILE, LOCK_NAME, Bundle, BundleError, Descriptor, blob_name
 from ocirel.bundle.transfer import Progress, VerifyingReader, run_all
@@ -54,6 +55,8 @@ class ImportResult:
     bytes: int
     #: source prefix (host) → target: the ``pin --registry-map`` to use
     registry_map: Mapping[str, str]
+    #: the base images carried (``bundle export --with-bases``): (source, where now)
+    bases: tuple[tuple[Base, Base], ...] = ()
 
 
 def target_repository(repository: str, target: str) -> Reference:
@@ -99,15 +102,34 @@ def plan_import(bundle: Bundle, target: str) -> list[ImagePlan]:
                 hint="export the bundle again",
             )
         plan = plan_image(entry, target_repository(entry.repository, target), fetch, item)
-        for blob in plan.blobs.values():
-            if bundle.size(blob_name(blob.digest)) != blob.size:
-                raise BundleError(
-                    f"{bundle.path}: blob {blob.digest} of {entry.repository} is missing "
-                    f"or not {blob.size} bytes; nothing was pushed",
-                    hint="export the bundle again",
-                )
-        plans.append(plan)
+        plans.append(_check_blobs(bundle, plan, entry.repository))
     return plans
+
+
+def plan_bases(bundle: Bundle, target: str) -> list[tuple[Base, ImagePlan]]:
+    """The base images of the bundle (none unless exported ``--with-bases``), each
+    with its plan under ``target``: same path rule, its tag or a derived one."""
+    target = normalize_prefix(target, "--to")
+    fetch = bundle_manifests(bundle)
+    found = []
+    for item in bundle.index():
+        if not is_base(item):
+            continue
+        base = base_from_index(item, f"{bundle.path}: index.json")
+        plan = plan_image(base.entry(), target_repository(base.repo.name, target), fetch, item)
+        found.append((base, _check_blobs(bundle, plan, base.name)))
+    return found
+
+
+def _check_blobs(bundle: Bundle, plan: ImagePlan, what: str) -> ImagePlan:
+    for blob in plan.blobs.values():
+        if bundle.size(blob_name(blob.digest)) != blob.size:
+            raise BundleError(
+                f"{bundle.path}: blob {blob.digest} of {what} is missing "
+                f"or not {blob.size} bytes; nothing was pushed",
+                hint="export the bundle again",
+            )
+    return plan
 
 
 def import_bundle(
@@ -121,23 +143,31 @@ def import_bundle(
     """Push ``bundle`` under ``target``, tag, verify; returns the new lockfile entries."""
     progress = progress or Progress()
     plans = plan_import(bundle, target)
-    for plan in plans:
+    bases = plan_bases(bundle, target)
+    every = plans + [plan for _, plan in bases]
+    for plan in every:
         _check_tag(registry, plan)
-    _push_blobs(registry, bundle, plans, progress, workers)
-    for plan in plans:
+    _push_blobs(registry, bundle, every, progress, workers)
+    for plan in every:
         for manifest in plan.manifests:  # children first; untagged
             registry.put_manifest(plan.repo.with_digest(manifest.digest), manifest)
-    for plan in plans:
+    for plan in every:
         if _check_tag(registry, plan) is None:
             registry.put_tag(plan.repo, plan.entry.tag, plan.top)
-    for plan in plans:
+    for plan in every:
         _verify(registry, plan)
     entries = tuple(replace(plan.entry, repository=plan.repo.name) for plan in plans)
+    moved_bases = tuple((base, replace(base, repo=plan.repo)) for base, plan in bases)
     moved = {refs.parse_repository(p.entry.repository).registry: p.repo.registry for p in plans}
     prefix = normalize_prefix(target, "--to")
-    blobs = len({d for plan in plans for d in plan.blobs})
+    blobs = len({d for plan in every for d in plan.blobs})
     return ImportResult(
-        entries, blobs, progress.moved, progress.moved_bytes, dict.fromkeys(sorted(moved), prefix)
+        entries,
+        blobs,
+        progress.moved,
+        progress.moved_bytes,
+        dict.fromkeys(sorted(moved), prefix),
+        moved_bases,
     )
 
 
@@ -225,4 +255,11 @@ def write_lock(path: Path, result: ImportResult) -> None:
     lockfile.update(path, change)
 
 
-__all__ = ["ImportResult", "import_bundle", "plan_import", "target_repository", "write_lock"]
+__all__ = [
+    "ImportResult",
+    "import_bundle",
+    "plan_bases",
+    "plan_import",
+    "target_repository",
+    "write_lock",
+]

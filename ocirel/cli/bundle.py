@@ -45,6 +45,24 @@ ToOpt = Annotated[
         help="the registry (and path prefix) to push into; repositories keep their path",
     ),
 ]
+WithBasesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--with-bases",
+        help="also carry the base images: those the build records name, else those "
+        "of the --file Containerfile(s), resolved to digests",
+    ),
+]
+FileOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--file",
+        "-f",
+        dir_okay=False,
+        help="with --with-bases: a Containerfile whose FROM images to carry for the "
+        "images without a build record (repeatable)",
+    ),
+]
 ImportLockOpt = Annotated[
     Path | None,
     typer.Option(
@@ -61,6 +79,8 @@ ImportLockOpt = Annotated[
 def export(
     output: OutputOpt,
     lockfile_path: LockfileFileOpt = None,
+    with_bases: WithBasesOpt = False,
+    files: FileOpt = None,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
     as_json: JsonOpt = False,
@@ -71,7 +91,8 @@ def export(
     manifest, config and layers. Blobs are verified against their digest as they are
     written. The layout's index.json names each image
     (org.opencontainers.image.ref.name = repository:tag) and the lockfile is copied
-    into it as ocirel.lock.json.
+    into it as ocirel.lock.json. With --with-bases the base images come too, each
+    by digest, marked org.ocirel.bundle.role=base in index.json (not in the lockfile).
     """
     from ocirel import lockfile  # noqa: PLC0415
     from ocirel.bundle.export import export_bundle  # noqa: PLC0415
@@ -86,16 +107,26 @@ def export(
             f"no lockfile at {path}", hint="publish first, or name it with --lockfile"
         )
     lock = lockfile.load(path)
+    if files and not with_bases:
+        raise ConfigError("--file names the Containerfiles of --with-bases", hint="add it")
     registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
-    result = export_bundle(registry, lock, output, progress=Progress())
+    bases = []
+    if with_bases:
+        from ocirel.bundle.bases import discover_bases  # noqa: PLC0415
+
+        bases = discover_bases(registry, lock, files or [])
+        err(f"base image(s): {', '.join(b.name for b in bases) or 'none (scratch only)'}")
+    result = export_bundle(registry, lock, output, progress=Progress(), bases=bases)
+    carried = f" and {result.bases} base image(s)" if with_bases else ""
     err(
-        f"exported {result.images} image(s), {result.blobs} blob(s) to {result.output} "
-        f"({result.downloaded} downloaded, {human(result.bytes)})"
+        f"exported {result.images} image(s){carried}, {result.blobs} blob(s) to "
+        f"{result.output} ({result.downloaded} downloaded, {human(result.bytes)})"
     )
     if as_json:
         out_json(
             {"output": str(result.output), "images": result.images, "blobs": result.blobs,
-             "downloaded": result.downloaded, "bytes": result.bytes}
+             "downloaded": result.downloaded, "bytes": result.bytes,
+             "bases": [b.name for b in bases]}
         )  # fmt: skip
 
 
@@ -119,10 +150,14 @@ def import_(
     every image is in place; a tag that exists with another digest stops the run, and
     a blob that does not match its digest is refused. After the import each tag must
     resolve to the bundle's digest and every manifest must be byte-identical.
+    Base images (export --with-bases) go under the prefix too, tagged with their
+    tag (base-sha256-HEX without one), not into the lockfile; the registries.conf
+    mirror block and --build-arg lines to build against them are printed.
     """
     from ocirel import reference  # noqa: PLC0415
     from ocirel.bundle.importer import import_bundle, write_lock  # noqa: PLC0415
     from ocirel.bundle.layout import Bundle  # noqa: PLC0415
+    from ocirel.bundle.mirror import mirror_hints, mirrored_reference  # noqa: PLC0415
     from ocirel.bundle.transfer import Progress, human  # noqa: PLC0415
     from ocirel.cli.wiring import make_registry  # noqa: PLC0415
     from ocirel.deploy.regmap import normalize_prefix  # noqa: PLC0415
@@ -142,11 +177,16 @@ def import_(
     err(f"wrote {path}")
     for old, new in result.registry_map.items():
         err(f"pin manifests for the mirror with: ocirel pin --registry-map {old}={new} …")
+    hints = mirror_hints(result.bases, target, insecure=insecure)
+    for line in hints.lines():
+        err(line)
     if as_json:
         out_json(
             {"lockfile": str(path), "blobs": result.blobs, "uploaded": result.uploaded,
              "images": {e.name: e.reference for e in result.entries},
-             "registry_map": dict(result.registry_map)}
+             "registry_map": dict(result.registry_map),
+             "bases": {old.name: mirrored_reference(new) for old, new in result.bases},
+             **hints.to_json()}
         )  # fmt: skip
 
 

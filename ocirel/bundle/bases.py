@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ocirel import reference as refs
 from ocirel.bundle.layout import REF_NAME, BundleError, Descriptor
-from ocirel.containerfile import base_images, logical_lines
+from ocirel.containerfile import base_images, expand, global_args, logical_lines
 from ocirel.errors import OcirelError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.oci import Digest
@@ -92,9 +92,8 @@ def base_from_index(item: Descriptor, where: str) -> Base:
 
 # ------------------------------------------------------------------- discovery
 
-_ARG = re.compile(r"^\s*ARG\s+(.*)$", re.IGNORECASE)
-_FROM_LINE = re.compile(r"^\s*FROM\s", re.IGNORECASE)
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_FROM_LINE = re.compile(r"^\s*FROM\s+(.*)$", re.IGNORECASE)
+_WHOLE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def containerfile_bases(text: str, where: str) -> list[tuple[str, str | None]]:
@@ -102,48 +101,22 @@ def containerfile_bases(text: str, where: str) -> list[tuple[str, str | None]]:
 
     ``FROM ${BASE}`` takes the default of a global ``ARG BASE=…`` (one before the first
     ``FROM``); without a default the base is unknown and this is an error."""
-    defaults: dict[str, str] = {}
-    args: dict[str, str] = {}
-    lines: list[str] = []
-    seen_from = False
-    for line in logical_lines(text):
-        arg = _ARG.match(line)
-        if arg and not seen_from:
-            for word in arg.group(1).split():
-                key, eq, value = word.partition("=")
-                if eq:
-                    defaults[key] = value.strip("\"'")
-        if _FROM_LINE.match(line):
-            seen_from = True
-            substituted, used = _substitute(line, defaults)
-            args.update(used)
-            lines.append(substituted)
-        else:
-            lines.append(line)
-    images = base_images("\n".join(lines))
+    images = base_images(text)
     if images is None:
         raise BundleError(
             f"{where}: a FROM names its image with an ARG that has no default",
             hint="give the ARG a default (ARG BASE=registry/image:tag) before the first FROM",
         )
-    return [(image, args.get(image)) for image in images]
-
-
-def _substitute(line: str, defaults: dict[str, str]) -> tuple[str, dict[str, str]]:
-    used: dict[str, str] = {}
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return defaults.get(name, match.group(0))
-
-    words = line.split()
-    for index, word in enumerate(words):
-        whole = _VAR.fullmatch(word)
-        new = _VAR.sub(value, word)
-        if whole and new != word:
-            used[new] = whole.group(1) or whole.group(2)
-        words[index] = new
-    return " ".join(words), used
+    defaults = global_args(text)
+    named: dict[str, str] = {}
+    for line in logical_lines(text):
+        match = _FROM_LINE.match(line)
+        words = [w for w in match.group(1).split() if not w.startswith("--")] if match else []
+        whole = _WHOLE_VAR.fullmatch(words[0]) if words else None
+        image = expand(words[0], defaults) if whole else None
+        if whole and image is not None:
+            named[image] = whole.group(1) or whole.group(2)
+    return [(image, named.get(image)) for image in images]
 
 
 def recorded_bases(

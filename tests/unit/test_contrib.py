@@ -86,7 +86,8 @@ def test_the_kubernetes_job_runs_rootless() -> None:
     for container in pod["containers"] + pod.get("initContainers", []):
         context = container.get("securityContext", {})
         assert context.get("privileged") is not True, container["name"]
-        assert not context.get("capabilities", {}).get("add"), container["name"]
+        # a rootless build's nested user namespace needs SYS_ADMIN (scripts/dogfood), no more
+        assert set(context.get("capabilities", {}).get("add", [])) <= {"SYS_ADMIN"}
         assert container["image"]
     publish = pod["containers"][0]
     assert publish["args"][0] == "publish"
@@ -109,6 +110,7 @@ def test_the_tekton_task_declares_what_it_references() -> None:
     for step in spec["steps"]:
         assert step["securityContext"]["runAsNonRoot"] is True
         assert step["securityContext"].get("privileged") is not True
+        assert set(step["securityContext"].get("capabilities", {}).get("add", [])) <= {"SYS_ADMIN"}
 
 
 def test_the_ci_templates_have_their_platforms_shape() -> None:

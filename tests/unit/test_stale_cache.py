@@ -25,17 +25,33 @@ T_TEXT = "2023-11-14T22:13:20Z"
 OTHER_TEXT = "2023-11-14T22:30:00Z"
 
 # A stand-in buildah/podman: `build` prints cache hits from $FAKE_HITS and writes the
-# image ID; `inspect` answers with $FAKE_CREATED_<first 12 of the id>, else T_TEXT.
+# image ID; `inspect` answers with $FAKE_CREATED_<first 12 of the id>, else T_TEXT, and
+# so does `images --all --json` for the hits and the built image. Each run is logged.
 FAKE = r"""#!/bin/sh
 iidfile=""
 cmd=""
 for arg in "$@"; do
   case "$prev" in --iidfile) iidfile="$arg" ;; esac
-  case "$arg" in build|inspect|image|rmi) [ -z "$cmd" ] && cmd="$arg" ;; esac
+  case "$arg" in build|inspect|image|images|rmi) [ -z "$cmd" ] && cmd="$arg" ;; esac
   prev="$arg"
   last="$arg"
 done
+echo "$cmd" >> "$FAKE_CALL_LOG"
 case "$cmd" in
+  images)
+    [ -n "$FAKE_IMAGES_FAIL" ] && exit 125
+    printf '['
+    sep=""
+    for id in $FAKE_HITS sha256:$FAKE_BUILT; do
+      key=$(printf '%s' "${id#sha256:}" | cut -c1-12)
+      eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
+      eval "name=\${FAKE_NAMED_$key:-}"
+      if [ -n "$name" ]; then names="[\"$name\"]"; else names="null"; fi
+      printf '%s{"id": "sha256:%s", "names": %s, "createdatraw": "%s"}' \
+        "$sep" "${id#sha256:}" "$names" "$value"
+      sep=","
+    done
+    printf ']\n' ;;
   build)
     echo "STEP 1/2: FROM scratch"
     for id in $FAKE_HITS; do echo "--> Using cache $id"; done
@@ -83,6 +99,7 @@ def fake_builders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FAKE_HITS", "")
     monkeypatch.setenv("FAKE_DEFAULT", T_TEXT)
     monkeypatch.setenv("FAKE_RMI_LOG", str(tmp_path / "rmi.log"))
+    monkeypatch.setenv("FAKE_CALL_LOG", str(tmp_path / "calls.log"))
     return bindir
 
 
@@ -251,3 +268,59 @@ def test_drop_stale_says_which_entry_a_container_holds(
     assert HIT_A[:12] in problem
     assert "in use by a container" in problem
     assert backend.list_containers in problem
+
+
+# -- buildah: one storage listing instead of one inspect per cached step ----------
+
+
+def _calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_buildah_lists_the_storage_once_for_all_cached_steps(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv(f"FAKE_CREATED_{HIT_A[:12]}", OTHER_TEXT)
+    backend = Buildah()
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    stale = backend.stale_cache(image, T, BuildEnv())
+    assert stale is not None
+    assert stale.entries == (HIT_A,)
+    # the unchanged re-publish used to run one `buildah inspect` per step
+    assert _calls(tmp_path) == ["build", "images"]
+
+
+def test_buildah_inspects_each_step_when_the_listing_fails(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv(f"FAKE_CREATED_{HIT_B[:12]}", OTHER_TEXT)
+    monkeypatch.setenv("FAKE_IMAGES_FAIL", "1")
+    backend = Buildah()
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    stale = backend.stale_cache(image, T, BuildEnv())
+    assert stale is not None
+    assert stale.entries == (HIT_B,)
+    assert sorted(_calls(tmp_path)) == ["build", "images", "inspect", "inspect", "inspect"]
+
+
+def test_buildah_inspects_an_image_the_listing_does_not_show(
+    fake_builders: Path, tmp_path: Path
+) -> None:
+    # a name (not an ID) and an ID the storage does not list: never taken as "not stale"
+    # from a listing that cannot say
+    times = Buildah().created_times(["mine", HIT_A, HIT_B], BuildEnv())
+    assert times["mine"].created == T
+    assert _calls(tmp_path) == ["inspect", "inspect", "inspect"]
+    unlisted = Buildah().created_times([HIT_A, HIT_B, "d" * 64], BuildEnv())
+    assert unlisted["d" * 64].created is None
+    assert unlisted["d" * 64].named  # unknown: never offered for removal
+
+
+def test_buildah_inspects_one_or_two_images_directly(fake_builders: Path, tmp_path: Path) -> None:
+    Buildah().created_times([HIT_A, BUILT], BuildEnv())
+    assert _calls(tmp_path) == ["inspect", "inspect"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv
-from ocirel.backends.containers import ContainersBackend, StepImage, parse_created
+from ocirel.backends.containers import ContainersBackend, StepImage, parse_created, step_of
 from ocirel.oci import ImageConfig, as_image_config
 
 #: from this many images on, :meth:`Buildah.created_times` lists the storage once instead
@@ -27,8 +27,12 @@ class Buildah(ContainersBackend):
         return [self.program, *self.global_args(env), "inspect", "--type", "image", image]
 
     def _inspect(self, image: str, env: BuildEnv) -> dict[str, Any]:
-        """``buildah inspect`` of ``image``, asked once per image (an ID names content)."""
-        if self._inspected.get(image) is None:
+        """``buildah inspect`` of ``image``, asked once per image (an ID names content;
+        the cached steps looked up during a build are kept, so the final image's config
+        is known when it is the last of them). Safe from several threads: the dict is
+        replaced, never changed, and a lost entry is only asked again."""
+        key = image.removeprefix("sha256:")
+        if self._inspected.get(key) is None:
             result = runner.run(self.inspect_argv(image, env), timeout=60, check=False)
             try:
                 data = json.loads(result.stdout) if result.ok else None
@@ -36,8 +40,11 @@ class Buildah(ContainersBackend):
                 data = None
             if not isinstance(data, dict):
                 return {}
-            self._inspected = {image: data}
-        return self._inspected[image]
+            self._inspected = {**self._inspected, key: data}
+        return self._inspected[key]
+
+    def step_image(self, image: str, env: BuildEnv) -> StepImage:
+        return step_of(self._inspect(image, env) or None)
 
     def images_argv(self, env: BuildEnv) -> list[str]:
         return [self.program, *self.global_args(env), "images", "--all", "--json", "--no-trunc"]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,11 @@ case "$cmd" in
   build)
     echo "STEP 1/2: FROM scratch"
     for id in $FAKE_HITS; do echo "--> Using cache $id"; done
-    printf '%s' "$FAKE_BUILT" > "$iidfile" ;;
+    [ -n "$FAKE_BUILD_SLEEP" ] && sleep "$FAKE_BUILD_SLEEP"
+    echo "build-end" >> "$FAKE_CALL_LOG"
+    printf 'sha256:%s' "$FAKE_BUILT" > "$iidfile" ;;
   inspect)
-    key=$(printf '%s' "$last" | cut -c1-12)
+    key=$(printf '%s' "${last#sha256:}" | cut -c1-12)
     eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
     eval "name=\${FAKE_NAMED_$key:-}"
     printf '{"FromImage": "%s", "OCIv1": {"created": "%s"}}\n' "$name" "$value" ;;
@@ -74,11 +77,12 @@ case "$cmd" in
     sep=""
     for id in "$@"; do
       case "$id" in --*|image|inspect) continue ;; esac
-      key=$(printf '%s' "$id" | cut -c1-12)
+      key=$(printf '%s' "${id#sha256:}" | cut -c1-12)
       eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
       eval "name=\${FAKE_NAMED_$key:-}"
       if [ -n "$name" ]; then tags="[\"$name\"]"; else tags="[]"; fi
-      printf '%s{"Id": "%s", "Created": "%s", "RepoTags": %s}' "$sep" "$id" "$value" "$tags"
+      printf '%s{"Id": "%s", "Created": "%s", "RepoTags": %s}' \
+        "$sep" "${id#sha256:}" "$value" "$tags"
       sep=","
     done
     printf ']\n' ;;
@@ -173,7 +177,7 @@ def test_no_cache_hit_is_never_stale(
     fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman
 ) -> None:
     image = backend.build(spec, BuildEnv(), timeout=30)
-    assert image == BUILT
+    assert image == "sha256:" + BUILT
     assert backend.cache_hits == ()
     assert backend.stale_cache(image, T, BuildEnv()) is None
 
@@ -279,33 +283,72 @@ def _calls(tmp_path: Path) -> list[str]:
 
 
 def test_buildah_lists_the_storage_once_for_all_cached_steps(
-    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
     monkeypatch.setenv(f"FAKE_CREATED_{HIT_A[:12]}", OTHER_TEXT)
-    backend = Buildah()
-    image = backend.build(spec, BuildEnv(), timeout=30)
-    assert image is not None
-    stale = backend.stale_cache(image, T, BuildEnv())
-    assert stale is not None
-    assert stale.entries == (HIT_A,)
-    # the unchanged re-publish used to run one `buildah inspect` per step
-    assert _calls(tmp_path) == ["build", "images"]
+    times = Buildah().created_times([HIT_A, HIT_B, "sha256:" + BUILT], BuildEnv())
+    assert times[HIT_A].created != T
+    assert times[HIT_B] == (T, False)
+    # one process instead of one `buildah inspect` per step
+    assert _calls(tmp_path) == ["images"]
 
 
 def test_buildah_inspects_each_step_when_the_listing_fails(
-    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
     monkeypatch.setenv(f"FAKE_CREATED_{HIT_B[:12]}", OTHER_TEXT)
     monkeypatch.setenv("FAKE_IMAGES_FAIL", "1")
-    backend = Buildah()
+    times = Buildah().created_times([HIT_A, HIT_B, BUILT], BuildEnv())
+    assert times[HIT_B].created != T
+    assert times[HIT_A].created == T
+    assert sorted(_calls(tmp_path)) == ["images", "inspect", "inspect", "inspect"]
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_cached_steps_are_looked_up_while_the_build_goes_on(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, backend: Buildah | Podman,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv(f"FAKE_CREATED_{HIT_B[:12]}", OTHER_TEXT)
+    monkeypatch.setenv("FAKE_BUILD_SLEEP", "1")
     image = backend.build(spec, BuildEnv(), timeout=30)
     assert image is not None
+    during = _calls(tmp_path)
+    assert during[-1] == "build-end"
+    assert sorted(during[:-1]) == ["build", "image", "image"] if backend.name == "podman" else [
+        "build", "inspect", "inspect"
+    ]  # fmt: skip
     stale = backend.stale_cache(image, T, BuildEnv())
     assert stale is not None
     assert stale.entries == (HIT_B,)
-    assert sorted(_calls(tmp_path)) == ["build", "images", "inspect", "inspect", "inspect"]
+    assert len(_calls(tmp_path)) == len(during) + 1  # only the final image was left
+
+
+def test_buildah_asks_nothing_more_when_every_step_was_cached(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the unchanged re-publish: the final image is the last cached step; its created
+    # time and its config were read while the build went on
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {BUILT}")
+    monkeypatch.setenv("FAKE_BUILD_SLEEP", "1")
+    backend = Buildah()
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image == "sha256:" + BUILT
+    during = _calls(tmp_path)
+    assert backend.stale_cache(image, T, BuildEnv()) is None
+    assert backend.image_config(image, BuildEnv()) == {"created": T_TEXT}
+    assert _calls(tmp_path) == during
+
+
+def test_a_build_without_a_timestamp_looks_nothing_up(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    Buildah().build(replace(spec, timestamp=None), BuildEnv(), timeout=30)
+    assert _calls(tmp_path) == ["build", "build-end"]
 
 
 def test_buildah_inspects_an_image_the_listing_does_not_show(

@@ -21,7 +21,6 @@ from ocirel.errors import LockfileError, OcirelError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import Digest, ImageConfig
 from ocirel.publish.background import Background
-from ocirel.publish.claim import TagClaim
 from ocirel.publish.labels import build_labels, rfc3339
 from ocirel.publish.outcome import Explained, Planned, Published, PublishResult, Reused
 from ocirel.publish.request import PublishRequest
@@ -29,6 +28,7 @@ from ocirel.publish.unchanged import Decision, Previous, decide, fetch_previous
 from ocirel.publish.versions import Floor, first_candidate, raised_floor
 
 if TYPE_CHECKING:  # the registry client imports requests: loaded in the background
+    from ocirel.publish.claim import TagClaim
     from ocirel.registry import Registry
 
 Say = Callable[[str], None]
@@ -105,6 +105,8 @@ class Job:
         return Prepared(registry, source, frozenset(tags), previous)
 
     def claims(self, registry: Registry) -> TagClaim:
+        from ocirel.publish.claim import TagClaim  # noqa: PLC0415 - only when pushing
+
         return TagClaim(registry, self.request, self.sleep, self.clock)
 
     def with_floor(self, registry_tags: frozenset[str] | set[str]) -> set[str]:

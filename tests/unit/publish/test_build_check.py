@@ -4,6 +4,9 @@ used to run ``buildah inspect`` of the same image twice, one after the other).""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,3 +108,20 @@ def test_without_a_timestamp_the_config_is_read_when_asked(tmp_path: Path) -> No
     assert builder.calls == ["build"]
     assert publish.local_config() == {"rootfs": {"type": "layers", "diff_ids": [FIRST]}}
     assert builder.calls == ["build", "image_config 1111"]
+
+
+def test_the_export_and_push_modules_load_only_when_there_is_something_to_push() -> None:
+    # an unchanged re-publish never exports nor claims a tag: it need not import them
+    # before its build starts (measured: ~20-40 ms of a ~1 s run)
+    code = (
+        "import sys, ocirel.publish\n"
+        "lazy = ('ocirel.publish.export', 'ocirel.publish.claim', 'ocirel.image',\n"
+        "        'ocirel.publish.layercache', 'ocirel.publish.reuse', 'ocirel.publish.early')\n"
+        "print(' '.join(m for m in lazy if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert result.stdout.strip() == ""

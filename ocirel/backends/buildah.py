@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from ocirel import runner
@@ -18,30 +21,46 @@ LIST_FROM = 3
 
 
 class Buildah(ContainersBackend):
-    _inspected: dict[str, dict[str, Any]] = {}  # noqa: RUF012 - replaced, never mutated
     name = "buildah"
     program = "buildah"
     install_hint = "install buildah (Debian/Ubuntu: apt-get install buildah), or choose --backend"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: ``buildah inspect`` of each image (by ID without the prefix), asked or under way
+        self._inspected: dict[str, Future[dict[str, Any]]] = {}
 
     def inspect_argv(self, image: str, env: BuildEnv) -> list[str]:
         return [self.program, *self.global_args(env), "inspect", "--type", "image", image]
 
     def _inspect(self, image: str, env: BuildEnv) -> dict[str, Any]:
-        """``buildah inspect`` of ``image``, asked once per image (an ID names content;
+        """``buildah inspect`` of ``image``, asked once per image (an ID names content):
         the cached steps looked up during a build are kept, so the final image's config
-        is known when it is the last of them). Safe from several threads: the dict is
-        replaced, never changed, and a lost entry is only asked again."""
+        is known when it is the last of them, and a second thread asking for an image
+        under way waits for that answer instead of running another inspect. A failed
+        inspect (``{}``) is not kept: the next caller asks again."""
         key = image.removeprefix("sha256:")
-        if self._inspected.get(key) is None:
+        with self._lock:
+            pending = self._inspected.get(key)
+            if pending is None:
+                pending = self._inspected[key] = Future()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            return pending.result()
+        data: dict[str, Any] = {}
+        try:
             result = runner.run(self.inspect_argv(image, env), timeout=60, check=False)
-            try:
-                data = json.loads(result.stdout) if result.ok else None
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                return {}
-            self._inspected = {**self._inspected, key: data}
-        return self._inspected[key]
+            with contextlib.suppress(ValueError):
+                found = json.loads(result.stdout) if result.ok else None
+                data = found if isinstance(found, dict) else {}
+        finally:
+            if not data:
+                with self._lock:
+                    del self._inspected[key]
+            pending.set_result(data)
+        return data
 
     def step_image(self, image: str, env: BuildEnv) -> StepImage:
         return step_of(self._inspect(image, env) or None)

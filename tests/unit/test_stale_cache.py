@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
 from ocirel.backends.buildah import Buildah
 from ocirel.backends.containers import CACHE_HIT, parse_created
 from ocirel.backends.podman import Podman
+from ocirel.errors import BackendNotFoundError
 
 HIT_A = "a" * 64
 HIT_B = "b" * 64
@@ -60,6 +62,7 @@ case "$cmd" in
     echo "build-end" >> "$FAKE_CALL_LOG"
     printf 'sha256:%s' "$FAKE_BUILT" > "$iidfile" ;;
   inspect)
+    [ -n "$FAKE_INSPECT_SLEEP" ] && sleep "$FAKE_INSPECT_SLEEP"
     key=$(printf '%s' "${last#sha256:}" | cut -c1-12)
     eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
     eval "name=\${FAKE_NAMED_$key:-}"
@@ -367,3 +370,29 @@ def test_buildah_inspects_an_image_the_listing_does_not_show(
 def test_buildah_inspects_one_or_two_images_directly(fake_builders: Path, tmp_path: Path) -> None:
     Buildah().created_times([HIT_A, BUILT], BuildEnv())
     assert _calls(tmp_path) == ["inspect", "inspect"]
+
+
+def test_buildah_inspects_an_image_once_when_two_threads_ask_at_the_same_time(
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the final image's step look-up is still under way when the publish asks for its
+    # config: the second asker waits for the first answer
+    monkeypatch.setenv("FAKE_INSPECT_SLEEP", "0.5")
+    backend = Buildah()
+    with ThreadPoolExecutor(2) as pool:
+        step = pool.submit(backend.step_image, "sha256:" + BUILT, BuildEnv())
+        config = pool.submit(backend.image_config, BUILT, BuildEnv())
+        assert step.result().created == T
+        assert config.result() == {"created": T_TEXT}
+    assert _calls(tmp_path) == ["inspect"]
+
+
+def test_buildah_asks_again_after_a_failed_inspect(
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    backend = Buildah()
+    with pytest.raises(BackendNotFoundError):
+        backend.image_config(BUILT, BuildEnv())
+    monkeypatch.setenv("PATH", f"{fake_builders}:/usr/bin:/bin")
+    assert backend.image_config(BUILT, BuildEnv()) == {"created": T_TEXT}

@@ -11,7 +11,12 @@ On the app of bench/publish_overhead (a fresh 20 MB layer per NONCE), alternatin
 Target: the unchanged re-publish takes at most 30 % of the first publish's median
 wall time and pushes no bytes (checked: the registry's blob store does not grow).
 
-    python bench/noop.py [--runs 7]
+``--breakdown`` instead runs one first publish and one unchanged re-publish, the latter
+with every subprocess (ocirel.runner.run) and HTTP exchange (the transport's session)
+timed, and prints them on a time line from the start of the process: which call, how
+long, in which thread (sequential or overlapped).
+
+    python bench/noop.py [--runs 7] [--breakdown]
 """
 
 from __future__ import annotations
@@ -43,9 +48,45 @@ def blob_count(data_dir: Path) -> int:
     return sum(1 for path in blobs.rglob("data")) if blobs.exists() else 0
 
 
+#: run in a child ``python -c``: ocirel's CLI with its two choke points timed
+TRACED = r"""
+import sys, threading, time
+start = time.perf_counter()
+from ocirel import runner
+from ocirel.transport import session
+events = []
+def timed(kind, describe, call):
+    def wrapper(*args, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            events.append((begin - start, time.perf_counter() - start,
+                           threading.current_thread().name, kind, describe(*args)))
+    return wrapper
+runner.run = timed("exec", lambda argv, *a: " ".join(a for a in argv
+                   if not a.startswith(("/", "overlay.")))[:90], runner.run)
+session.HttpSession.exchange = timed("http", lambda _s, method, url, *a:
+    f"{method} {url.split('/v2', 1)[-1][:80]}", session.HttpSession.exchange)
+from ocirel.entry import main
+sys.argv = ["ocirel", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+end = time.perf_counter() - start
+print(f"imports and set-up before the first call: {min(e[0] for e in events) * 1000:.0f} ms")
+for begin, finish, thread, kind, what in sorted(events):
+    print(f"{begin * 1000:7.0f} {finish * 1000:7.0f} {(finish - begin) * 1000:6.0f} ms "
+          f"{thread[:12]:12} {kind:4} {what}")
+print(f"{end * 1000:7.0f} end of the run (interpreter start not included)")
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--breakdown", action="store_true", help="time one unchanged run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-noop-"))
     context = busybox_context(work / "ctx", NONCE_APP)
@@ -78,6 +119,18 @@ def main() -> None:
 
         def first(index: int) -> float:
             return publish(f"bench/noop{index}", f"{run}-{index}")
+
+        if args.breakdown:
+            first(1000)
+            publish("bench/noop1000", f"{run}-1000")  # warm: the same state as the bench
+            argv = [
+                "publish", "--image", f"{host}/bench/noop1000", "--lockfile",
+                str(work / "bench-noop1000.lock.json"), "--build-arg", f"NONCE={run}-1000",
+                str(context),
+            ]  # fmt: skip
+            subprocess.run([sys.executable, "-c", TRACED, *argv], env=env, check=True,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+            return
 
         def unchanged(index: int) -> float:
             before = blob_count(data_dir)

@@ -11,8 +11,8 @@ import datetime as _dt
 import json
 import re
 import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, NamedTuple
 
@@ -28,6 +28,8 @@ from ocirel.reference import is_valid_digest
 CACHE_HIT = re.compile(r"^--> Using cache ([0-9a-f]{64})\s*$")
 #: ``inspect`` processes run at the same time by :meth:`ContainersBackend.created_times`
 INSPECT_WORKERS = 4
+#: cached steps looked up at the same time while the build goes on
+PREFETCH_WORKERS = 2
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -36,6 +38,16 @@ class StepImage(NamedTuple):
 
     created: float | None
     named: bool
+
+
+def step_of(inspected: object) -> StepImage:
+    """A :class:`StepImage` from ``buildah inspect``'s JSON (None: the inspect failed)."""
+    if not isinstance(inspected, dict):
+        return StepImage(None, named=True)  # unknown: never removed
+    config = inspected.get("OCIv1")
+    created = config.get("created") if isinstance(config, dict) else None
+    # buildah names the image it was asked about in FromImage, "" when unnamed
+    return StepImage(parse_created(created), named=inspected.get("FromImage") != "")
 
 
 def parse_created(text: object) -> float | None:
@@ -51,6 +63,35 @@ def parse_created(text: object) -> float | None:
     return when.timestamp() + float("0." + (match.group(2) or "0"))
 
 
+class StepLookups:
+    """The cached steps of a build, looked up while the build goes on: each step the
+    builder reports as taken from the cache is handed to ``look_up`` in a small pool
+    (buildah prints the last one about 0.3 s before it exits), so the stale-cache check
+    finds most answers ready. Only reads; what is not ready is waited for."""
+
+    def __init__(self, look_up: Callable[[str], StepImage]) -> None:
+        self._look_up = look_up
+        self._pool = ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="ocirel-step")
+        self.started: dict[str, Future[StepImage]] = {}
+
+    def add(self, image: str) -> None:
+        if image not in self.started:
+            self.started[image] = self._pool.submit(self._look_up, image)
+
+    def close(self, *, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=cancel)
+
+    def answers(self, images: Sequence[str]) -> dict[str, StepImage]:
+        """The looked-up answers for ``images`` (a failed look-up is left out)."""
+        found: dict[str, StepImage] = {}
+        for image in images:  # the final image is the last cached step, with a prefix
+            future = self.started.get(image) or self.started.get(image.removeprefix("sha256:"))
+            if future is not None and not future.cancelled():
+                with contextlib.suppress(Exception):
+                    found[image] = future.result()
+        return found
+
+
 class ContainersBackend:
     name = "containers"
     program = "containers"
@@ -63,6 +104,8 @@ class ContainersBackend:
     leaves_first_grace = 0.0
     #: image IDs of the steps the last :meth:`build` took from the layer cache
     cache_hits: tuple[str, ...] = ()
+    #: those steps' created times, looked up during a build with ``--timestamp``
+    _lookups: StepLookups | None = None
     #: the command that lists build containers, with those of interrupted builds
     list_containers = "buildah containers --all"
 
@@ -127,18 +170,27 @@ class ContainersBackend:
             argv[-1:-1] = ["--force-rm", "--iidfile", str(iidfile)]
             hits: list[str] = []
             self.cache_hits = ()
+            # only a build with --timestamp is checked for a stale cache afterwards
+            lookups = self._start_lookups(env) if spec.timestamp is not None else None
 
             def note_cache_hit(line: str) -> None:
                 match = CACHE_HIT.match(line.strip())
                 if match:
                     hits.append(match.group(1))
+                    if lookups is not None:
+                        lookups.add(match.group(1))
 
+            built = False
             try:
                 runner.run(argv, timeout=timeout, stream=True, install_hint=self.install_hint,
                            leaves_first_grace=self.leaves_first_grace,
                            on_line=note_cache_hit)  # fmt: skip
+                built = True
             except CommandError as exc:
                 raise with_hint(exc, f"{self.program} build failed") from None
+            finally:
+                if lookups is not None:  # a failed build drops the look-ups not started
+                    lookups.close(cancel=not built)
             try:
                 image_id = iidfile.read_text(encoding="utf-8").strip()
             except OSError:
@@ -151,26 +203,38 @@ class ContainersBackend:
         self.cache_hits = tuple(dict.fromkeys(hits))
         return image_id
 
+    def _start_lookups(self, env: BuildEnv) -> StepLookups:
+        self._lookups = StepLookups(lambda image: self.step_image(image, env))
+        return self._lookups
+
+    def step_image(self, image: str, env: BuildEnv) -> StepImage:
+        """One image's config ``created`` time (None: the builder could not say) and
+        whether it has a name, from one ``inspect``."""
+        result = runner.run(self.created_argv(image, env), timeout=60, check=False)
+        try:
+            data = json.loads(result.stdout) if result.ok else None
+        except ValueError:
+            data = None
+        return step_of(data)
+
     def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, StepImage]:
-        """Each image's config ``created`` time (None: the builder could not say) and
-        whether it has a name; one ``inspect`` per image (buildah takes one at a time),
-        all at once."""
+        """:meth:`step_image` of each image; one ``inspect`` per image (buildah takes one
+        at a time), all at once."""
+        if not images:
+            return {}
+        workers = max(1, min(INSPECT_WORKERS, len(images)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            found = pool.map(lambda image: self.step_image(image, env), images)
+            return dict(zip(images, found, strict=True))
 
-        def inspect(image: str) -> StepImage:
-            result = runner.run(self.created_argv(image, env), timeout=60, check=False)
-            try:
-                data = json.loads(result.stdout) if result.ok else None
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                return StepImage(None, named=True)  # unknown: never removed
-            config = data.get("OCIv1")
-            created = config.get("created") if isinstance(config, dict) else None
-            # buildah names the image it was asked about in FromImage, "" when unnamed
-            return StepImage(parse_created(created), named=data.get("FromImage") != "")
-
-        with ThreadPoolExecutor(max_workers=max(1, min(INSPECT_WORKERS, len(images)))) as pool:
-            return dict(zip(images, pool.map(inspect, images), strict=True))
+    def _step_images(self, images: Sequence[str], env: BuildEnv) -> dict[str, StepImage]:
+        """:meth:`created_times`, taking the answers looked up during the build."""
+        lookups, self._lookups = self._lookups, None
+        found = lookups.answers(images) if lookups is not None else {}
+        missing = [image for image in images if image not in found]
+        if missing:
+            found.update(self.created_times(missing, env))
+        return {image: found[image] for image in images}  # in the order asked
 
     def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
         """Whether ``image`` (just built with ``--timestamp timestamp``) is not what a
@@ -181,9 +245,10 @@ class ContainersBackend:
         ``created``. The builder keeps finding such a step before the one a rebuild
         caches, so the unnamed ones are returned for removal."""
         images = [*self.cache_hits, image] if self.cache_hits else [image]
+        times = self._step_images(images, env)
         found = {
             name: step
-            for name, step in self.created_times(images, env).items()
+            for name, step in times.items()
             if step.created is not None and step.created != timestamp
         }
         if not found:

@@ -108,6 +108,9 @@ class Podman(ContainersBackend):
     def global_args(self, env: BuildEnv) -> list[str]:
         return podman_storage_args(env.storage, self.store_driver())
 
+    def step_image(self, image: str, env: BuildEnv) -> StepImage:
+        return self.created_times([image], env)[image]
+
     def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, StepImage]:
         """One ``podman image inspect`` for all of them (its ``--format`` has no ``json``)."""
         argv = [self.program, *self.global_args(env), "image", "inspect", *images]

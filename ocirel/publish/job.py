@@ -16,12 +16,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from ocirel import lockfile
-from ocirel.backends.base import BuildEnv, Builder, BuildSpec
+from ocirel.backends.base import BuildEnv, Builder, BuildSpec, StaleCache
 from ocirel.errors import LockfileError, OcirelError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import Digest, ImageConfig
 from ocirel.publish.background import Background
-from ocirel.publish.claim import TagClaim
 from ocirel.publish.labels import build_labels, rfc3339
 from ocirel.publish.outcome import Explained, Planned, Published, PublishResult, Reused
 from ocirel.publish.request import PublishRequest
@@ -29,6 +28,7 @@ from ocirel.publish.unchanged import Decision, Previous, decide, fetch_previous
 from ocirel.publish.versions import Floor, first_candidate, raised_floor
 
 if TYPE_CHECKING:  # the registry client imports requests: loaded in the background
+    from ocirel.publish.claim import TagClaim
     from ocirel.registry import Registry
 
 Say = Callable[[str], None]
@@ -80,6 +80,8 @@ class Job:
     local_image: str = field(init=False)
     _built: bool = field(default=False, init=False)
     _cleanup: Background[None] | None = field(default=None, init=False)
+    #: the built image and its config, read in the background (handed over by result())
+    _config: tuple[str, Background[ImageConfig | None]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         repo = self.request.repository
@@ -103,6 +105,8 @@ class Job:
         return Prepared(registry, source, frozenset(tags), previous)
 
     def claims(self, registry: Registry) -> TagClaim:
+        from ocirel.publish.claim import TagClaim  # noqa: PLC0415 - only when pushing
+
         return TagClaim(registry, self.request, self.sleep, self.clock)
 
     def with_floor(self, registry_tags: frozenset[str] | set[str]) -> set[str]:
@@ -142,28 +146,40 @@ class Job:
     def build(self, spec: BuildSpec) -> None:
         self._built = True
         timeout = self.request.build_timeout
-        image_id = self.builder.build(spec, self.build_env, timeout=timeout)
+        image = self.builder.build(spec, self.build_env, timeout=timeout) or self.local_name
         if spec.timestamp is not None and spec.layers:
             # The layer cache ignores --timestamp: a step cached by a build with another
             # timestamp would carry that time, and the digest would depend on what the
-            # storage held. Check, and rebuild without the cache when it happened.
-            stale = self.builder.stale_cache(
-                image_id or self.local_name, spec.timestamp, self.build_env
-            )
+            # storage held. Check, and rebuild without the cache when it happened. The
+            # image's config, needed next, is read meanwhile.
+            config = Background(lambda: self.builder.image_config(image, self.build_env))
+            stale = self.builder.stale_cache(image, spec.timestamp, self.build_env)
             if stale:
-                self.say(f"{stale.reason}; building again without the layer cache")
-                image_id = self.builder.build(
-                    replace(spec, layers=False), self.build_env, timeout=timeout
-                )
-                # the rebuild cached its own steps; the builder would keep finding the
-                # stale ones first, so they go (a failed removal costs only time)
-                with contextlib.suppress(OcirelError):
-                    problem = self.builder.drop_stale(stale, self.build_env)
-                    if problem:
-                        self.say(problem)
-        self.local_image = image_id or self.local_name
+                with contextlib.suppress(Exception):
+                    config.result()  # not this image's: the rebuild makes another
+                image = self._rebuild(spec, stale) or self.local_name
+            else:
+                self._config = (image, config)
+        self.local_image = image
+
+    def _rebuild(self, spec: BuildSpec, stale: StaleCache) -> str | None:
+        """Build again without the layer cache, then drop the stale cached steps."""
+        self.say(f"{stale.reason}; building again without the layer cache")
+        image_id = self.builder.build(
+            replace(spec, layers=False), self.build_env, timeout=self.request.build_timeout
+        )
+        # the rebuild cached its own steps; the builder would keep finding the stale
+        # ones first, so they go (a failed removal costs only time)
+        with contextlib.suppress(OcirelError):
+            problem = self.builder.drop_stale(stale, self.build_env)
+            if problem:
+                self.say(problem)
+        return image_id
 
     def local_config(self) -> ImageConfig | None:
+        """The built image's config (read while the stale-cache check ran, if it did)."""
+        if self._config is not None and self._config[0] == self.local_image:
+            return self._config[1].result()
         return self.builder.image_config(self.local_image, self.build_env)
 
     def _needs_removal(self) -> bool:

@@ -22,18 +22,21 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocirel.backends.base import LayoutExporter
 from ocirel.errors import TagConflictError
 from ocirel.gitinfo import SourceInfo
-from ocirel.image import stamp_labels
-from ocirel.oci import OciImage
+from ocirel.oci import ImageConfig, OciImage
 from ocirel.publish.background import Background
-from ocirel.publish.export import LayoutExport
 from ocirel.publish.job import Job, Prepared, run
 from ocirel.publish.labels import build_labels
 from ocirel.publish.outcome import Published, PublishResult
 from ocirel.runner import display
+
+if TYPE_CHECKING:
+    from ocirel.publish.export import LayoutExport
+    from ocirel.publish.unchanged import Decision
 
 
 @dataclass
@@ -62,44 +65,64 @@ class LayoutPublisher:
         try:
             job.build(job.spec(named=req.keep_image))
             prepared = background.result()
-            registry, source = prepared.registry, prepared.source
-            tags = job.with_floor(prepared.tags)
-            image: OciImage | None = None
-            export = LayoutExport(self.exporter, job.build_env, registry, repo,
-                                  req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
+            exported: tuple[LayoutExport, OciImage] | None = None
             local_config = job.local_config()
             if local_config is None:  # the builder cannot show its config: export first
-                image = export.export(job.local_image, workdir, None, prepared.previous)
-                local_config = image.config
+                exported = self._export(prepared, workdir, None)
+                local_config = exported[1].config
             decision = job.decide(prepared, local_config)
             if req.explain or not decision.new_version:
-                return job.settle_without_push(decision, source)
-            if image is None:
-                image = export.export(job.local_image, workdir, local_config, prepared.previous)
-            claims = job.claims(registry)
-            tag = job.first_candidate(tags)
-            for attempt in range(1, req.max_attempts + 1):
-                stamped = stamp_labels(image, dict(job.labels(tag, source, image.config)))
-                job.say(
-                    f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
-                    + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else "")
-                )
-                registry.push_image(repo, stamped, sent=export.sent)
-                job.remove_local_image_in_background()
-                try:
-                    claims.claim(tag, stamped.manifest)
-                except TagConflictError as exc:
-                    tag, tags = claims.next_after_conflict(exc, tag, tags, attempt, job.say)
-                    continue
-                result = job.record(
-                    tag, stamped.manifest.digest, stamped.platform, source,
-                    decision=decision, outcome=Published(attempt),
-                )  # fmt: skip
-                export.learn(stamped)
-                return result
-            raise AssertionError("unreachable")  # pragma: no cover
+                return job.settle_without_push(decision, prepared.source)
+            if exported is None:
+                exported = self._export(prepared, workdir, local_config)
+            return self._push(*exported, prepared, decision)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _export(
+        self, prepared: Prepared, workdir: Path, config: ImageConfig | None
+    ) -> tuple[LayoutExport, OciImage]:
+        """The image exported into a layout under ``workdir``, and the export (which
+        knows what it uploaded early)."""
+        # loaded here: an unchanged re-publish never exports (and starts sooner)
+        from ocirel.publish.export import LayoutExport  # noqa: PLC0415
+
+        job, req = self.job, self.job.request
+        export = LayoutExport(self.exporter, job.build_env, prepared.registry, req.repository,
+                              req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
+        return export, export.export(job.local_image, workdir, config, prepared.previous)
+
+    def _push(
+        self, export: LayoutExport, image: OciImage, prepared: Prepared, decision: Decision
+    ) -> PublishResult:
+        """Stamp, upload by digest and claim the next free tag; record it."""
+        from ocirel.image import stamp_labels  # noqa: PLC0415
+
+        job, req = self.job, self.job.request
+        repo, registry, source = req.repository, prepared.registry, prepared.source
+        tags = job.with_floor(prepared.tags)
+        claims = job.claims(registry)
+        tag = job.first_candidate(tags)
+        for attempt in range(1, req.max_attempts + 1):
+            stamped = stamp_labels(image, dict(job.labels(tag, source, image.config)))
+            job.say(
+                f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
+                + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else "")
+            )
+            registry.push_image(repo, stamped, sent=export.sent)
+            job.remove_local_image_in_background()
+            try:
+                claims.claim(tag, stamped.manifest)
+            except TagConflictError as exc:
+                tag, tags = claims.next_after_conflict(exc, tag, tags, attempt, job.say)
+                continue
+            result = job.record(
+                tag, stamped.manifest.digest, stamped.platform, source,
+                decision=decision, outcome=Published(attempt),
+            )  # fmt: skip
+            export.learn(stamped)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def plan(self, tag: str, source: SourceInfo) -> tuple[str, ...]:
         job, req = self.job, self.job.request

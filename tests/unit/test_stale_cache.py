@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
 from ocirel.backends.buildah import Buildah
 from ocirel.backends.containers import CACHE_HIT, parse_created
 from ocirel.backends.podman import Podman
+from ocirel.errors import BackendNotFoundError
 
 HIT_A = "a" * 64
 HIT_B = "b" * 64
@@ -25,23 +28,42 @@ T_TEXT = "2023-11-14T22:13:20Z"
 OTHER_TEXT = "2023-11-14T22:30:00Z"
 
 # A stand-in buildah/podman: `build` prints cache hits from $FAKE_HITS and writes the
-# image ID; `inspect` answers with $FAKE_CREATED_<first 12 of the id>, else T_TEXT.
+# image ID; `inspect` answers with $FAKE_CREATED_<first 12 of the id>, else T_TEXT, and
+# so does `images --all --json` for the hits and the built image. Each run is logged.
 FAKE = r"""#!/bin/sh
 iidfile=""
 cmd=""
 for arg in "$@"; do
   case "$prev" in --iidfile) iidfile="$arg" ;; esac
-  case "$arg" in build|inspect|image|rmi) [ -z "$cmd" ] && cmd="$arg" ;; esac
+  case "$arg" in build|inspect|image|images|rmi) [ -z "$cmd" ] && cmd="$arg" ;; esac
   prev="$arg"
   last="$arg"
 done
+echo "$cmd" >> "$FAKE_CALL_LOG"
 case "$cmd" in
+  images)
+    [ -n "$FAKE_IMAGES_FAIL" ] && exit 125
+    printf '['
+    sep=""
+    for id in $FAKE_HITS sha256:$FAKE_BUILT; do
+      key=$(printf '%s' "${id#sha256:}" | cut -c1-12)
+      eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
+      eval "name=\${FAKE_NAMED_$key:-}"
+      if [ -n "$name" ]; then names="[\"$name\"]"; else names="null"; fi
+      printf '%s{"id": "sha256:%s", "names": %s, "createdatraw": "%s"}' \
+        "$sep" "${id#sha256:}" "$names" "$value"
+      sep=","
+    done
+    printf ']\n' ;;
   build)
     echo "STEP 1/2: FROM scratch"
     for id in $FAKE_HITS; do echo "--> Using cache $id"; done
-    printf '%s' "$FAKE_BUILT" > "$iidfile" ;;
+    [ -n "$FAKE_BUILD_SLEEP" ] && sleep "$FAKE_BUILD_SLEEP"
+    echo "build-end" >> "$FAKE_CALL_LOG"
+    printf 'sha256:%s' "$FAKE_BUILT" > "$iidfile" ;;
   inspect)
-    key=$(printf '%s' "$last" | cut -c1-12)
+    [ -n "$FAKE_INSPECT_SLEEP" ] && sleep "$FAKE_INSPECT_SLEEP"
+    key=$(printf '%s' "${last#sha256:}" | cut -c1-12)
     eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
     eval "name=\${FAKE_NAMED_$key:-}"
     printf '{"FromImage": "%s", "OCIv1": {"created": "%s"}}\n' "$name" "$value" ;;
@@ -58,11 +80,12 @@ case "$cmd" in
     sep=""
     for id in "$@"; do
       case "$id" in --*|image|inspect) continue ;; esac
-      key=$(printf '%s' "$id" | cut -c1-12)
+      key=$(printf '%s' "${id#sha256:}" | cut -c1-12)
       eval "value=\${FAKE_CREATED_$key:-$FAKE_DEFAULT}"
       eval "name=\${FAKE_NAMED_$key:-}"
       if [ -n "$name" ]; then tags="[\"$name\"]"; else tags="[]"; fi
-      printf '%s{"Id": "%s", "Created": "%s", "RepoTags": %s}' "$sep" "$id" "$value" "$tags"
+      printf '%s{"Id": "%s", "Created": "%s", "RepoTags": %s}' \
+        "$sep" "${id#sha256:}" "$value" "$tags"
       sep=","
     done
     printf ']\n' ;;
@@ -83,6 +106,7 @@ def fake_builders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FAKE_HITS", "")
     monkeypatch.setenv("FAKE_DEFAULT", T_TEXT)
     monkeypatch.setenv("FAKE_RMI_LOG", str(tmp_path / "rmi.log"))
+    monkeypatch.setenv("FAKE_CALL_LOG", str(tmp_path / "calls.log"))
     return bindir
 
 
@@ -156,7 +180,7 @@ def test_no_cache_hit_is_never_stale(
     fake_builders: Path, spec: BuildSpec, backend: Buildah | Podman
 ) -> None:
     image = backend.build(spec, BuildEnv(), timeout=30)
-    assert image == BUILT
+    assert image == "sha256:" + BUILT
     assert backend.cache_hits == ()
     assert backend.stale_cache(image, T, BuildEnv()) is None
 
@@ -251,3 +275,124 @@ def test_drop_stale_says_which_entry_a_container_holds(
     assert HIT_A[:12] in problem
     assert "in use by a container" in problem
     assert backend.list_containers in problem
+
+
+# -- buildah: one storage listing instead of one inspect per cached step ----------
+
+
+def _calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_buildah_lists_the_storage_once_for_all_cached_steps(
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv(f"FAKE_CREATED_{HIT_A[:12]}", OTHER_TEXT)
+    times = Buildah().created_times([HIT_A, HIT_B, "sha256:" + BUILT], BuildEnv())
+    assert times[HIT_A].created != T
+    assert times[HIT_B] == (T, False)
+    # one process instead of one `buildah inspect` per step
+    assert _calls(tmp_path) == ["images"]
+
+
+def test_buildah_inspects_each_step_when_the_listing_fails(
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv(f"FAKE_CREATED_{HIT_B[:12]}", OTHER_TEXT)
+    monkeypatch.setenv("FAKE_IMAGES_FAIL", "1")
+    times = Buildah().created_times([HIT_A, HIT_B, BUILT], BuildEnv())
+    assert times[HIT_B].created != T
+    assert times[HIT_A].created == T
+    assert sorted(_calls(tmp_path)) == ["images", "inspect", "inspect", "inspect"]
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda b: b.name)
+def test_cached_steps_are_looked_up_while_the_build_goes_on(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, backend: Buildah | Podman,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    monkeypatch.setenv(f"FAKE_CREATED_{HIT_B[:12]}", OTHER_TEXT)
+    monkeypatch.setenv("FAKE_BUILD_SLEEP", "1")
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    during = _calls(tmp_path)
+    assert during[-1] == "build-end"
+    assert sorted(during[:-1]) == ["build", "image", "image"] if backend.name == "podman" else [
+        "build", "inspect", "inspect"
+    ]  # fmt: skip
+    stale = backend.stale_cache(image, T, BuildEnv())
+    assert stale is not None
+    assert stale.entries == (HIT_B,)
+    assert len(_calls(tmp_path)) == len(during) + 1  # only the final image was left
+
+
+def test_buildah_asks_nothing_more_when_every_step_was_cached(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the unchanged re-publish: the final image is the last cached step; its created
+    # time and its config were read while the build went on
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {BUILT}")
+    monkeypatch.setenv("FAKE_BUILD_SLEEP", "1")
+    backend = Buildah()
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image == "sha256:" + BUILT
+    during = _calls(tmp_path)
+    assert backend.stale_cache(image, T, BuildEnv()) is None
+    assert backend.image_config(image, BuildEnv()) == {"created": T_TEXT}
+    assert _calls(tmp_path) == during
+
+
+def test_a_build_without_a_timestamp_looks_nothing_up(
+    fake_builders: Path, spec: BuildSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_HITS", f"{HIT_A} {HIT_B}")
+    Buildah().build(replace(spec, timestamp=None), BuildEnv(), timeout=30)
+    assert _calls(tmp_path) == ["build", "build-end"]
+
+
+def test_buildah_inspects_an_image_the_listing_does_not_show(
+    fake_builders: Path, tmp_path: Path
+) -> None:
+    # a name (not an ID) and an ID the storage does not list: never taken as "not stale"
+    # from a listing that cannot say
+    times = Buildah().created_times(["mine", HIT_A, HIT_B], BuildEnv())
+    assert times["mine"].created == T
+    assert _calls(tmp_path) == ["inspect", "inspect", "inspect"]
+    unlisted = Buildah().created_times([HIT_A, HIT_B, "d" * 64], BuildEnv())
+    assert unlisted["d" * 64].created is None
+    assert unlisted["d" * 64].named  # unknown: never offered for removal
+
+
+def test_buildah_inspects_one_or_two_images_directly(fake_builders: Path, tmp_path: Path) -> None:
+    Buildah().created_times([HIT_A, BUILT], BuildEnv())
+    assert _calls(tmp_path) == ["inspect", "inspect"]
+
+
+def test_buildah_inspects_an_image_once_when_two_threads_ask_at_the_same_time(
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the final image's step look-up is still under way when the publish asks for its
+    # config: the second asker waits for the first answer
+    monkeypatch.setenv("FAKE_INSPECT_SLEEP", "0.5")
+    backend = Buildah()
+    with ThreadPoolExecutor(2) as pool:
+        step = pool.submit(backend.step_image, "sha256:" + BUILT, BuildEnv())
+        config = pool.submit(backend.image_config, BUILT, BuildEnv())
+        assert step.result().created == T
+        assert config.result() == {"created": T_TEXT}
+    assert _calls(tmp_path) == ["inspect"]
+
+
+def test_buildah_asks_again_after_a_failed_inspect(
+    fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    backend = Buildah()
+    with pytest.raises(BackendNotFoundError):
+        backend.image_config(BUILT, BuildEnv())
+    monkeypatch.setenv("PATH", f"{fake_builders}:/usr/bin:/bin")
+    assert backend.image_config(BUILT, BuildEnv()) == {"created": T_TEXT}

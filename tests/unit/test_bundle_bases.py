@@ -116,7 +116,10 @@ def test_build_records_come_first_and_the_containerfile_is_not_read(
 def test_images_without_a_record_take_the_containerfiles(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    recorded = {"app": [(f"reg.example/os@{D2}", str(D2))], "worker": None}
+    recorded: dict[str, list[tuple[str, str | None]] | None] = {
+        "app": [(f"reg.example/os@{D2}", str(D2))],
+        "worker": None,
+    }
     monkeypatch.setattr(bases, "recorded_bases", records(recorded))
     containerfile = tmp_path / "Containerfile"
     containerfile.write_text(f"FROM reg.example/os@{D2}\nFROM reg.example/py:3\n", "utf-8")

@@ -24,13 +24,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import pytest
 import typer
 
 from ocirel import lockfile
-from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
+from ocirel.backends.base import BuildEnv, BuildSpec, LayoutExporter, SelfPusher, StaleCache
 from ocirel.cli.output import handle_errors
 from ocirel.errors import (
     DigestMismatchError,
@@ -40,7 +40,7 @@ from ocirel.errors import (
     VersionError,
 )
 from ocirel.lockfile import LockEntry, Lockfile
-from ocirel.oci import LABEL_VERSION, OCI_CONFIG, OCI_MANIFEST
+from ocirel.oci import LABEL_VERSION, OCI_CONFIG, OCI_MANIFEST, Digest, ImageConfig
 from ocirel.publish import Explained, Publisher, PublishRequest, PublishResult, make_publisher
 from ocirel.reference import Reference, parse
 from ocirel.registry import Registry
@@ -260,10 +260,10 @@ class StubBuilder:
         (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
         return self.reported_digest or sha256(self.manifest)
 
-    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         if self.before_push is not None:
             self.before_push()
-        config: dict[str, Any] = json.loads(self.config)
+        config: ImageConfig = json.loads(self.config)
         return config
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
@@ -286,13 +286,16 @@ class StubBuilder:
 # -------------------------------------------------------------------- fixtures
 
 
+B = TypeVar("B", bound="LayoutExporter | SelfPusher")
+
+
 @dataclass
-class Run:
+class Run(Generic[B]):
     """One publish, ready to go: tweak ``builder``, ``store``, ``sleep_hook``, then ``run``."""
 
     tmp_path: Path
     store: Store
-    builder: StubBuilder
+    builder: B
     make_transport: MakeTransport
     repo: Reference
     sleeps: list[float] = field(default_factory=list)
@@ -336,22 +339,26 @@ class Run:
         assert (entry.tag, entry.digest) == (result.tag, result.digest) == (tag, result.digest)
         assert self.store.tags[tag] == entry.digest
         config = self.store.config_of(entry.digest)
-        assert config["rootfs"]["diff_ids"] == self.builder.diff_ids
+        assert config["rootfs"]["diff_ids"] == getattr(self.builder, "diff_ids", None)
         assert config["config"]["Labels"][LABEL_VERSION] == tag
 
 
+#: a publish through the layout publisher's stub builder
+LayoutRun = Run[StubBuilder]
+
+
 @pytest.fixture
-def publish(tmp_path: Path, fake: FakeRegistry, make_transport: MakeTransport) -> Run:
+def publish(tmp_path: Path, fake: FakeRegistry, make_transport: MakeTransport) -> LayoutRun:
     return Run(
         tmp_path, Store(fake), StubBuilder(), make_transport, parse(f"{fake.address}/{NAME}")
     )
 
 
-EXISTING_LOCK = {"other": LockEntry("other", "r.example/other", "v3", "sha256:" + "3" * 64)}
+EXISTING_LOCK = {"other": LockEntry("other", "r.example/other", "v3", Digest("sha256:" + "3" * 64))}
 
 
 @pytest.fixture
-def old_lockfile(publish: Run) -> bytes:
+def old_lockfile(publish: LayoutRun) -> bytes:
     """A lockfile with another image's entry; the bytes a failed publish must leave alone."""
     lockfile.write_atomic(publish.lockfile, lockfile.dumps(Lockfile(EXISTING_LOCK)))
     return publish.lockfile.read_bytes()
@@ -360,7 +367,9 @@ def old_lockfile(publish: Run) -> bytes:
 # ------------------------------------------------------------------- baseline
 
 
-def test_publish_claims_the_first_tag_with_head_put_settle_verify(publish: Run) -> None:
+def test_publish_claims_the_first_tag_with_head_put_settle_verify(
+    publish: LayoutRun,
+) -> None:
     result = publish.run()
     assert result.tag == "v1"
     assert result.attempts == 1
@@ -372,7 +381,7 @@ def test_publish_claims_the_first_tag_with_head_put_settle_verify(publish: Run) 
     assert publish.sleeps == [0.02]
 
 
-def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: Run) -> None:
+def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: LayoutRun) -> None:
     """A rival that also saw 404 sends its PUT within its own HEAD→PUT gap of ours; the
     settle wait is four times our gap (at least ``settle_seconds``) before the check."""
     publish.clock_step = 0.25  # HEAD→PUT took 0.25 s
@@ -383,7 +392,7 @@ def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: Run) -> None:
 # ------------------------------------------------- issue 10 item 8: stale layer cache
 
 
-def test_a_stale_layer_cache_is_rebuilt_without_the_cache(publish: Run) -> None:
+def test_a_stale_layer_cache_is_rebuilt_without_the_cache(publish: LayoutRun) -> None:
     publish.builder.stale = [
         StaleCache("cached layer abc was built for another time", entries=("abc", "def"))
     ]
@@ -395,21 +404,23 @@ def test_a_stale_layer_cache_is_rebuilt_without_the_cache(publish: Run) -> None:
     assert any("without the layer cache" in line for line in publish.said)
 
 
-def test_a_stale_step_that_cannot_go_is_said(publish: Run) -> None:
+def test_a_stale_step_that_cannot_go_is_said(publish: LayoutRun) -> None:
     publish.builder.stale = [StaleCache("cached layer abc was built earlier", entries=("busy",))]
     result = publish.run(timestamp=1700000000)
     assert result.tag == "v1"
     assert "could not remove abc" in publish.said
 
 
-def test_a_fresh_layer_cache_is_kept(publish: Run) -> None:
+def test_a_fresh_layer_cache_is_kept(publish: LayoutRun) -> None:
     publish.run(timestamp=1700000000)
     builds = [c for c in publish.builder.calls if c.startswith(("build", "stale"))]
     assert builds == ["build", "stale_cache 1700000000"]
 
 
 @pytest.mark.parametrize("options", [{}, {"timestamp": 1700000000, "no_cache": True}])
-def test_no_timestamp_or_no_cache_needs_no_check(publish: Run, options: dict[str, Any]) -> None:
+def test_no_timestamp_or_no_cache_needs_no_check(
+    publish: LayoutRun, options: dict[str, Any]
+) -> None:
     publish.builder.stale = [StaleCache("would be stale")]
     publish.run(**options)
     assert not any(c.startswith("stale") for c in publish.builder.calls)
@@ -418,7 +429,7 @@ def test_no_timestamp_or_no_cache_needs_no_check(publish: Run, options: dict[str
 # ------------------------------------------------------------------ item 26
 
 
-def test_r26_tag_appearing_after_listing_is_never_overwritten(publish: Run) -> None:
+def test_r26_tag_appearing_after_listing_is_never_overwritten(publish: LayoutRun) -> None:
     rival: dict[str, str] = {}
     publish.builder.before_push = lambda: rival.setdefault("v1", publish.store.seed("v1"))
     result = publish.run()
@@ -430,7 +441,7 @@ def test_r26_tag_appearing_after_listing_is_never_overwritten(publish: Run) -> N
     assert any("already exists" in line for line in publish.said)
 
 
-def test_r26_several_tags_appearing_are_all_skipped(publish: Run) -> None:
+def test_r26_several_tags_appearing_are_all_skipped(publish: LayoutRun) -> None:
     publish.store.seed("v1")
     publish.builder.before_push = lambda: [publish.store.seed(t) for t in ("v2", "v3", "v4")]
     result = publish.run()
@@ -439,7 +450,9 @@ def test_r26_several_tags_appearing_are_all_skipped(publish: Run) -> None:
     publish.assert_recorded_is_ours(result, "v5")
 
 
-def test_r26_explicit_existing_tag_fails_before_building(publish: Run, old_lockfile: bytes) -> None:
+def test_r26_explicit_existing_tag_fails_before_building(
+    publish: LayoutRun, old_lockfile: bytes
+) -> None:
     seeded = publish.store.seed("release-1")
     with pytest.raises(VersionError, match=r"already exists.*never overwrites"):
         publish.run(explicit_tag="release-1")
@@ -464,7 +477,7 @@ IMMUTABLE_REFUSALS = {
 
 
 @pytest.mark.parametrize("refusal", IMMUTABLE_REFUSALS.values(), ids=IMMUTABLE_REFUSALS.keys())
-def test_r27_immutable_tag_refusal_is_a_lost_race(publish: Run, refusal: Response) -> None:
+def test_r27_immutable_tag_refusal_is_a_lost_race(publish: LayoutRun, refusal: Response) -> None:
     """A rival wrote v1 between our HEAD and our PUT; the registry refuses to overwrite it."""
     rival: dict[str, str] = {}
 
@@ -483,7 +496,9 @@ def test_r27_immutable_tag_refusal_is_a_lost_race(publish: Run, refusal: Respons
     assert any("immutable" in line for line in publish.said)
 
 
-def test_r27_other_refusals_are_not_mistaken_for_a_race(publish: Run, old_lockfile: bytes) -> None:
+def test_r27_other_refusals_are_not_mistaken_for_a_race(
+    publish: LayoutRun, old_lockfile: bytes
+) -> None:
     publish.store.on_tag_put = lambda _tag, _digest: oci_error(400, "MANIFEST_INVALID", "bad")
     with pytest.raises(RegistryError) as info:
         publish.run()
@@ -493,7 +508,7 @@ def test_r27_other_refusals_are_not_mistaken_for_a_race(publish: Run, old_lockfi
 
 
 def test_r27_immutable_refusal_of_an_explicit_tag_fails_with_exit_4(
-    publish: Run, old_lockfile: bytes
+    publish: LayoutRun, old_lockfile: bytes
 ) -> None:
     publish.store.on_tag_put = lambda _tag, _digest: IMMUTABLE_REFUSALS["ecr"]
     with pytest.raises(TagConflictError, match="immutable") as info:
@@ -506,7 +521,9 @@ def test_r27_immutable_refusal_of_an_explicit_tag_fails_with_exit_4(
 # ------------------------------------------------------------------ item 25
 
 
-def test_r25_rival_put_during_settle_moves_us_to_the_next_version(publish: Run) -> None:
+def test_r25_rival_put_during_settle_moves_us_to_the_next_version(
+    publish: LayoutRun,
+) -> None:
     """Another publisher overwrites our fresh v1 while we wait: we notice, take v2, and
     record only the digest we built — never the rival's, never our orphaned v1 image."""
     rival: dict[str, str] = {}
@@ -526,7 +543,9 @@ def test_r25_rival_put_during_settle_moves_us_to_the_next_version(publish: Run) 
     assert any("raced" in line for line in publish.said)
 
 
-def test_r25_rival_during_settle_with_explicit_tag_fails(publish: Run, old_lockfile: bytes) -> None:
+def test_r25_rival_during_settle_with_explicit_tag_fails(
+    publish: LayoutRun, old_lockfile: bytes
+) -> None:
     publish.sleep_hook = lambda: publish.store.seed("release-1")
     with pytest.raises(TagConflictError, match="another publisher raced us") as info:
         publish.run(explicit_tag="release-1")
@@ -536,7 +555,7 @@ def test_r25_rival_during_settle_with_explicit_tag_fails(publish: Run, old_lockf
 
 
 def test_r25_max_attempts_exhausted_fails_and_leaves_the_lockfile(
-    publish: Run, old_lockfile: bytes
+    publish: LayoutRun, old_lockfile: bytes
 ) -> None:
     """Every tag we claim is overwritten while we settle: after ``max_attempts`` tags
     the run fails with the conflict error and records nothing."""
@@ -561,7 +580,7 @@ def test_r25_tag_conflict_maps_to_exit_code_4() -> None:
 
 
 def test_r29_export_digest_that_does_not_match_the_layout_pushes_nothing(
-    publish: Run, old_lockfile: bytes
+    publish: LayoutRun, old_lockfile: bytes
 ) -> None:
     publish.builder.reported_digest = "sha256:" + "0" * 64
     with pytest.raises(DigestMismatchError, match="reported"):
@@ -573,16 +592,16 @@ def test_r29_export_digest_that_does_not_match_the_layout_pushes_nothing(
 # ------------------------------------------------------ round two: item 42 (issue 9.4)
 
 
-def _record_in_lockfile(publish: Run, tag: str, issued: str | None = None) -> None:
+def _record_in_lockfile(publish: LayoutRun, tag: str, issued: str | None = None) -> None:
     """The lockfile says ``app`` was released as ``tag`` (and, optionally, that the
     highest version ever issued for the repository is ``issued``)."""
-    lock = Lockfile({"app": LockEntry("app", publish.repo.name, tag, "sha256:" + "3" * 64)})
+    lock = Lockfile({"app": LockEntry("app", publish.repo.name, tag, Digest("sha256:" + "3" * 64))})
     if issued is not None:
         lock = lock.with_issued(publish.repo.name, issued)
     lockfile.write_atomic(publish.lockfile, lockfile.dumps(lock))
 
 
-def test_r42_a_tag_deleted_from_the_registry_is_not_issued_again(publish: Run) -> None:
+def test_r42_a_tag_deleted_from_the_registry_is_not_issued_again(publish: LayoutRun) -> None:
     """v3 was yanked from the registry; the lockfile still knows it: the next is v4."""
     publish.store.seed("v1")
     publish.store.seed("v2")
@@ -595,7 +614,9 @@ def test_r42_a_tag_deleted_from_the_registry_is_not_issued_again(publish: Run) -
     assert any("v3" in line and "registry" in line for line in warnings), publish.said
 
 
-def test_r42_a_registry_that_lost_every_tag_does_not_restart_at_v1(publish: Run) -> None:
+def test_r42_a_registry_that_lost_every_tag_does_not_restart_at_v1(
+    publish: LayoutRun,
+) -> None:
     """Distribution answers ``{"tags": null}`` once every tag is deleted."""
     publish.store.fake.route(
         "GET", f"/v2/{NAME}/tags/list", json_reply({"name": NAME, "tags": None})
@@ -607,7 +628,7 @@ def test_r42_a_registry_that_lost_every_tag_does_not_restart_at_v1(publish: Run)
     assert any(line.startswith("warning:") and "v3" in line for line in publish.said)
 
 
-def test_r42_the_floor_survives_the_entry_moving_on(publish: Run) -> None:
+def test_r42_the_floor_survives_the_entry_moving_on(publish: LayoutRun) -> None:
     """The entry now says v2 (an unchanged build reused it), but v5 was issued once."""
     publish.store.seed("v1")
     publish.store.seed("v2")
@@ -617,13 +638,13 @@ def test_r42_the_floor_survives_the_entry_moving_on(publish: Run) -> None:
     assert lockfile.load(publish.lockfile).issued == {publish.repo.name: "v6"}
 
 
-def test_r42_publishing_records_the_highest_issued_version(publish: Run) -> None:
+def test_r42_publishing_records_the_highest_issued_version(publish: LayoutRun) -> None:
     first = publish.run()
     assert first.tag == "v1"
     assert lockfile.load(publish.lockfile).issued == {publish.repo.name: "v1"}
 
 
-def test_r42_an_explicit_tag_the_lockfile_recorded_is_refused(publish: Run) -> None:
+def test_r42_an_explicit_tag_the_lockfile_recorded_is_refused(publish: LayoutRun) -> None:
     _record_in_lockfile(publish, "v2", issued="v5")
     before = publish.lockfile.read_bytes()
     for tag in ("v2", "v4", "v5"):
@@ -634,7 +655,7 @@ def test_r42_an_explicit_tag_the_lockfile_recorded_is_refused(publish: Run) -> N
     assert publish.lockfile.read_bytes() == before
 
 
-def test_r42_dry_run_applies_the_floor(publish: Run) -> None:
+def test_r42_dry_run_applies_the_floor(publish: LayoutRun) -> None:
     _record_in_lockfile(publish, "v3")
     assert publish.run(dry_run=True).tag == "v4"
 
@@ -642,9 +663,15 @@ def test_r42_dry_run_applies_the_floor(publish: Run) -> None:
 # ----------------------------------------------------- round two: item 55 (issue 9.17)
 
 
-def test_r55_lockfile_with_duplicate_keys_stops_publish_before_building(publish: Run) -> None:
-    entry = json.dumps(LockEntry("app", publish.repo.name, "v1", "sha256:" + "1" * 64).to_json())
-    other = json.dumps(LockEntry("app", "r.example/other", "v9", "sha256:" + "9" * 64).to_json())
+def test_r55_lockfile_with_duplicate_keys_stops_publish_before_building(
+    publish: LayoutRun,
+) -> None:
+    entry = json.dumps(
+        LockEntry("app", publish.repo.name, "v1", Digest("sha256:" + "1" * 64)).to_json()
+    )
+    other = json.dumps(
+        LockEntry("app", "r.example/other", "v9", Digest("sha256:" + "9" * 64)).to_json()
+    )
     publish.lockfile.write_text(f'{{"schema": 1, "images": {{"app": {entry}, "app": {other}}}}}')
     before = publish.lockfile.read_bytes()
     with pytest.raises(LockfileError, match=r"'app' more than once"):
@@ -658,7 +685,7 @@ def test_r55_lockfile_with_duplicate_keys_stops_publish_before_building(publish:
 
 
 @pytest.mark.timeout(20)
-def test_r49_fifo_as_lockfile_stops_publish_before_building(publish: Run) -> None:
+def test_r49_fifo_as_lockfile_stops_publish_before_building(publish: LayoutRun) -> None:
     os.mkfifo(publish.lockfile)
     with pytest.raises(LockfileError, match="not a regular file"):
         publish.run()
@@ -666,7 +693,7 @@ def test_r49_fifo_as_lockfile_stops_publish_before_building(publish: Run) -> Non
     assert publish.store.tag_puts == []
 
 
-def test_r59_unwritable_lockfile_stops_publish_before_building(publish: Run) -> None:
+def test_r59_unwritable_lockfile_stops_publish_before_building(publish: LayoutRun) -> None:
     """A lockfile that does not exist yet, where it cannot be created: found out before
     the build, not after the push (``cannot create lock file …``)."""
     with pytest.raises(LockfileError, match=r"cannot write .*deploy/ocirel.lock.json"):
@@ -675,7 +702,9 @@ def test_r59_unwritable_lockfile_stops_publish_before_building(publish: Run) -> 
     assert not [r for r in publish.store.fake.log if r.method in ("PUT", "POST")]
 
 
-def test_r59_unwritable_lock_sibling_stops_publish_before_building(publish: Run) -> None:
+def test_r59_unwritable_lock_sibling_stops_publish_before_building(
+    publish: LayoutRun,
+) -> None:
     (publish.tmp_path / "ocirel.lock.json.lock").mkdir()
     with pytest.raises(LockfileError, match=r"ocirel.lock.json.lock"):
         publish.run()
@@ -686,7 +715,7 @@ def test_r59_unwritable_lock_sibling_stops_publish_before_building(publish: Run)
 # ----------------------------------------------------- round two: item 56 (issue 9.18)
 
 
-def _lagging(publish: Run, tag: str, misses: int) -> None:
+def _lagging(publish: LayoutRun, tag: str, misses: int) -> None:
     """After the PUT to ``tag``, the registry answers 404 for it ``misses`` more times
     (an S3-backed or CDN-fronted registry that has not caught up yet)."""
     lag = {"left": 0}
@@ -705,7 +734,9 @@ def _lagging(publish: Run, tag: str, misses: int) -> None:
     publish.store.fake.route("GET", f"/v2/{NAME}/manifests/{re.escape(tag)}", manifest)
 
 
-def test_r56_a_new_tag_that_answers_404_for_a_while_is_waited_for(publish: Run) -> None:
+def test_r56_a_new_tag_that_answers_404_for_a_while_is_waited_for(
+    publish: LayoutRun,
+) -> None:
     _lagging(publish, "v1", misses=3)
     result = publish.run(verify_timeout=10.0)
     assert result.tag == "v1"
@@ -718,7 +749,7 @@ def test_r56_a_new_tag_that_answers_404_for_a_while_is_waited_for(publish: Run) 
 
 
 def test_r56_a_tag_that_never_shows_up_fails_saying_what_is_where(
-    publish: Run, old_lockfile: bytes
+    publish: LayoutRun, old_lockfile: bytes
 ) -> None:
     _lagging(publish, "v1", misses=10**6)
     with pytest.raises(RegistryError) as info:
@@ -766,7 +797,7 @@ LATEST_KINDS = {
 
 @pytest.mark.parametrize("config_type", LATEST_KINDS.values(), ids=LATEST_KINDS.keys())
 def test_r46_latest_version_is_an_artifact_comparison_skipped(
-    publish: Run, config_type: str
+    publish: LayoutRun, config_type: str
 ) -> None:
     config = b"{}" if "empty" in config_type else b"\x00\xff\xfe binary \x80"
     manifest, layer = _artifact(config_type, config)
@@ -779,7 +810,9 @@ def test_r46_latest_version_is_an_artifact_comparison_skipped(
     assert "comparison skipped" in result.explanation[0]
 
 
-def test_r46_latest_version_is_a_schema1_manifest_comparison_skipped(publish: Run) -> None:
+def test_r46_latest_version_is_a_schema1_manifest_comparison_skipped(
+    publish: LayoutRun,
+) -> None:
     manifest = json.dumps({
         "schemaVersion": 1, "name": NAME, "tag": "v1", "architecture": "amd64",
         "fsLayers": [{"blobSum": "sha256:" + "a" * 64}],
@@ -793,7 +826,7 @@ def test_r46_latest_version_is_a_schema1_manifest_comparison_skipped(publish: Ru
     assert any("schema 1" in line and "comparison skipped" in line for line in publish.said)
 
 
-def test_r46_explain_says_why_the_comparison_was_skipped(publish: Run) -> None:
+def test_r46_explain_says_why_the_comparison_was_skipped(publish: LayoutRun) -> None:
     manifest, layer = _artifact(LATEST_KINDS["artifact-binary-config"], b"\x00\x01")
     _seed_raw(publish.store, "v1", OCI_MANIFEST, manifest, b"\x00\x01", layer)
     result = publish.run(explain=True)
@@ -804,7 +837,7 @@ def test_r46_explain_says_why_the_comparison_was_skipped(publish: Run) -> None:
 
 
 def test_r46_latest_version_with_a_config_that_is_not_json_comparison_skipped(
-    publish: Run,
+    publish: LayoutRun,
 ) -> None:
     config, layer = b"\x00\xff\xfe binary \x80", os.urandom(32)
     manifest = json.dumps({

@@ -19,7 +19,7 @@ import pytest
 
 from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
 from ocirel.errors import DigestMismatchError, TagConflictError
-from ocirel.oci import OCI_CONFIG, OCI_MANIFEST
+from ocirel.oci import OCI_CONFIG, OCI_MANIFEST, ImageConfig
 from ocirel.publish import Planned, Published, Reused, SelfPushPublisher
 from ocirel.reference import parse
 from tests.unit.fakeregistry import FakeRegistry, MakeTransport
@@ -73,10 +73,10 @@ class StubPusher:
         self.labels = dict(spec.labels)
         return None
 
-    def image_config(self, image: str, env: BuildEnv) -> dict[str, Any] | None:
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         if self.before_check is not None:
             self.before_check()
-        config: dict[str, Any] = json.loads(self.config())
+        config: ImageConfig = json.loads(self.config())
         return config
 
     def stale_cache(self, image: str, timestamp: int, env: BuildEnv) -> StaleCache | None:
@@ -117,18 +117,21 @@ class StubPusher:
         return None
 
 
+PushRun = Run[StubPusher]
+
+
 @pytest.fixture
-def publish(tmp_path: Path, fake: FakeRegistry, make_transport: MakeTransport) -> Run:
+def publish(tmp_path: Path, fake: FakeRegistry, make_transport: MakeTransport) -> PushRun:
     store = Store(fake)
-    return Run(tmp_path, store, StubPusher(store), make_transport,  # type: ignore[arg-type]
+    return Run(tmp_path, store, StubPusher(store), make_transport,
                parse(f"{fake.address}/{NAME}"))  # fmt: skip
 
 
-def test_the_builders_delivery_picks_the_self_push_publisher(publish: Run) -> None:
+def test_the_builders_delivery_picks_the_self_push_publisher(publish: PushRun) -> None:
     assert isinstance(publish.publisher(), SelfPushPublisher)
 
 
-def test_publish_checks_the_tag_then_pushes_settles_and_verifies(publish: Run) -> None:
+def test_publish_checks_the_tag_then_pushes_settles_and_verifies(publish: PushRun) -> None:
     result = publish.run()
     assert (result.tag, result.outcome) == ("v1", Published(1))
     publish.assert_recorded_is_ours(result, "v1")
@@ -137,14 +140,14 @@ def test_publish_checks_the_tag_then_pushes_settles_and_verifies(publish: Run) -
     assert publish.sleeps == [0.02]  # max(settle_seconds, how long the push took)
 
 
-def test_a_slow_push_settles_as_long_as_it_took(publish: Run) -> None:
+def test_a_slow_push_settles_as_long_as_it_took(publish: PushRun) -> None:
     publish.clock_step = 3.0
     publish.run()
     assert publish.sleeps == [3.0]
 
 
 def test_a_tag_taken_after_listing_means_a_rebuild_with_the_next_version(
-    publish: Run,
+    publish: PushRun,
 ) -> None:
     """A rival takes v1 while we build: HEAD says 200, so we never push to it."""
     rival: dict[str, str] = {}
@@ -157,7 +160,7 @@ def test_a_tag_taken_after_listing_means_a_rebuild_with_the_next_version(
     assert any("already exists" in line for line in publish.said)
 
 
-def test_a_rival_overwrite_during_settle_moves_on(publish: Run) -> None:
+def test_a_rival_overwrite_during_settle_moves_on(publish: PushRun) -> None:
     rival: dict[str, str] = {}
 
     def overwrite_once() -> None:
@@ -172,21 +175,23 @@ def test_a_rival_overwrite_during_settle_moves_on(publish: Run) -> None:
     publish.assert_recorded_is_ours(result, "v2")
 
 
-def test_an_explicit_tag_lost_in_a_race_fails(publish: Run) -> None:
+def test_an_explicit_tag_lost_in_a_race_fails(publish: PushRun) -> None:
     publish.sleep_hook = lambda: publish.store.seed("release-1")
     with pytest.raises(TagConflictError, match="raced"):
         publish.run(explicit_tag="release-1")
     assert not publish.lockfile.exists()
 
 
-def test_a_served_config_other_than_the_built_one_is_refused(publish: Run) -> None:
+def test_a_served_config_other_than_the_built_one_is_refused(publish: PushRun) -> None:
     publish.builder.claimed_config = "sha256:" + "c" * 64
     with pytest.raises(DigestMismatchError, match="carries config"):
         publish.run()
     assert not publish.lockfile.exists()
 
 
-def test_an_unchanged_build_reuses_the_latest_version_without_pushing(publish: Run) -> None:
+def test_an_unchanged_build_reuses_the_latest_version_without_pushing(
+    publish: PushRun,
+) -> None:
     first = publish.run()
     publish.builder.calls.clear()
     again = publish.run()
@@ -195,7 +200,7 @@ def test_an_unchanged_build_reuses_the_latest_version_without_pushing(publish: R
     assert publish.store.tag_puts == ["v1"]
 
 
-def test_dry_run_plans_the_builders_own_push(publish: Run) -> None:
+def test_dry_run_plans_the_builders_own_push(publish: PushRun) -> None:
     result = publish.run(dry_run=True)
     assert isinstance(result.outcome, Planned)
     assert result.tag == "v1"

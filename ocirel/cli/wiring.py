@@ -292,7 +292,7 @@ def publish(
     if attach and not (dry_run or explain):
         from ocirel.records.attach import Prefetch  # noqa: PLC0415
 
-        prefetch = Prefetch(chosen.version)  # oras-py's import and the builder's version
+        prefetch = Prefetch(chosen.version)  # oras-py and the builder's version, once pushing
     bases = containerfile_bases(context, containerfile, request.build_args)
     registries: list[Registry] = []  # the publish's client, reused for the record
     with build_env_for(config, repo, cache, bases) as env:
@@ -302,6 +302,7 @@ def publish(
             source_factory=lambda: source_info(context),
             say=lambda message: note(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
+            on_new_version=prefetch.start if prefetch is not None else None,
         ).run()  # fmt: skip
     if prefetch is not None and registries:
         attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())

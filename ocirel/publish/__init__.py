@@ -78,14 +78,16 @@ def make_publisher(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     warn: Say | None = None,
+    on_new_version: Callable[[], None] | None = None,
 ) -> Publisher:
     """The publisher for ``builder``'s delivery, ready to :meth:`run`.
 
     ``say`` gets progress, ``warn`` warnings (default: ``say("warning: …")``);
-    ``sleep`` and ``clock`` are injected so tests need not wait.
+    ``sleep`` and ``clock`` are injected so tests need not wait; ``on_new_version``
+    hears, once, that the build is a new version about to be pushed.
     """
     job = Job(request, builder, build_env, registry_factory, source_factory, say, sleep,
-              clock, warn)  # fmt: skip
+              clock, warn, on_new_version)  # fmt: skip
     if builder.delivery == "push":
         return SelfPushPublisher(job, builder)
     return LayoutPublisher(job, builder)

@@ -73,6 +73,8 @@ class Job:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     warn: Say | None = None  # default: ``say("warning: …")``
+    #: called once the build is known to be a new version to push (not for --explain)
+    on_new_version: Callable[[], None] | None = None
     floor: Floor = field(init=False)
     # The build is referred to by the image ID it returns. Named only when the user
     # keeps it (or when the builder must have a name, e.g. to push by itself).
@@ -209,7 +211,10 @@ class Job:
     # ----------------------------------------------------------------- results
 
     def decide(self, prepared: Prepared, local_config: ImageConfig) -> Decision:
-        return decide(self.request, prepared.previous, local_config, self.say)
+        decision = decide(self.request, prepared.previous, local_config, self.say)
+        if decision.new_version and not self.request.explain and self.on_new_version:
+            self.on_new_version()
+        return decision
 
     def settle_without_push(self, decision: Decision, source: SourceInfo) -> PublishResult:
         """``--explain``, or unchanged content: nothing is pushed."""

@@ -262,3 +262,17 @@ def test_show_renders_a_foreign_record_without_failing_or_escape_sequences() -> 
     assert lines[0] == "source          - @ -"
     assert "base image      a (digest unknown)" in lines
     assert _printable("rev \x1b[2J\x07") == "rev \\x1b[2J\\x07"
+
+
+def test_the_prefetch_waits_for_a_new_version() -> None:
+    """Nothing is fetched for a publish that pushes nothing (an unchanged re-publish)."""
+    from ocirel.records.attach import Prefetch  # noqa: PLC0415
+
+    asked: list[str] = []
+    prefetch = Prefetch(lambda: asked.append("version") or "1.28.2")
+    assert asked == []
+    prefetch.start()
+    prefetch.start()
+    assert prefetch.backend_version() == "1.28.2"
+    assert asked == ["version"]
+    assert Prefetch(lambda: "2.0").backend_version() == "2.0"  # never started: fetched then

@@ -301,6 +301,7 @@ class Run(Generic[B]):
     sleeps: list[float] = field(default_factory=list)
     said: list[str] = field(default_factory=list)
     sleep_hook: Callable[[], object] | None = None
+    new_versions: list[str] = field(default_factory=list)  # what on_new_version heard
     clock_step: float = 0.001
 
     @property
@@ -324,6 +325,7 @@ class Run(Generic[B]):
             registry_factory=lambda: Registry(self.make_transport()),
             say=self.said.append, sleep=self.sleep,
             clock=lambda: next(ticks) * self.clock_step,
+            on_new_version=lambda: self.new_versions.append(str(request.repository)),
         )  # fmt: skip
 
     def run(self, **options: Any) -> PublishResult:
@@ -850,3 +852,15 @@ def test_r46_latest_version_with_a_config_that_is_not_json_comparison_skipped(
     assert result.tag == "v2"
     publish.assert_recorded_is_ours(result, "v2")
     assert "configuration that is not JSON" in result.explanation[0]
+
+
+def test_on_new_version_is_told_once_before_the_push_and_never_for_explain(
+    publish: LayoutRun,
+) -> None:
+    """The build record's prefetch starts here (cli.wiring), so that it overlaps the
+    push and an --explain or unchanged run never pays for it."""
+    publish.run(explain=True)
+    assert publish.new_versions == []
+    publish.store.on_tag_put = lambda _tag, _digest: publish.new_versions.append("put")
+    publish.run()
+    assert publish.new_versions == [publish.repo.name, "put"]

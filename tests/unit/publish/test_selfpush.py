@@ -193,11 +193,13 @@ def test_an_unchanged_build_reuses_the_latest_version_without_pushing(
     publish: PushRun,
 ) -> None:
     first = publish.run()
+    assert publish.new_versions == [publish.repo.name]
     publish.builder.calls.clear()
     again = publish.run()
     assert (again.tag, again.digest, again.outcome) == ("v1", first.digest, Reused())
     assert publish.builder.calls == ["build", "remove"]
     assert publish.store.tag_puts == ["v1"]
+    assert publish.new_versions == [publish.repo.name]  # no new version: not told again
 
 
 def test_dry_run_plans_the_builders_own_push(publish: PushRun) -> None:

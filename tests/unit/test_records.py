@@ -269,7 +269,12 @@ def test_the_prefetch_waits_for_a_new_version() -> None:
     from ocirel.records.attach import Prefetch  # noqa: PLC0415
 
     asked: list[str] = []
-    prefetch = Prefetch(lambda: asked.append("version") or "1.28.2")
+
+    def version() -> str:
+        asked.append("version")
+        return "1.28.2"
+
+    prefetch = Prefetch(version)
     assert asked == []
     prefetch.start()
     prefetch.start()

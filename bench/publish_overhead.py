@@ -37,6 +37,11 @@ from _common import (
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument(
+        "--records",
+        action="store_true",
+        help="also time ocirel publish --no-attach: what the build record costs",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-"))
     context = busybox_context(work / "ctx", NONCE_APP)
@@ -47,7 +52,7 @@ def main() -> None:
         def raw(index: int) -> float:
             return raw_build_and_push(host, context, work, f"raw-{run}-{index}", index)
 
-        def ocirel(index: int) -> float:
+        def ocirel(index: int, *extra: str) -> float:
             return timed(
                 [
                     *OCIREL,
@@ -57,7 +62,8 @@ def main() -> None:
                     "--lockfile",
                     str(work / "ocirel.lock.json"),
                     "--build-arg",
-                    f"NONCE=ocirel-{run}-{index}",
+                    f"NONCE=ocirel-{run}-{index}{'-'.join(extra)}",
+                    *extra,
                     str(context),
                 ],
                 stdout=subprocess.DEVNULL,
@@ -65,10 +71,16 @@ def main() -> None:
                 env=env,
             )
 
+        def no_record(index: int) -> float:  # issue 15: the build record's cost
+            return ocirel(index, "--no-attach")
+
         # one warm-up of each, not counted (page cache, base layers in storage)
         raw(1000)
         ocirel(1000)
-        results = alternate(args.runs, {"raw buildah build+push": raw, "ocirel publish": ocirel})
+        sides = {"raw buildah build+push": raw, "ocirel publish": ocirel}
+        if args.records:
+            sides["ocirel publish --no-attach"] = no_record
+        results = alternate(args.runs, sides)
     remove_raw_images(context)
     medians = report("publish overhead (20 MB fresh layer per run)", results)
     ratio = medians["ocirel publish"] / medians["raw buildah build+push"]
@@ -76,6 +88,12 @@ def main() -> None:
         f"\nratio ocirel/raw = {ratio:.3f}  "
         f"(target <= 1.20: {'met' if ratio <= 1.20 else 'NOT met'})"
     )
+    if "ocirel publish --no-attach" in medians:
+        record = medians["ocirel publish"] / medians["ocirel publish --no-attach"]
+        print(
+            f"ratio with/without the build record = {record:.3f}  "
+            f"(target <= 1.05: {'met' if record <= 1.05 else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

@@ -165,6 +165,18 @@ def find_containerfile(context: Path, given: Path | None) -> Path:
     )
 
 
+def spec_argv(containerfile: Path, spec: BuildSpec) -> list[str]:
+    """The build flags every builder spells the same: file, tag, labels, build args."""
+    argv = ["--file", str(containerfile)]
+    if spec.image:
+        argv += ["--tag", spec.image]
+    for key, value in spec.labels:
+        argv += ["--label", f"{key}={value}"]
+    for key, value in spec.build_args:
+        argv += ["--build-arg", f"{key}={value}"]
+    return argv
+
+
 def parse_build_args(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """``["K=V", …]`` → pairs; a bare ``K`` takes its value from the environment like docker."""
     import os  # noqa: PLC0415

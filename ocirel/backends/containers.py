@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from ocirel import runner
-from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache, find_containerfile
+from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache, find_containerfile, spec_argv
 from ocirel.backends.hints import with_hint
 from ocirel.errors import BackendNotFoundError, CommandError, DigestMismatchError
 from ocirel.oci import ImageConfig
@@ -123,13 +123,7 @@ class ContainersBackend:
         containerfile = find_containerfile(spec.context, spec.containerfile)
         argv = [self.program, *self.global_args(env), "build", "--isolation", env.isolation]
         argv += ["--layers"] if spec.layers else ["--layers", "--no-cache"]
-        argv += ["--file", str(containerfile)]
-        if spec.image:
-            argv += ["--tag", spec.image]
-        for key, value in spec.labels:
-            argv += ["--label", f"{key}={value}"]
-        for key, value in spec.build_args:
-            argv += ["--build-arg", f"{key}={value}"]
+        argv += spec_argv(containerfile, spec)
         if spec.target:
             argv += ["--target", spec.target]
         if spec.platform:

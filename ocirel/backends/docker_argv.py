@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ocirel.backends.base import BuildSpec, find_containerfile
+from ocirel.backends.base import BuildSpec, find_containerfile, spec_argv
 from ocirel.reference import is_valid_digest
 
 _PUSH_DIGEST = re.compile(r"(?m)^(?:\S+: )?digest: (sha256:[0-9a-f]{64}) size: \d+\s*$")
@@ -32,13 +32,7 @@ def build_argv(
         argv += ["--iidfile", str(iidfile)]
     if not spec.layers:
         argv.append("--no-cache")
-    argv += ["--file", str(containerfile)]
-    if spec.image:
-        argv += ["--tag", spec.image]
-    for key, value in spec.labels:
-        argv += ["--label", f"{key}={value}"]
-    for key, value in spec.build_args:
-        argv += ["--build-arg", f"{key}={value}"]
+    argv += spec_argv(containerfile, spec)
     if buildx and spec.timestamp is not None:
         argv += ["--build-arg", f"SOURCE_DATE_EPOCH={spec.timestamp}"]
     if spec.target:

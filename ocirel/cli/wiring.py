@@ -288,11 +288,7 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache,
     )  # fmt: skip
-    prefetch = None
-    if attach and not (dry_run or explain):
-        from ocirel.records.attach import Prefetch  # noqa: PLC0415
-
-        prefetch = Prefetch(chosen.version)  # oras-py and the builder's version, once pushing
+    prefetch = _prefetch(chosen) if attach and not (dry_run or explain) else None
     bases = containerfile_bases(context, containerfile, request.build_args)
     registries: list[Registry] = []  # the publish's client, reused for the record
     with build_env_for(config, repo, cache, bases) as env:
@@ -307,6 +303,14 @@ def publish(
     if prefetch is not None and registries:
         attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())
     return result
+
+
+def _prefetch(chosen: Backend) -> Prefetch:
+    """What the build record needs besides the image (oras-py, the builder's version),
+    fetched once the publish knows it pushes a new version."""
+    from ocirel.records.attach import Prefetch  # noqa: PLC0415
+
+    return Prefetch(chosen.version)
 
 
 def _remember(registries: list[Registry], registry: Registry) -> Registry:

@@ -105,3 +105,20 @@ def base_images(text: str, build_args: Mapping[str, str] | None = None) -> list[
         if len(words) >= 3 and words[1].lower() == "as":
             stages.add(words[2].lower())
     return bases
+
+
+def from_arguments(text: str) -> dict[str, str]:
+    """For each ``FROM $NAME`` / ``FROM ${NAME}`` whose ARG has a default before the
+    first ``FROM``: that image → ``NAME`` (the build argument that chooses it)."""
+    defaults = global_args(text)
+    named: dict[str, str] = {}
+    for line in logical_lines(text):
+        match = _FROM.match(line)
+        words = [w for w in match.group(1).split() if not _OPTION.match(w)] if match else []
+        whole = _VARIABLE.fullmatch(words[0]) if words else None
+        if whole is None or whole.group(2):  # not a bare $NAME (a ${NAME:-x} is not one)
+            continue
+        image = expand(words[0], defaults)
+        if image is not None:
+            named[image] = whole.group(1) or whole.group(4)
+    return named

@@ -19,14 +19,13 @@ lockfile images, tagged with its tag, or with :func:`derived_tag` without one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ocirel import reference as refs
 from ocirel.bundle.layout import REF_NAME, BundleError, Descriptor
-from ocirel.containerfile import base_images, expand, global_args, logical_lines
+from ocirel.containerfile import base_images, from_arguments
 from ocirel.errors import OcirelError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.oci import Digest
@@ -92,9 +91,6 @@ def base_from_index(item: Descriptor, where: str) -> Base:
 
 # ------------------------------------------------------------------- discovery
 
-_FROM_LINE = re.compile(r"^\s*FROM\s+(.*)$", re.IGNORECASE)
-_WHOLE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-
 
 def containerfile_bases(text: str, where: str) -> list[tuple[str, str | None]]:
     """The images a Containerfile pulls, each with the ARG its ``FROM`` named (or None).
@@ -107,15 +103,7 @@ def containerfile_bases(text: str, where: str) -> list[tuple[str, str | None]]:
             f"{where}: a FROM names its image with an ARG that has no default",
             hint="give the ARG a default (ARG BASE=registry/image:tag) before the first FROM",
         )
-    defaults = global_args(text)
-    named: dict[str, str] = {}
-    for line in logical_lines(text):
-        match = _FROM_LINE.match(line)
-        words = [w for w in match.group(1).split() if not w.startswith("--")] if match else []
-        whole = _WHOLE_VAR.fullmatch(words[0]) if words else None
-        image = expand(words[0], defaults) if whole else None
-        if whole and image is not None:
-            named[image] = whole.group(1) or whole.group(2)
+    named = from_arguments(text)
     return [(image, named.get(image)) for image in images]
 
 

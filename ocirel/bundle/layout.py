@@ -28,7 +28,14 @@ from typing import Any
 
 from ocirel import fsutil
 from ocirel.errors import DigestMismatchError, OcirelError
-from ocirel.oci import ACCEPT_ALL, INDEX_TYPES, Digest, ImageManifest, parse_manifest
+from ocirel.oci import (
+    ACCEPT_ALL,
+    INDEX_TYPES,
+    Digest,
+    ImageManifest,
+    parse_manifest,
+    sha256_digest,
+)
 from ocirel.reference import is_valid_digest
 
 LAYOUT_FILE = "oci-layout"
@@ -271,7 +278,7 @@ class Bundle:
     def manifest(self, item: Descriptor) -> ImageManifest:
         """A manifest blob, verified against its digest."""
         body = self.read(blob_name(item.digest))
-        actual = "sha256:" + hashlib.sha256(body).hexdigest()
+        actual = sha256_digest(body)
         if actual != item.digest:
             raise DigestMismatchError(
                 f"{self.path}: manifest {item.digest} hashes to {actual}; the bundle was "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ocirel.cli.wiring import builder_registries
-from ocirel.containerfile import base_images, logical_lines
+from ocirel.containerfile import base_images, from_arguments, logical_lines
 from ocirel.reference import parse_repository
 
 
@@ -86,3 +86,12 @@ def test_builder_registries(
 ) -> None:
     cache_ref = parse_repository(cache) if cache else None
     assert builder_registries(REPO, cache_ref, bases) == expected
+
+
+def test_from_arguments_names_the_arg_that_chooses_each_base() -> None:
+    text = (
+        "ARG BASE=reg/a:1\nARG TOOLS=reg/t:2\nARG V=3\n"
+        "FROM --platform=$BUILDPLATFORM ${TOOLS} AS tools\n"
+        "FROM $BASE\nFROM reg/c:${V}\nFROM ${NONE:-reg/d:4}\n"
+    )
+    assert from_arguments(text) == {"reg/t:2": "TOOLS", "reg/a:1": "BASE"}

@@ -307,16 +307,13 @@ def publish(
     )  # fmt: skip
     registry_repo = repo if isinstance(repo, reference.Reference) else None
     # a build record is a registry artifact: none for an OCI layout destination
-    wanted = attach and registry_repo is not None and not (dry_run or explain)
-    prefetch = _prefetch(chosen) if wanted else None
+    prefetch = _prefetch(chosen) if attach and registry_repo and not (dry_run or explain) else None
     bases = containerfile_bases(context, containerfile, request.build_args)
     registries: list[Registry] = []  # the publish's client, reused for the record
     with build_env_for(config, registry_repo, cache, bases) as env:
         result = make_publisher(
             request, chosen, env,
-            registry_factory=lambda: _remember(
-                registries, make_registry(config.registry, request.registry_repository)
-            ),
+            registry_factory=lambda: _remember(registries, config.registry, request),
             source_factory=lambda: source_info(context),
             say=lambda message: note(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
@@ -335,7 +332,11 @@ def _prefetch(chosen: Backend) -> Prefetch:
     return Prefetch(chosen.version)
 
 
-def _remember(registries: list[Registry], registry: Registry) -> Registry:
+def _remember(
+    registries: list[Registry], options: RegistryOptions, request: PublishRequest
+) -> Registry:
+    """A registry client for the publish, kept in ``registries`` (for the record)."""
+    registry = make_registry(options, request.registry_repository)
     registries.append(registry)
     return registry
 

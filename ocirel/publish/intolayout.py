@@ -28,7 +28,6 @@ from ocirel import ocilayout
 from ocirel.backends.base import LayoutExporter
 from ocirel.errors import DigestMismatchError, LayoutError, OcirelError
 from ocirel.gitinfo import SourceInfo
-from ocirel.image import read_layout, stamp_labels
 from ocirel.oci import OciImage, not_comparable, parse_image_config
 from ocirel.publish.job import Job, run
 from ocirel.publish.labels import build_labels
@@ -108,6 +107,8 @@ class OciLayoutPublisher:
 
     def _export(self, workdir: Path) -> OciImage:
         """The build exported into a private layout under ``workdir``, checked."""
+        from ocirel.image import read_layout  # noqa: PLC0415 - only when there is a new version
+
         job = self.job
         layout = workdir / "layout"
         digest = self.exporter.export(
@@ -124,6 +125,8 @@ class OciLayoutPublisher:
     def _write(self, image: OciImage, source: SourceInfo) -> tuple[str, OciImage]:
         """Layers linked in first; then, under the lock, the next free tag chosen,
         stamped, its config and manifest written and ``index.json`` replaced."""
+        from ocirel.image import stamp_labels  # noqa: PLC0415
+
         job, root = self.job, self.root
         ocilayout.ensure_layout(root)
         for layer in image.layers:

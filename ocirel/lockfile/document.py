@@ -131,7 +131,7 @@ def repository_name(text: str) -> str:
         return target.name
     repo = reference.parse(text)
     if repo.tag or repo.digest:
-        raise InvalidReferenceError("'repository' must not carry a tag or digest")
+        raise InvalidReferenceError(f"{text!r} must be a repository, without tag or digest")
     return repo.name
 
 
@@ -244,11 +244,7 @@ def _issued_from(data: object, where: str) -> dict[str, str]:
             if not isinstance(tag, str):
                 raise LockfileError(f"{where}: 'issued' of {key!r} must be a tag (a string)")
             reference.validate_tag(tag)
-        except InvalidReferenceError as exc:
-            if "tag or digest" in str(exc):
-                raise LockfileError(
-                    f"{where}: 'issued' key {key!r} must be a repository, named once"
-                ) from None
+        except InvalidReferenceError as exc:  # a tag or digest in the key, too
             raise LockfileError(f"{where}: 'issued' of {key!r}: {exc}") from None
         if name in issued:
             raise LockfileError(f"{where}: 'issued' key {key!r} must be a repository, named once")

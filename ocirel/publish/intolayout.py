@@ -5,8 +5,9 @@ the layout in the registry's place (:mod:`ocirel.ocilayout`):
 
 1. the layout's tags are its ``index.json`` ``ref.name`` annotations; the latest
    version's manifest and config are read from its blobs for the comparison;
-2. the builder exports the image into a private layout, as for a registry; its
-   layers are hard-linked (or copied) into the destination's ``blobs/sha256``;
+2. the builder exports the image into a private layout, as for a registry (a hidden
+   ``.ocirel-export-*`` directory inside the destination, removed afterwards); its
+   layers are hard-linked (copied when a link is impossible) into ``blobs/sha256``;
 3. under the destination's lock: the tags are read again, the next free one is
    chosen, the version label is stamped into a new config, the config and manifest
    blobs are written, and ``index.json`` is replaced atomically with the new
@@ -67,7 +68,7 @@ class OciLayoutPublisher:
             job.first_candidate(job.with_floor(tags))
         previous = self.previous(tags)
         source = job.source_factory()
-        workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
+        workdir: list[Path] = []  # made by the first export, removed whatever happens
         try:
             job.build(job.spec(named=req.keep_image))
             image: OciImage | None = None
@@ -85,7 +86,8 @@ class OciLayoutPublisher:
                 decision=decision, outcome=Published(1),
             )  # fmt: skip
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            for path in workdir:
+                shutil.rmtree(path, ignore_errors=True)
 
     def previous(self, tags: set[str]) -> Previous | None:
         """The layout's latest version, read for the unchanged-content check."""
@@ -105,12 +107,20 @@ class OciLayoutPublisher:
         except (OcirelError, ValueError, KeyError, TypeError) as exc:
             return Previous(latest, None, {}, f"cannot be read from the layout ({exc})")
 
-    def _export(self, workdir: Path) -> OciImage:
-        """The build exported into a private layout under ``workdir``, checked."""
+    def _export(self, workdir: list[Path]) -> OciImage:
+        """The build exported into a private layout, checked. Its directory (appended
+        to ``workdir``) is a hidden one inside the destination, so that the layers can
+        be hard-linked into it (a link cannot cross file systems); else a temporary one.
+        """
         from ocirel.image import read_layout  # noqa: PLC0415 - only when there is a new version
 
         job = self.job
-        layout = workdir / "layout"
+        try:
+            ocilayout.ensure_layout(self.root)
+            workdir.append(Path(tempfile.mkdtemp(prefix=".ocirel-export-", dir=self.root)))
+        except (LayoutError, OSError):
+            workdir.append(Path(tempfile.mkdtemp(prefix="ocirel-")))
+        layout = workdir[-1] / "layout"
         digest = self.exporter.export(
             job.local_image, layout, job.build_env, timeout=job.request.push_timeout
         )
@@ -145,7 +155,7 @@ class OciLayoutPublisher:
 
     def plan(self, tag: str, source: SourceInfo) -> tuple[str, ...]:
         job, req = self.job, self.job.request
-        layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout"
+        layout = self.root / ".ocirel-export-XXXX" / "layout"
         labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, source, job.created()))
         spec = job.spec(named=req.keep_image)
         return (

@@ -48,6 +48,7 @@ def assert_valid_layout(layout: Path) -> None:
     """oci-layout, index.json schemaVersion 2, every blob hashing to its name, and every
     blob a manifest names present with its size."""
     assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    assert not list(layout.glob(".ocirel-export-*")), "the private export was left behind"
     index = json.loads((layout / "index.json").read_text())
     assert index["schemaVersion"] == 2
     blobs = layout / "blobs" / "sha256"

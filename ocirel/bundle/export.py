@@ -117,6 +117,14 @@ def export_bundle(
     the ``bases`` (in index.json, not in the bundle's lockfile)."""
     if not lock.entries:
         raise BundleError("the lockfile has no images to export", hint="publish an image first")
+    for name, entry in sorted(lock.entries.items()):
+        if refs.is_layout(entry.repository):
+            raise BundleError(
+                f"entry {name!r} lives in the OCI layout {entry.repository}, not in a "
+                "registry; bundle export copies images out of registries",
+                hint=f"the layout is a bundle already: ocirel bundle import "
+                f"{entry.repository.removeprefix('oci:')} --to REGISTRY[/PREFIX]",
+            )
     progress = progress or Progress()
     fetch = registry_manifests(registry)
     plans = [

@@ -36,15 +36,11 @@ from ocirel.oci import (
     parse_manifest,
     sha256_digest,
 )
+from ocirel.ocilayout import INDEX_FILE, LAYOUT_FILE, LAYOUT_VERSION, LOCK_NAME, REF_NAME
 from ocirel.reference import is_valid_digest
 
-LAYOUT_FILE = "oci-layout"
-INDEX_FILE = "index.json"
 LOCK_FILE = "ocirel.lock.json"
-LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
-REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
-LOCK_NAME = "org.ocirel.lock.name"
 #: the largest index.json, lockfile or manifest read from a bundle
 MAX_SMALL_FILE = 16 * 1024 * 1024
 

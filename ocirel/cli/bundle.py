@@ -35,7 +35,12 @@ OutputOpt = Annotated[
     ),
 ]
 BundleArg = Annotated[
-    Path, typer.Argument(metavar="BUNDLE", help="a directory or .tar from 'bundle export'")
+    Path,
+    typer.Argument(
+        metavar="BUNDLE",
+        help="a directory or .tar from 'bundle export', or an OCI layout (PATH or oci:PATH) "
+        "from 'publish --image oci:PATH'",
+    ),
 ]
 ToOpt = Annotated[
     str,
@@ -166,7 +171,8 @@ def import_(
     target = normalize_prefix(to, "--to")
     path = lockfile_path or Path("ocirel.lock.json")
     lockfile_check(path)
-    source = Bundle(bundle)
+    # ``oci:PATH`` (as publish --image spells a layout) names the directory PATH
+    source = Bundle(Path(str(bundle).removeprefix(reference.LAYOUT_PREFIX)))
     registry = make_registry(config.registry, reference.parse_repository(f"{target}/x"))
     result = import_bundle(registry, source, target, progress=Progress())
     write_lock(path, result)

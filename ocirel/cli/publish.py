@@ -28,7 +28,10 @@ ContextArg = Annotated[Path, typer.Argument(help="build context directory")]
 ImageOpt = Annotated[
     str,
     typer.Option(
-        "--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app"
+        "--image",
+        "-i",
+        help="repository to publish to, e.g. registry.example.com/team/app, or oci:PATH "
+        "for an OCI image layout directory",
     ),
 ]
 NameOpt = Annotated[

@@ -11,7 +11,9 @@ tested with real parts or with stand-ins without patching. Modules:
 * ``claim`` — the race-safe tag claim and the checks of a tag this run wrote;
 * ``job`` — what both publishers share (build, decision, record) and the run frame;
 * ``layout`` — :class:`LayoutPublisher`, for builders that export an OCI layout;
-* ``selfpush`` — :class:`SelfPushPublisher`, for builders that push by themselves.
+* ``selfpush`` — :class:`SelfPushPublisher`, for builders that push by themselves;
+* ``intolayout`` — :class:`OciLayoutPublisher`, into an OCI layout directory
+  (``--image oci:PATH``) instead of a registry.
 
 :func:`make_publisher` picks the publisher from the builder's declared ``delivery``.
 
@@ -48,6 +50,7 @@ from typing import TYPE_CHECKING
 
 from ocirel.backends.base import Backend, BuildEnv
 from ocirel.gitinfo import SourceInfo
+from ocirel.publish.intolayout import OciLayoutPublisher
 from ocirel.publish.job import Job, Say, quiet
 from ocirel.publish.layout import LayoutPublisher
 from ocirel.publish.outcome import (
@@ -64,7 +67,10 @@ from ocirel.publish.selfpush import SelfPushPublisher
 if TYPE_CHECKING:
     from ocirel.registry import Registry
 
-Publisher = LayoutPublisher | SelfPushPublisher
+from ocirel.errors import ConfigError
+from ocirel.reference import LayoutTarget
+
+Publisher = LayoutPublisher | SelfPushPublisher | OciLayoutPublisher
 
 
 def make_publisher(
@@ -89,13 +95,22 @@ def make_publisher(
     job = Job(request, builder, build_env, registry_factory, source_factory, say, sleep,
               clock, warn, on_new_version)  # fmt: skip
     if builder.delivery == "push":
+        if isinstance(request.repository, LayoutTarget):
+            raise ConfigError(
+                f"{builder.name} pushes by itself and cannot write an OCI layout "
+                f"({request.repository.name})",
+                hint="publish into an OCI layout with buildah or podman (--backend)",
+            )
         return SelfPushPublisher(job, builder)
+    if isinstance(request.repository, LayoutTarget):
+        return OciLayoutPublisher(job, builder)
     return LayoutPublisher(job, builder)
 
 
 __all__ = [
     "Explained",
     "LayoutPublisher",
+    "OciLayoutPublisher",
     "Outcome",
     "Planned",
     "PublishRequest",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -97,7 +97,7 @@ class Job:
     def prepare(self) -> Prepared:
         """Registry client, git facts, tag list, push token, latest version: safe to run
         in a background thread (it reads the job, never writes it)."""
-        repo = self.request.repository
+        repo = self.request.registry_repository
         registry = self.registry_factory()
         source = self.source_factory()
         tags = set(registry.list_tags(repo))
@@ -210,8 +210,8 @@ class Job:
 
     # ----------------------------------------------------------------- results
 
-    def decide(self, prepared: Prepared, local_config: ImageConfig) -> Decision:
-        decision = decide(self.request, prepared.previous, local_config, self.say)
+    def decide(self, previous: Previous | None, local_config: ImageConfig) -> Decision:
+        decision = decide(self.request, previous, local_config, self.say)
         if decision.new_version and not self.request.explain and self.on_new_version:
             self.on_new_version()
         return decision
@@ -283,9 +283,12 @@ class Job:
         )  # fmt: skip
 
 
-def run(job: Job, flow: Flow) -> PublishResult:
+def run(
+    job: Job, flow: Flow, list_tags: Callable[[], Iterable[str]] | None = None
+) -> PublishResult:
     """The frame of every publish: the lockfile checked first, ``--dry-run`` planned,
-    else ``flow`` publishes and the local image is cleaned up whatever happens."""
+    else ``flow`` publishes and the local image is cleaned up whatever happens.
+    ``list_tags`` lists the destination's tags (default: the registry's)."""
     req = job.request
     repo = req.repository
     # A lockfile that cannot be updated must stop us before anything is pushed.
@@ -293,9 +296,10 @@ def run(job: Job, flow: Flow) -> PublishResult:
     if not (req.dry_run or req.explain):  # and one that cannot be written, too
         lockfile.check_writable(req.lockfile)
     if req.dry_run:
-        registry = job.registry_factory()
         source = job.source_factory()
-        existing = job.with_floor(set(registry.list_tags(repo)))
+        if list_tags is None:
+            list_tags = lambda: job.registry_factory().list_tags(req.registry_repository)  # noqa: E731
+        existing = job.with_floor(set(list_tags()))
         tag = job.first_candidate(existing)
         return job.planned(tag, flow.plan(tag, source))
     try:

@@ -70,7 +70,7 @@ class LayoutPublisher:
             if local_config is None:  # the builder cannot show its config: export first
                 exported = self._export(prepared, workdir, None)
                 local_config = exported[1].config
-            decision = job.decide(prepared, local_config)
+            decision = job.decide(prepared.previous, local_config)
             if req.explain or not decision.new_version:
                 return job.settle_without_push(decision, prepared.source)
             if exported is None:
@@ -88,8 +88,10 @@ class LayoutPublisher:
         from ocirel.publish.export import LayoutExport  # noqa: PLC0415
 
         job, req = self.job, self.job.request
-        export = LayoutExport(self.exporter, job.build_env, prepared.registry, req.repository,
-                              req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
+        export = LayoutExport(
+            self.exporter, job.build_env, prepared.registry, req.registry_repository,
+            req.push_timeout, job.say, read_only=req.explain,
+        )  # fmt: skip
         return export, export.export(job.local_image, workdir, config, prepared.previous)
 
     def _push(
@@ -99,7 +101,7 @@ class LayoutPublisher:
         from ocirel.image import stamp_labels  # noqa: PLC0415
 
         job, req = self.job, self.job.request
-        repo, registry, source = req.repository, prepared.registry, prepared.source
+        repo, registry, source = req.registry_repository, prepared.registry, prepared.source
         tags = job.with_floor(prepared.tags)
         claims = job.claims(registry)
         tag = job.first_candidate(tags)

@@ -35,7 +35,7 @@ class SelfPushPublisher:
 
     def publish(self) -> PublishResult:
         job, req = self.job, self.job.request
-        repo = req.repository
+        repo = req.registry_repository
         job.say(f"listing tags of {repo.name}")
         prepared = job.prepare()
         registry, source = prepared.registry, prepared.source
@@ -49,7 +49,7 @@ class SelfPushPublisher:
             if attempt == 1:
                 local_config = job.local_config()
                 decision = (
-                    job.decide(prepared, local_config) if local_config is not None
+                    job.decide(prepared.previous, local_config) if local_config is not None
                     else NOT_COMPARED
                 )  # fmt: skip
                 if req.explain or not decision.new_version:

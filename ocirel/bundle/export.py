@@ -136,8 +136,9 @@ def export_bundle(
         output.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as tmp:
             result = _export_layout(
-                registry, lock, plans, base_plans, Path(tmp) / "layout", progress=progress
-            )
+                registry, lock, plans, base_plans, Path(tmp) / "layout", progress=progress,
+                durable=False,  # the tar is what is kept, and it is fsynced
+            )  # fmt: skip
             write_tar(Path(tmp) / "layout", output)
         return replace(result, output=output)
     return _export_layout(registry, lock, plans, base_plans, output, progress=progress)
@@ -151,8 +152,22 @@ def _export_layout(
     root: Path,
     *,
     progress: Progress,
+    durable: bool = True,
 ) -> ExportResult:
-    writer = LayoutWriter(root)
+    with LayoutWriter(root, durable=durable) as writer:
+        return _export_into(writer, registry, lock, plans, base_plans, progress=progress)
+
+
+def _export_into(
+    writer: LayoutWriter,
+    registry: Registry,
+    lock: Lockfile,
+    plans: list[ImagePlan],
+    base_plans: list[tuple[Base, ImagePlan]],
+    *,
+    progress: Progress,
+) -> ExportResult:
+    root = writer.root
     blobs: dict[Digest, tuple[Reference, Descriptor]] = {}
     for plan in plans + [plan for _, plan in base_plans]:
         for digest, item in plan.blobs.items():

@@ -266,7 +266,8 @@ class Job:
             lockfile.update(req.lockfile, change)
         except LockfileError as exc:  # say what the registry now holds, and what to do
             raise LockfileError(
-                f"{exc}; {entry.reference} is in the registry but not recorded",
+                f"{exc}; {entry.reference} is in the "
+                f"{'layout' if repository.startswith('oci:') else 'registry'} but not recorded",
                 hint=f"fix that and publish again: an unchanged build reuses {tag} without pushing",
             ) from None
         return PublishResult(

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -48,13 +49,20 @@ class TtyRun:
     stdout: str
 
     def explain(self) -> str:
-        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- terminal\n{self.terminal!r}"
+        shown = self.terminal if len(self.terminal) < 4000 else "…" + self.terminal[-4000:]
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- terminal\n{shown!r}"
 
 
 def run_on_terminal(
-    args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 300
+    args: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float = 300,
+    interrupt_at: str | None = None,
 ) -> TtyRun:
-    """``python -m ocirel ARGS`` with stderr on a 120x30 pty and stdout on a pipe."""
+    """``python -m ocirel ARGS`` with stderr on a 120x30 pty and stdout on a pipe;
+    SIGINT (a terminal's Ctrl-C) to ocirel once ``interrupt_at`` has been shown."""
     master, slave = os.openpty()
     attrs = termios.tcgetattr(slave)
     attrs[1] &= ~termios.OPOST  # the bytes as written: no \n → \r\n
@@ -84,6 +92,11 @@ def run_on_terminal(
             if not data:
                 break
             chunks.append(data)
+            if interrupt_at is not None and interrupt_at in b"".join(chunks).decode(
+                errors="replace"
+            ):
+                os.kill(proc.pid, signal.SIGINT)
+                interrupt_at = None
         returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         if proc.poll() is None:
@@ -98,14 +111,19 @@ def publish_on_terminal(
     ocirel_home: Path, registry: RegistryServer, unique_repo: str
 ) -> Callable[..., TtyRun]:
     def publish(
-        context: Path, *extra: str, env: Mapping[str, str] | None = None, quiet: bool = False
+        context: Path,
+        *extra: str,
+        env: Mapping[str, str] | None = None,
+        quiet: bool = False,
+        interrupt_at: str | None = None,
     ) -> TtyRun:
         image = f"{registry.host}/{unique_repo}"
         args = [*(["-q"] if quiet else []), "publish", "--image", image, "--backend", "buildah",
                 *extra, str(context)]  # fmt: skip
         return run_on_terminal(
-            args, cwd=context, env=ocirel_env(ocirel_home, {"TERM": "xterm", **(env or {})})
-        )
+            args, cwd=context, env=ocirel_env(ocirel_home, {"TERM": "xterm", **(env or {})}),
+            interrupt_at=interrupt_at,
+        )  # fmt: skip
 
     return publish
 
@@ -166,6 +184,24 @@ def test_no_color_on_a_terminal_writes_no_colour_escape(
     assert not COLOUR.search(run.terminal), run.explain()
     assert LIVE.search(run.terminal)  # still updated in place
     assert re.search(DONE.format(stage="build"), run.terminal)
+
+
+def test_ctrl_c_during_the_build_leaves_the_terminal_clean(
+    publish_on_terminal: Callable[..., TtyRun],
+    build_context: Callable[..., Path],
+) -> None:
+    """The live line is erased, the stage marked failed, then "interrupted"; exit 130."""
+    context = build_context("RUN sleep 47", unique=True)
+    run = publish_on_terminal(context, interrupt_at=": RUN sleep 47\n")
+    assert run.returncode == 130, run.explain()
+    text = run.terminal
+    assert text.endswith("\n"), run.explain()
+    last = text.rfind("\r")
+    assert text.startswith("\r\x1b[K", last), run.explain()
+    assert "\r" not in text[last + 1 :]
+    lines = screen(text)
+    assert re.fullmatch(r"✗ build\s+\d+\.\ds", lines[-3]), lines
+    assert lines[-2:] == ["interrupted", ""]
 
 
 def test_term_dumb_and_quiet_get_no_live_display(

@@ -25,6 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from ocirel import lockfile
+from ocirel.lockfile import LockEntry, Lockfile
+from ocirel.oci import Digest
 from tests.integration.conftest import OcirelRunner, ocirel_env
 from tests.support.registry import RegistryServer
 
@@ -238,3 +241,29 @@ def test_stderr_that_is_no_terminal_gets_the_plain_lines(
     assert "\r" not in run.stderr
     assert "\x1b" not in run.stderr
     assert "✓" not in run.stderr
+
+
+def test_bundle_export_and_import_show_the_blob_count_on_their_stage_line(
+    ocirel_home: Path, registry: RegistryServer, unique_repo: str, tmp_path: Path
+) -> None:
+    """The bundle commands' transfer progress lives on the display's stage line."""
+    with registry.client() as client:
+        digest = client.push_random_image(unique_repo, "v1", layer_size=2000)
+    entry = LockEntry("app", f"{registry.host}/{unique_repo}", "v1", Digest(digest))
+    lock = tmp_path / "ocirel.lock.json"
+    lock.write_text(lockfile.dumps(Lockfile({"app": entry})), encoding="utf-8")
+    env = ocirel_env(ocirel_home, {"TERM": "xterm", "NO_COLOR": "1"})
+    export = run_on_terminal(["bundle", "export", "-o", "out"], cwd=tmp_path, env=env)
+    assert_finished_cleanly(export)
+    lines = screen(export.terminal)
+    assert any(re.fullmatch(r"✓ export\s+\d+\.\ds  blobs 2/2, .*/s", line) for line in lines), lines
+    assert any(line.startswith("exported 1 image(s), 2 blob(s)") for line in lines), lines
+    (tmp_path / "target").mkdir()
+    imported = run_on_terminal(
+        ["bundle", "import", str(tmp_path / "out"), "--to", f"{registry.host}/mirror"],
+        cwd=tmp_path / "target", env=env,
+    )  # fmt: skip
+    assert_finished_cleanly(imported)
+    lines = screen(imported.terminal)
+    assert any(re.fullmatch(r"✓ import\s+\d+\.\ds  blobs 2/2, .*/s", line) for line in lines)
+    assert any(re.fullmatch(r"✓ lockfile\s+\d+\.\ds", line) for line in lines), lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import sys
 import threading
@@ -256,3 +257,23 @@ def test_stages_with_quiet_or_no_terminal_leave_stderr_alone(
         assert shown.mode == "plain"
         assert sys.stderr is fake
     assert fake.getvalue() == ""
+
+
+def test_the_verbose_log_goes_above_the_live_line_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-v`` binds ocirel's log handler to stderr before the command runs: while the
+    display runs it writes through the display, and afterwards to stderr again."""
+    fake = fake_stderr(monkeypatch)
+    logger = logging.getLogger("ocirel.test-progress")
+    handler = logging.StreamHandler(sys.stderr)
+    parent = logging.getLogger("ocirel")
+    parent.addHandler(handler)
+    monkeypatch.setattr(parent, "level", logging.INFO)
+    try:
+        with stages("build", environ={"TERM": "xterm"}):
+            logger.warning("a log line")
+        assert handler.stream is fake
+    finally:
+        parent.removeHandler(handler)
+    lines = screen(fake.getvalue())
+    assert lines[0] == "a log line"
+    assert lines[1].startswith("✓ build")

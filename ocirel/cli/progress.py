@@ -17,6 +17,7 @@ cleared, when the ``with`` block ends, also on an error or Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -175,7 +176,7 @@ class Display:
             return
         line = self.live_line()
         # never wider than the terminal: a wrapped line cannot be rewritten in place
-        visible = len(line) - (len(GREEN) + len(RESET) if self.colour else 0)
+        visible = len(line) - (len(CYAN) + len(RESET) if self.colour else 0)  # the spinner's
         room = max(self.width() - 1, 10)
         if visible > room:
             line = line[: len(line) - (visible - room)]
@@ -273,7 +274,8 @@ def stages(
         sys.stderr = real
         for handler in handlers:
             handler.setStream(real)
-        display.finish(ok=ok)
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
+            display.finish(ok=ok)
 
 
 def _retarget_log_handlers(real: TextIO, proxy: TextIO) -> list[logging.StreamHandler[Any]]:

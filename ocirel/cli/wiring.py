@@ -286,9 +286,11 @@ def publish(
     explain: bool,
     dry_run: bool,
     attach: bool = True,
+    stage: Callable[[str], None] = lambda _name: None,
 ) -> PublishResult:
     """Check the targets, choose the builder, and run one publish; then attach the
-    build record to a newly pushed image (unless ``attach`` is False)."""
+    build record to a newly pushed image (unless ``attach`` is False). ``stage`` hears
+    each stage as it starts (the live display)."""
     from ocirel import reference  # noqa: PLC0415
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
@@ -317,9 +319,10 @@ def publish(
             source_factory=lambda: source_info(context),
             say=lambda message: note(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
-            on_new_version=prefetch.start if prefetch is not None else None,
+            on_new_version=prefetch.start if prefetch is not None else None, stage=stage,
         ).run()  # fmt: skip
     if prefetch is not None and registries:
+        stage("record")
         attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())
     return result
 

@@ -85,15 +85,17 @@ def make_publisher(
     clock: Callable[[], float] = time.monotonic,
     warn: Say | None = None,
     on_new_version: Callable[[], None] | None = None,
+    stage: Say = quiet,
 ) -> Publisher:
     """The publisher for ``builder``'s delivery, ready to :meth:`run`.
 
     ``say`` gets progress, ``warn`` warnings (default: ``say("warning: …")``);
     ``sleep`` and ``clock`` are injected so tests need not wait; ``on_new_version``
-    hears, once, that the build is a new version about to be pushed.
+    hears, once, that the build is a new version about to be pushed; ``stage`` the name
+    of each stage as it starts (build, compare, export, push, verify, lockfile).
     """
     job = Job(request, builder, build_env, registry_factory, source_factory, say, sleep,
-              clock, warn, on_new_version)  # fmt: skip
+              clock, warn, on_new_version, stage)  # fmt: skip
     if builder.delivery == "push":
         if isinstance(request.repository, LayoutTarget):
             raise ConfigError(

@@ -75,6 +75,9 @@ class Job:
     warn: Say | None = None  # default: ``say("warning: …")``
     #: called once the build is known to be a new version to push (not for --explain)
     on_new_version: Callable[[], None] | None = None
+    #: hears the name of each stage as it starts (build, compare, export, push, verify,
+    #: lockfile): the CLI's live display
+    stage: Say = quiet
     floor: Floor = field(init=False)
     # The build is referred to by the image ID it returns. Named only when the user
     # keeps it (or when the builder must have a name, e.g. to push by itself).
@@ -246,6 +249,7 @@ class Job:
         outcome: Published | Reused,
     ) -> PublishResult:
         """Write the lockfile entry (and raise the floor): the last step of a publish."""
+        self.stage("lockfile")
         req = self.request
         platforms: dict[str, str] = {platform: digest}
         entry = lockfile.LockEntry(

@@ -52,6 +52,7 @@ class LayoutPublisher:
     def publish(self) -> PublishResult:
         job, req = self.job, self.job.request
         repo = req.repository
+        job.stage("build")
         job.say(
             f"building {req.context} with {self.exporter.name}; "
             f"listing tags of {repo.name} meanwhile"
@@ -64,6 +65,7 @@ class LayoutPublisher:
         workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
         try:
             job.build(job.spec(named=req.keep_image))
+            job.stage("compare")
             prepared = background.result()
             exported: tuple[LayoutExport, OciImage] | None = None
             local_config = job.local_config()
@@ -88,6 +90,7 @@ class LayoutPublisher:
         from ocirel.publish.export import LayoutExport  # noqa: PLC0415
 
         job, req = self.job, self.job.request
+        job.stage("export")
         export = LayoutExport(
             self.exporter, job.build_env, prepared.registry, req.registry_repository,
             req.push_timeout, job.say, read_only=req.explain,
@@ -107,12 +110,14 @@ class LayoutPublisher:
         tag = job.first_candidate(tags)
         for attempt in range(1, req.max_attempts + 1):
             stamped = stamp_labels(image, dict(job.labels(tag, source, image.config)))
+            job.stage("push")
             job.say(
                 f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
                 + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else "")
             )
             registry.push_image(repo, stamped, sent=export.sent)
             job.remove_local_image_in_background()
+            job.stage("verify")
             try:
                 claims.claim(tag, stamped.manifest)
             except TagConflictError as exc:

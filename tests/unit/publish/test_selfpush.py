@@ -139,6 +139,7 @@ def test_publish_checks_the_tag_then_pushes_settles_and_verifies(publish: PushRu
     assert publish.builder.calls == ["build", "push v1", "remove"]
     assert publish.store.requests_for("HEAD", "v1")  # absent before the push
     assert publish.sleeps == [0.02]  # max(settle_seconds, how long the push took)
+    assert publish.stages == ["tags", "build", "compare", "push, verify", "lockfile"]
 
 
 def test_a_slow_push_settles_as_long_as_it_took(publish: PushRun) -> None:

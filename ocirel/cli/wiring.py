@@ -291,7 +291,6 @@ def publish(
     """Check the targets, choose the builder, and run one publish; then attach the
     build record to a newly pushed image (unless ``attach`` is False). ``stage`` hears
     each stage as it starts (the live display)."""
-    from ocirel import reference  # noqa: PLC0415
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
     from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
@@ -307,9 +306,8 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache,
     )  # fmt: skip
-    registry_repo = repo if isinstance(repo, reference.Reference) else None
-    # a build record is a registry artifact: none for an OCI layout destination
-    prefetch = _prefetch(chosen) if attach and registry_repo and not (dry_run or explain) else None
+    registry_repo = _in_registry(repo)
+    prefetch = _prefetch(chosen) if attach and registry_repo and not request.read_only else None
     bases = containerfile_bases(context, containerfile, request.build_args)
     registries: list[Registry] = []  # the publish's client, reused for the record
     with build_env_for(config, registry_repo, cache, bases) as env:
@@ -327,9 +325,18 @@ def publish(
     return result
 
 
+def _in_registry(repo: object) -> Reference | None:
+    """The destination when it is a registry repository (not an OCI layout)."""
+    from ocirel.reference import Reference  # noqa: PLC0415
+
+    return repo if isinstance(repo, Reference) else None
+
+
 def _prefetch(chosen: Backend) -> Prefetch:
     """What the build record needs besides the image (oras-py, the builder's version),
-    fetched once the publish knows it pushes a new version."""
+    fetched once the publish knows it pushes a new version. (A build record is a
+    registry artifact: there is none for an OCI layout destination, nor for a dry run
+    or an explanation.)"""
     from ocirel.records.attach import Prefetch  # noqa: PLC0415
 
     return Prefetch(chosen.version)

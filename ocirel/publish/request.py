@@ -48,6 +48,11 @@ class PublishRequest:
     no_cache: bool = False
 
     @property
+    def read_only(self) -> bool:
+        """A dry run or an explanation: nothing is pushed, tagged or recorded."""
+        return self.dry_run or self.explain
+
+    @property
     def registry_repository(self) -> Reference:
         """The registry repository; only the registry publishers ask for it."""
         if isinstance(self.repository, LayoutTarget):

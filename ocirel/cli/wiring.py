@@ -286,7 +286,7 @@ def publish(
         containerfile=containerfile, build_args=parse_build_args(build_args), target=target,
         explicit_tag=tag, dry_run=dry_run, explain=explain, timestamp=timestamp,
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
-        no_cache=no_cache,
+        no_cache=no_cache, platforms=build.platform,
     )  # fmt: skip
     prefetch = _prefetch(chosen) if attach and not (dry_run or explain) else None
     bases = containerfile_bases(context, containerfile, request.build_args)

@@ -11,9 +11,12 @@ tested with real parts or with stand-ins without patching. Modules:
 * ``claim`` — the race-safe tag claim and the checks of a tag this run wrote;
 * ``job`` — what both publishers share (build, decision, record) and the run frame;
 * ``layout`` — :class:`LayoutPublisher`, for builders that export an OCI layout;
-* ``selfpush`` — :class:`SelfPushPublisher`, for builders that push by themselves.
+* ``selfpush`` — :class:`SelfPushPublisher`, for builders that push by themselves;
+* ``multiarch`` — :class:`MultiPlatformPublisher`, several ``--platform`` builds
+  pushed as one OCI index (``index``: the index, the emulation check, the comparison).
 
-:func:`make_publisher` picks the publisher from the builder's declared ``delivery``.
+:func:`make_publisher` picks the publisher from the builder's declared ``delivery``
+(and ``multi_platform``, when two or more platforms are asked for).
 
 How ``publish`` keeps two publishers from taking the same tag
 --------------------------------------------------------------
@@ -47,9 +50,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ocirel.backends.base import Backend, BuildEnv
+from ocirel.errors import ConfigError
 from ocirel.gitinfo import SourceInfo
 from ocirel.publish.job import Job, Say, quiet
 from ocirel.publish.layout import LayoutPublisher
+from ocirel.publish.multiarch import MultiPlatformPublisher
 from ocirel.publish.outcome import (
     Explained,
     Outcome,
@@ -64,7 +69,7 @@ from ocirel.publish.selfpush import SelfPushPublisher
 if TYPE_CHECKING:
     from ocirel.registry import Registry
 
-Publisher = LayoutPublisher | SelfPushPublisher
+Publisher = LayoutPublisher | SelfPushPublisher | MultiPlatformPublisher
 
 
 def make_publisher(
@@ -88,6 +93,15 @@ def make_publisher(
     """
     job = Job(request, builder, build_env, registry_factory, source_factory, say, sleep,
               clock, warn, on_new_version)  # fmt: skip
+    if len(request.platforms) > 1:
+        if builder.delivery == "push" or not builder.multi_platform:
+            raise ConfigError(
+                f"{builder.name} cannot publish a multi-platform image "
+                f"({', '.join(request.platforms)}): ocirel needs each platform's image as an "
+                "OCI layout to index them and claim the tag on the index",
+                hint="use buildah or podman (--backend buildah), or give one --platform",
+            )
+        return MultiPlatformPublisher(job, builder)
     if builder.delivery == "push":
         return SelfPushPublisher(job, builder)
     return LayoutPublisher(job, builder)
@@ -96,6 +110,7 @@ def make_publisher(
 __all__ = [
     "Explained",
     "LayoutPublisher",
+    "MultiPlatformPublisher",
     "Outcome",
     "Planned",
     "PublishRequest",

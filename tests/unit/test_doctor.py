@@ -286,6 +286,7 @@ class StubBackend:
     program: str = ""
     install_hint: str = "install it"
     reproducible: bool = True
+    multi_platform: bool = True
 
     def problem(self) -> str | None:
         return self.trouble

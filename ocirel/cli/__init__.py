@@ -6,7 +6,8 @@ One module per command group registers nothing itself; this module puts them on
 * :mod:`~ocirel.cli.publish` — ``publish``;
 * :mod:`~ocirel.cli.versions` — ``tags``, ``next``, ``digest``;
 * :mod:`~ocirel.cli.show` — ``show``;
-* :mod:`~ocirel.cli.deploy` — ``pin``, ``lint``, ``verify``, ``lock export``;
+* :mod:`~ocirel.cli.deploy` — ``pin``, ``lint``, ``lock export``;
+* :mod:`~ocirel.cli.verify` — ``verify``;
 * :mod:`~ocirel.cli.bundle` — ``bundle export``, ``bundle import``;
 * :mod:`~ocirel.cli.doctor` — ``doctor``.
 
@@ -26,7 +27,7 @@ from typing import Annotated
 import typer
 
 from ocirel import __version__
-from ocirel.cli import bundle, cache, deploy, doctor, publish, show, versions
+from ocirel.cli import bundle, cache, deploy, doctor, publish, show, verify, versions
 from ocirel.cli.output import EXIT_CODES, PUBLISH_EXIT_CODES, out, state
 
 app = typer.Typer(
@@ -119,7 +120,7 @@ app.command(epilog=EXIT_CODES)(show.show)
 app.add_typer(deploy.lock_app, name="lock")
 app.command()(deploy.pin)  # pin, lint and verify say their own exit codes
 app.command()(deploy.lint)
-app.command()(deploy.verify)
+app.command()(verify.verify)
 app.add_typer(bundle.bundle_app, name="bundle")
 app.command(epilog=EXIT_CODES)(doctor.doctor)
 app.add_typer(cache.cache_app, name="cache")

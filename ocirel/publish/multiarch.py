@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocirel.backends.base import LayoutExporter
+from ocirel.backends.base import BuildSpec, LayoutExporter
 from ocirel.errors import BackendError, OcirelError, TagConflictError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import ImageConfig, OciImage, platform_of
@@ -87,14 +87,34 @@ class MultiPlatformPublisher:
             self._remove(images)
 
     def _build_all(self) -> dict[str, str]:
-        """One build per platform: platform → the image ID (checked to be that platform)."""
+        """One build per platform: platform → the image ID. A layer cache keyed without
+        the platform (buildah 1.28, ``FROM scratch``: both platforms start from the same
+        nothing) can hand one platform's cached step to another: such a build is made
+        again without the cache (here when the builder shows the config, else after
+        the export)."""
         job = self.job
         images: dict[str, str] = {}
         for platform in job.request.platforms:
             job.say(f"building for {platform}")
-            job.build(replace(job.spec(named=False), platform=platform))
+            job.build(self._spec(platform))
+            config = self.exporter.image_config(job.local_image, job.build_env)
+            if config is not None and not same_platform(platform, platform_of(config)):
+                self._rebuild(platform, platform_of(config))
             images[platform] = job.local_image
         return images
+
+    def _spec(self, platform: str) -> BuildSpec:
+        return replace(self.job.spec(named=False), platform=platform)
+
+    def _rebuild(self, platform: str, built: str) -> None:
+        """Build ``platform`` again without the layer cache (it gave ``built``'s step)."""
+        job = self.job
+        spec = self._spec(platform)
+        if not spec.layers:  # built without the cache already: the base is the wrong one
+            return
+        job.say(f"the layer cache gave a {built} step to the {platform} build; "
+                f"building {platform} again without the layer cache")  # fmt: skip
+        job.build(replace(spec, layers=False))
 
     def _configs(self, images: dict[str, str]) -> dict[str, ImageConfig | None]:
         """Each platform's local config (None: the builder cannot show it)."""
@@ -108,20 +128,31 @@ class MultiPlatformPublisher:
         return configs
 
     def _export_all(self, prepared: Prepared, workdir: Path, images: dict[str, str]) -> Exported:
-        """Each platform's image exported into its own layout under ``workdir``."""
+        """Each platform's image exported into its own layout under ``workdir`` (a build
+        the export shows to be of another platform is made again without the cache)."""
+        exported: Exported = []
+        for number, platform in enumerate(images):
+            where = workdir / f"platform-{number}"
+            export, image = self._export_one(prepared, where, images[platform])
+            if not same_platform(platform, image.platform) and self._spec(platform).layers:
+                self._rebuild(platform, image.platform)
+                images[platform] = self.job.local_image
+                export, image = self._export_one(prepared, where, images[platform])
+            _check_platform(platform, image.config, self.exporter.name)
+            exported.append((export, image))
+        return exported
+
+    def _export_one(
+        self, prepared: Prepared, where: Path, image: str
+    ) -> tuple[LayoutExport, OciImage]:
         from ocirel.publish.export import LayoutExport  # noqa: PLC0415
 
         job, req = self.job, self.job.request
-        exported: Exported = []
-        for number, (platform, image) in enumerate(images.items()):
-            export = LayoutExport(self.exporter, job.build_env, prepared.registry, req.repository,
-                                  req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
-            where = workdir / f"platform-{number}"
-            where.mkdir()
-            oci_image = export.export(image, where, None, None)
-            _check_platform(platform, oci_image.config, self.exporter.name)
-            exported.append((export, oci_image))
-        return exported
+        shutil.rmtree(where, ignore_errors=True)
+        where.mkdir()
+        export = LayoutExport(self.exporter, job.build_env, prepared.registry, req.repository,
+                              req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
+        return export, export.export(image, where, None, None)
 
     def _push(self, exported: Exported, prepared: Prepared, decision: Decision) -> PublishResult:
         """Stamp every platform, upload each image and the index by digest, claim the tag
@@ -195,6 +226,7 @@ def _check_platform(requested: str, config: ImageConfig, builder: str) -> None:
     if not same_platform(requested, built):
         raise BackendError(
             f"{builder} was asked to build {requested} but built {built}",
-            hint="the base image may not exist for that platform: check its platforms with "
-            "`ocirel show BASE`, or choose a base image that has them",
+            hint="the base image may not exist for that platform (check its platforms with "
+            "`ocirel show BASE`), or the layer cache held another platform's step: "
+            "publish again with --no-cache",
         )

@@ -74,8 +74,8 @@ ROWS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "foreign-run-without-qemu",
-        'error running container: from /usr/bin/crun creating container for [/bin/sh -c '
-        'apk add curl]: exec container process `/bin/sh`: Exec format error',
+        "error running container: from /usr/bin/crun creating container for [/bin/sh -c "
+        "apk add curl]: exec container process `/bin/sh`: Exec format error",
         ("qemu-user", "binfmt_misc", "BUILDPLATFORM"),
     ),
     (

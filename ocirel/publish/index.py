@@ -6,6 +6,7 @@ platforms is the latest version again (compared platform by platform).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocirel import emulation
@@ -72,7 +73,9 @@ def same_platform(requested: str, built: str) -> bool:
     return requested.split("/")[:2] == built.split("/")[:2]
 
 
-def check_emulation(request: PublishRequest, host: str | None = None) -> None:
+def check_emulation(
+    request: PublishRequest, host: str | None = None, root: Path = emulation.BINFMT_MISC
+) -> None:
     """Before building for a foreign platform: RUN steps there run that platform's
     programs, which needs qemu-user registered with binfmt_misc. Without it, fail now
     with the fix (a COPY-only or cross-compiling Containerfile needs none)."""
@@ -86,7 +89,7 @@ def check_emulation(request: PublishRequest, host: str | None = None) -> None:
         return  # the build itself says what is wrong with the Containerfile
     if not stages:
         return
-    states = [emulation.emulation(platform, host=host) for platform in foreign]
+    states = [emulation.emulation(platform, host=host, root=root) for platform in foreign]
     missing = [state for state in states if not state.available]
     if missing:
         raise EmulationError(

@@ -185,7 +185,7 @@ def test_a_foreign_run_step_without_an_emulator_fails_before_building(
     ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, tmp_path: Path
 ) -> None:
     context = copy_only_context(tmp_path / "app")
-    (context / "Containerfile").write_text("FROM scratch\nCOPY hello.txt /x\nRUN [\"/x\"]\n")
+    (context / "Containerfile").write_text('FROM scratch\nCOPY hello.txt /x\nRUN ["/x"]\n')
     run = publish(ocirel, f"{registry.host}/{unique_repo}", context, code=1)
     assert "RUN steps (stage 0)" in run.stderr and "linux/arm64" in run.stderr
     assert "qemu-user" in run.stderr and "ocirel doctor" in run.stderr

@@ -13,7 +13,7 @@ from ocirel import emulation
 from ocirel.backends.base import find_containerfile
 from ocirel.compare import differences
 from ocirel.containerfile import emulated_run_stages
-from ocirel.errors import ConfigError, EmulationError, OcirelError
+from ocirel.errors import BackendError, ConfigError, EmulationError, OcirelError
 from ocirel.oci import (
     INDEX_TYPES,
     OCI_INDEX,
@@ -71,6 +71,18 @@ def index_platforms(index: ImageManifest) -> dict[str, Digest]:
 def same_platform(requested: str, built: str) -> bool:
     """``linux/arm64`` asked for and ``linux/arm64/v8`` built are the same (os and arch)."""
     return requested.split("/")[:2] == built.split("/")[:2]
+
+
+def check_platform(requested: str, config: ImageConfig, builder: str) -> None:
+    """The image ``builder`` built for ``requested`` must be of that platform."""
+    built = platform_of(config)
+    if not same_platform(requested, built):
+        raise BackendError(
+            f"{builder} was asked to build {requested} but built {built}",
+            hint="the base image may not exist for that platform (check its platforms with "
+            "`ocirel show BASE`), or the layer cache held another platform's step: "
+            "publish again with --no-cache",
+        )
 
 
 def check_emulation(

@@ -19,9 +19,9 @@ from ocirel import lockfile
 from ocirel.backends.base import BuildEnv, Builder, BuildSpec, StaleCache
 from ocirel.errors import LockfileError, OcirelError
 from ocirel.gitinfo import SourceInfo
-from ocirel.oci import OCI_INDEX, Digest, ImageConfig
+from ocirel.oci import OCI_INDEX, Digest, ImageConfig, platform_of
 from ocirel.publish.background import Background
-from ocirel.publish.index import check_emulation
+from ocirel.publish.index import check_emulation, same_platform
 from ocirel.publish.labels import build_labels, rfc3339
 from ocirel.publish.outcome import Explained, Planned, Published, PublishResult, Reused
 from ocirel.publish.request import PublishRequest
@@ -166,6 +166,22 @@ class Job:
             else:
                 self._config = (image, config)
         self.local_image = image
+        if spec.platform is not None and spec.layers:
+            self._check_cached_platform(spec)
+
+    def _check_cached_platform(self, spec: BuildSpec) -> None:
+        """A layer cache keyed without the platform (buildah 1.28, two platforms from the
+        same base, e.g. ``FROM scratch``) can hand ``spec.platform``'s build a step made
+        for another: then build again without the cache."""
+        config = self.builder.image_config(self.local_image, self.build_env)
+        built = platform_of(config) if config is not None else spec.platform
+        if built is None or spec.platform is None or same_platform(spec.platform, built):
+            return
+        self.say(f"the layer cache gave a {built} step to the {spec.platform} build; "
+                 f"building {spec.platform} again without the layer cache")  # fmt: skip
+        timeout = self.request.build_timeout
+        rebuilt = self.builder.build(replace(spec, layers=False), self.build_env, timeout=timeout)
+        self.local_image = rebuilt or self.local_name
 
     def _rebuild(self, spec: BuildSpec, stale: StaleCache) -> str | None:
         """Build again without the layer cache, then drop the stale cached steps."""

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocirel.backends.base import BuildSpec, LayoutExporter
-from ocirel.errors import BackendError, OcirelError, TagConflictError
+from ocirel.errors import OcirelError, TagConflictError
 from ocirel.gitinfo import SourceInfo
-from ocirel.oci import ImageConfig, OciImage, platform_of
+from ocirel.oci import ImageConfig, OciImage
 from ocirel.publish.background import Background
-from ocirel.publish.index import build_index, compare_index, same_platform
+from ocirel.publish.index import build_index, check_platform, compare_index, same_platform
 from ocirel.publish.job import Job, Prepared, run
 from ocirel.publish.labels import build_labels
 from ocirel.publish.outcome import Published, PublishResult
@@ -87,19 +87,14 @@ class MultiPlatformPublisher:
             self._remove(images)
 
     def _build_all(self) -> dict[str, str]:
-        """One build per platform: platform → the image ID. A layer cache keyed without
-        the platform (buildah 1.28, ``FROM scratch``: both platforms start from the same
-        nothing) can hand one platform's cached step to another: such a build is made
-        again without the cache (here when the builder shows the config, else after
-        the export)."""
+        """One build per platform: platform → the image ID. (:meth:`Job.build` builds a
+        platform again without the layer cache when the cache gave it another
+        platform's step and the builder shows the config; else the export shows it.)"""
         job = self.job
         images: dict[str, str] = {}
         for platform in job.request.platforms:
             job.say(f"building for {platform}")
             job.build(self._spec(platform))
-            config = self.exporter.image_config(job.local_image, job.build_env)
-            if config is not None and not same_platform(platform, platform_of(config)):
-                self._rebuild(platform, platform_of(config))
             images[platform] = job.local_image
         return images
 
@@ -123,7 +118,7 @@ class MultiPlatformPublisher:
         for platform, image in images.items():
             config = self.exporter.image_config(image, job.build_env)
             if config is not None:
-                _check_platform(platform, config, self.exporter.name)
+                check_platform(platform, config, self.exporter.name)
             configs[platform] = config
         return configs
 
@@ -138,7 +133,7 @@ class MultiPlatformPublisher:
                 self._rebuild(platform, image.platform)
                 images[platform] = self.job.local_image
                 export, image = self._export_one(prepared, where, images[platform])
-            _check_platform(platform, image.config, self.exporter.name)
+            check_platform(platform, image.config, self.exporter.name)
             exported.append((export, image))
         return exported
 
@@ -219,14 +214,3 @@ class MultiPlatformPublisher:
             f"claim tag {tag} on the index: HEAD must be 404, then PUT, settle, verify",
             f"record {req.name} in {req.lockfile}: the index digest and each platform's",
         )  # fmt: skip
-
-
-def _check_platform(requested: str, config: ImageConfig, builder: str) -> None:
-    built = platform_of(config)
-    if not same_platform(requested, built):
-        raise BackendError(
-            f"{builder} was asked to build {requested} but built {built}",
-            hint="the base image may not exist for that platform (check its platforms with "
-            "`ocirel show BASE`), or the layer cache held another platform's step: "
-            "publish again with --no-cache",
-        )

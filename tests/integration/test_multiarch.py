@@ -177,6 +177,27 @@ def test_a_bundle_carries_every_platform_of_a_published_index(
         assert sha256(manifest) == digest
 
 
+def test_one_platform_publishes_that_platform_image_even_after_a_cached_other_one(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, tmp_path: Path
+) -> None:
+    """A single ``--platform`` is a plain image of that platform; the host platform's
+    build of the same COPY step, cached just before, must not be taken for it."""
+    context = copy_only_context(tmp_path / "app", unique_repo)  # a step no build cached
+    repo = f"{registry.host}/{unique_repo}"
+    host = emulation.host_platform()
+    foreign = "linux/arm64" if host != "linux/arm64" else "linux/amd64"
+    for platform in (host, foreign):
+        run = ocirel(
+            "publish", "--image", repo, "--backend", "buildah", "--platform", platform,
+            "--always-new-version", "--no-attach", "--json", str(context), cwd=context,
+        )  # fmt: skip
+        assert run.returncode == 0, run.explain()
+        assert list(run.json["platforms"]) == [platform]
+        body, served_as = get(registry, unique_repo, run.json["tag"], OCI_MANIFEST)
+        assert served_as == OCI_MANIFEST
+        assert sha256(body) == run.json["digest"] == run.json["platforms"][platform]
+
+
 @pytest.mark.skipif(
     emulation.emulation("linux/arm64").available,
     reason="qemu-user for arm64 is registered here: the build would run",
@@ -187,8 +208,10 @@ def test_a_foreign_run_step_without_an_emulator_fails_before_building(
     context = copy_only_context(tmp_path / "app")
     (context / "Containerfile").write_text('FROM scratch\nCOPY hello.txt /x\nRUN ["/x"]\n')
     run = publish(ocirel, f"{registry.host}/{unique_repo}", context, code=1)
-    assert "RUN steps (stage 0)" in run.stderr and "linux/arm64" in run.stderr
-    assert "qemu-user" in run.stderr and "ocirel doctor" in run.stderr
+    assert "RUN steps (stage 0)" in run.stderr
+    assert "linux/arm64" in run.stderr
+    assert "qemu-user" in run.stderr
+    assert "ocirel doctor" in run.stderr
     assert "building for" not in run.stderr  # nothing was built
     assert not (context / "ocirel.lock.json").exists()
     with registry.client() as client:

@@ -13,7 +13,8 @@ from typing import Any, cast
 import pytest
 
 from ocirel import emulation, lockfile, settings
-from ocirel.backends.base import BuildEnv
+from ocirel.backends.base import BuildEnv, BuildSpec
+from ocirel.backends.buildah import Buildah
 from ocirel.containerfile import emulated_run_stages
 from ocirel.deploy.scan import scan_text
 from ocirel.deploy.verify import platform_pins
@@ -26,6 +27,7 @@ from ocirel.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
     Digest,
+    ImageConfig,
     ImageManifest,
     OciImage,
     canonical_json,
@@ -283,6 +285,44 @@ def test_one_platform_is_passed_to_the_build_and_several_are_not(tmp_path: Path)
     assert spec_platform(ARM64) == ARM64
     assert spec_platform(AMD64, ARM64) is None  # the multi-platform publisher sets each
     assert spec_platform() is None
+
+
+class CachingBuilder(Buildah):
+    """buildah 1.28's cache for ``FROM scratch``: a build with the layer cache returns
+    the image cached first (amd64), whatever platform was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.builds: list[tuple[str | None, bool]] = []
+
+    def build(self, spec: BuildSpec, env: BuildEnv, *, timeout: float) -> str | None:
+        self.builds.append((spec.platform, spec.layers))
+        return "cached-amd64" if spec.layers else f"fresh-{spec.platform}"
+
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
+        arch = "amd64" if image == "cached-amd64" else image.rsplit("/", 1)[-1]
+        return {"os": "linux", "architecture": arch}
+
+
+def test_a_build_the_cache_gave_another_platform_is_made_again_without_it(
+    tmp_path: Path,
+) -> None:
+    builder = CachingBuilder()
+    said: list[str] = []
+    job = Job(request(tmp_path, "FROM scratch\n", ARM64), builder, BuildEnv(),
+              registry_factory=lambda: None, say=said.append)  # type: ignore[arg-type,return-value]  # fmt: skip
+    job.build(job.spec(named=False))
+    assert builder.builds == [(ARM64, True), (ARM64, False)]
+    assert job.local_image == "fresh-linux/arm64"
+    assert said == [
+        "the layer cache gave a linux/amd64 step to the linux/arm64 build; "
+        "building linux/arm64 again without the layer cache"
+    ]
+    builder.builds.clear()
+    job = Job(request(tmp_path, "FROM scratch\n", AMD64), builder, BuildEnv(),
+              registry_factory=lambda: None)  # type: ignore[arg-type,return-value]  # fmt: skip
+    job.build(job.spec(named=False))
+    assert builder.builds == [(AMD64, True)]  # the right platform: kept
 
 
 # -------------------------------------------------------------- the lockfile

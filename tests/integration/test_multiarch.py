@@ -169,6 +169,7 @@ def test_a_bundle_carries_every_platform_of_a_published_index(
     assert run.returncode == 0, run.explain()
     (new,) = json.loads((imported / "ocirel.lock.json").read_text())["images"].values()
     assert (new["digest"], new["platforms"]) == (entry["digest"], entry["platforms"])
+    assert new["mediaType"] == OCI_INDEX
     mirrored = f"mirror/{unique_repo}"
     body, _ = get(target, mirrored, entry["tag"], OCI_INDEX)
     assert sha256(body) == entry["digest"]

@@ -6,7 +6,9 @@ runs of both sides alternating, so machine noise hits both equally.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -107,6 +109,43 @@ def report(title: str, results: dict[str, list[float]]) -> dict[str, float]:
             f"(min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f}, n={len(values)})"
         )
     return medians
+
+
+# ------------------------------------------------ summaries, for bench/run
+
+#: the prefix of the one machine-readable line each bench prints at its end
+SUMMARY_PREFIX = "BENCH-SUMMARY "
+
+
+def add_summary_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--summary-json",
+        type=Path,
+        metavar="FILE",
+        help="also write the figures against their targets as JSON to FILE (bench/run)",
+    )
+
+
+def figure(
+    measure: str,
+    value: float,
+    unit: str,
+    target: str | None = None,
+    met: bool | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """One row of a bench's summary: ``value`` (``unit``: ``ratio``, ``ms``, ``s``,
+    ``count``) against ``target`` (e.g. ``"<= 1.20"``), ``met`` or not (None: no target)."""
+    return {"measure": measure, "value": value, "unit": unit, "target": target,
+            "met": met, "note": note}  # fmt: skip
+
+
+def emit_summary(bench: str, rows: list[dict[str, Any]], path: Path | None) -> None:
+    """Print the summary as one ``BENCH-SUMMARY {json}`` line, and write it to ``path``."""
+    document = {"bench": bench, "rows": rows}
+    print(SUMMARY_PREFIX + json.dumps(document, sort_keys=True), flush=True)
+    if path is not None:
+        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def env_without_noise() -> dict[str, str]:

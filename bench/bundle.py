@@ -28,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, env_without_noise, registry, report
+from _common import (
+    OCIREL,
+    add_summary_option,
+    alternate,
+    emit_summary,
+    env_without_noise,
+    figure,
+    registry,
+    report,
+)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TARGET = 1.0
@@ -98,6 +107,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size", type=int, default=512, help="MB in all")
     parser.add_argument("--images", type=int, default=4)
+    add_summary_option(parser)
     args = parser.parse_args()
     if shutil.which("skopeo") is None:
         sys.exit("bench: needs skopeo (apt-get install skopeo)")
@@ -112,12 +122,16 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     verdict = True
+    rows = []
     for title, results in (("export", export_results), ("import", import_results)):
         medians = report(f"bundle {title}: {args.size} MB in {args.images} images", results)
         ratio = medians["ocirel"] / medians["skopeo"]
         verdict &= ratio <= TARGET
         print(f"  ratio ocirel / skopeo: {ratio:.2f} (target ≤ {TARGET:.2f})")
+        rows.append(figure(f"bundle {title} ocirel / skopeo ({args.size} MB)", ratio, "ratio",
+                           f"<= {TARGET:.1f}", ratio <= TARGET))  # fmt: skip
     print("\nTARGET MET" if verdict else "\nTARGET MISSED")
+    emit_summary("bundle", rows, args.summary_json)
 
 
 def _export_sides(work: Path, seeded: dict[str, tuple[str, str]]) -> dict[str, Any]:

@@ -32,9 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     NONCE_APP,
     OCIREL,
+    add_summary_option,
     alternate,
     busybox_context,
+    emit_summary,
     env_without_noise,
+    figure,
     raw_build_and_push,
     registry,
     remove_raw_images,
@@ -87,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--breakdown", action="store_true", help="time one unchanged run")
+    add_summary_option(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-noop-"))
     context = busybox_context(work / "ctx", NONCE_APP)
@@ -167,6 +171,12 @@ def main() -> None:
         f"blobs written by unchanged re-publishes: {sum(grew)} "
         f"({'no bytes pushed' if sum(grew) == 0 else 'PUSHED SOMETHING'})"
     )
+    emit_summary("noop", [
+        figure("unchanged re-publish / first publish", to_first, "ratio", "<= 0.30",
+               to_first <= 0.30),
+        figure("blobs written by unchanged re-publishes", sum(grew), "count", "0", sum(grew) == 0),
+        figure("unchanged re-publish / old script (--no-cache)", to_old, "ratio"),
+    ], args.summary_json)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -37,9 +37,19 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, env_without_noise, registry, report
+from _common import (
+    OCIREL,
+    add_summary_option,
+    alternate,
+    emit_summary,
+    env_without_noise,
+    figure,
+    registry,
+    report,
+)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TARGET = 5.0
@@ -405,18 +415,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--images", type=int, default=100, help="distinct tags (2 per repository)")
+    add_summary_option(parser)
     args = parser.parse_args()
     if shutil.which("skopeo") is None:
         sys.exit("bench: needs skopeo (apt-get install skopeo)")
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-pin-"))
     try:
         with registry() as host:
-            run_bench(host, work, args.runs, args.files, args.images)
+            rows = run_bench(host, work, args.runs, args.files, args.images)
+        emit_summary("pin", rows, args.summary_json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_bench(host: str, work: Path, runs: int, files: int, distinct: int) -> None:
+def run_bench(host: str, work: Path, runs: int, files: int, distinct: int) -> list[dict[str, Any]]:
     started = time.perf_counter()
     images = seed(host, distinct // 2, 2)
     print(f"seeded {len(images)} tags in {time.perf_counter() - started:.2f} s")
@@ -467,6 +479,12 @@ def run_bench(host: str, work: Path, runs: int, files: int, distinct: int) -> No
     print(f"ratio by-hand/ocirel = {ratio:.2f}  (target >= {TARGET:.0f}: "
           f"{'met' if ratio >= TARGET else 'NOT met'}); "
           f"the skopeo loop alone / ocirel = {lookups:.2f}")  # fmt: skip
+    same = digests["by hand"] == digests["ocirel"] == {references}
+    return [
+        figure(f"by hand / ocirel pin --resolve ({files} files, {len(images)} images)", ratio,
+               "ratio", f">= {TARGET:.0f}", ratio >= TARGET and same,
+               None if same else "the sides wrote different digest counts"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

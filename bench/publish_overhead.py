@@ -23,9 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     NONCE_APP,
     OCIREL,
+    add_summary_option,
     alternate,
     busybox_context,
+    emit_summary,
     env_without_noise,
+    figure,
     raw_build_and_push,
     registry,
     remove_raw_images,
@@ -42,6 +45,7 @@ def main() -> None:
         action="store_true",
         help="also time ocirel publish --no-attach: what the build record costs",
     )
+    add_summary_option(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-"))
     context = busybox_context(work / "ctx", NONCE_APP)
@@ -88,12 +92,16 @@ def main() -> None:
         f"\nratio ocirel/raw = {ratio:.3f}  "
         f"(target <= 1.20: {'met' if ratio <= 1.20 else 'NOT met'})"
     )
+    rows = [figure("ocirel publish / raw build+push", ratio, "ratio", "<= 1.20", ratio <= 1.20)]
     if "ocirel publish --no-attach" in medians:
         record = medians["ocirel publish"] / medians["ocirel publish --no-attach"]
         print(
             f"ratio with/without the build record = {record:.3f}  "
             f"(target <= 1.05: {'met' if record <= 1.05 else 'NOT met'})"
         )
+        rows.append(figure("with / without the build record", record, "ratio", "<= 1.05",
+                           record <= 1.05))  # fmt: skip
+    emit_summary("publish_overhead", rows, args.summary_json)
 
 
 if __name__ == "__main__":

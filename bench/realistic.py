@@ -54,7 +54,10 @@ from _common import (
     BUSYBOX,
     OCIREL,
     ROOT,
+    add_summary_option,
+    emit_summary,
     env_without_noise,
+    figure,
     fuse_mounts,
     machine_load,
     ocirel_storage,
@@ -438,6 +441,26 @@ def print_summary(bench: Bench) -> None:
                   f"(target 0: {'met' if zero else 'NOT met'})")  # fmt: skip
 
 
+def summary_rows(bench: Bench) -> list[dict[str, object]]:
+    """The figures for bench/run: each case's ratio (A and B against their targets, C
+    with ocirel's extra seconds), and case B's base-image bytes (target 0)."""
+    rows = []
+    for row in bench.rows:
+        target = row["target"]
+        ratio = float(row["ratio"])  # type: ignore[arg-type]
+        rows.append(figure(
+            f"case {row['case']} {row['base']}: ocirel / raw", ratio, "ratio",
+            None if target is None else f"<= {target}",
+            None if target is None else ratio <= float(target),  # type: ignore[arg-type]
+            f"extra {float(row['extra']):+.2f} s",  # type: ignore[arg-type]
+        ))  # fmt: skip
+        if row["case"] == "B":
+            base_bytes = float(row["ocirel_base_bytes"])  # type: ignore[arg-type]
+            rows.append(figure("case B: base-image bytes uploaded by ocirel", base_bytes,
+                               "bytes", "0", base_bytes == 0))  # fmt: skip
+    return rows
+
+
 def print_setup(storage: list[str], reason: str, label: str) -> None:
     print("command:", shlex.join([sys.executable, *sys.argv]))
     git = ["git", "-C", str(ROOT), "log", "-1", "--format=%h %cs", "--", "ocirel"]
@@ -467,6 +490,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cases", default="A,B,C")
     parser.add_argument("--sizes", default="50,250,1000,scratch", help="case C base sizes")
     parser.add_argument("--quick", action="store_true", help="runs=3, sizes 50,250,scratch")
+    add_summary_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.runs, args.sizes = 3, "50,250,scratch"
@@ -522,6 +546,7 @@ def main() -> None:
             bench = Bench(proxy.host, proxy, work, storage, label, env, args.runs)
             run_cases(bench, args)
             print_summary(bench)
+            emit_summary("realistic", summary_rows(bench), args.summary_json)
     finally:
         left = remove_images_labelled(storage, label)
         shutil.rmtree(work, ignore_errors=True)

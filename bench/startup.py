@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OCIREL, alternate, report, timed
+from _common import OCIREL, add_summary_option, alternate, emit_summary, figure, report, timed
 
 TARGET_MS = 150.0
 
@@ -22,6 +22,7 @@ TARGET_MS = 150.0
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
+    add_summary_option(parser)
     args = parser.parse_args()
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     results = alternate(
@@ -34,6 +35,7 @@ def main() -> None:
     )
     medians = report("start-up", results)
     base = medians["python -c pass"]
+    rows = []
     for name in ("ocirel --version", "ocirel next --help"):
         ms = medians[name] * 1000
         verdict = "met" if ms <= TARGET_MS else "NOT met"
@@ -41,6 +43,9 @@ def main() -> None:
             f"{name:<20} {ms:6.1f} ms = {medians[name] / base:.2f} x bare python  "
             f"(target <= {TARGET_MS:.0f} ms: {verdict})"
         )
+        rows.append(figure(f"{name} median", ms, "ms", f"<= {TARGET_MS:.0f} ms", ms <= TARGET_MS,
+                           f"{medians[name] / base:.2f} x bare python"))  # fmt: skip
+    emit_summary("startup", rows, args.summary_json)
 
 
 if __name__ == "__main__":

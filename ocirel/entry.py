@@ -23,6 +23,9 @@ def main() -> None:
         from typer._completion_classes import completion_init  # noqa: PLC0415
 
         completion_init()
-    from ocirel.cli import app  # noqa: PLC0415
+        argv = None  # completion lists every command
+    else:
+        argv = sys.argv[1:]  # build only the command that runs (start-up time)
+    from ocirel.cli import make_app  # noqa: PLC0415
 
-    app(prog_name="ocirel")
+    make_app(argv)(prog_name="ocirel")

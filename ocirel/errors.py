@@ -129,6 +129,11 @@ class DigestMismatchError(OcirelError):
     """Content did not hash to the digest that was promised."""
 
 
+class LayoutError(OcirelError):
+    """An OCI image layout destination (``--image oci:PATH``) that cannot be read or
+    written: not a layout, a damaged ``index.json``, a blob that will not link or copy."""
+
+
 class LockfileError(OcirelError):
     """The lockfile is unreadable, corrupt, of an unknown schema or cannot be written."""
 

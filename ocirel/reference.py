@@ -236,3 +236,71 @@ def parse_repository(text: str) -> Reference:
             hint="ocirel picks the next version tag itself; use --tag to choose one explicitly",
         )
     return ref
+
+
+# ------------------------------------------------------------- OCI image layouts
+
+#: the transport prefix of an OCI image layout destination (``oci:PATH``), as skopeo
+#: and buildah spell it
+LAYOUT_PREFIX = "oci:"
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutTarget:
+    """An OCI image layout directory as a publish destination (``oci:/abs/path``).
+
+    The layout holds one repository: its tags are the ``org.opencontainers.image.ref.name``
+    annotations of ``index.json``. ``name`` is what the lockfile calls its repository;
+    ``path`` is absolute, so the lockfile names the same directory from anywhere.
+    """
+
+    path: str
+
+    @property
+    def name(self) -> str:
+        return f"{LAYOUT_PREFIX}{self.path}"
+
+    @property
+    def last_component(self) -> str:
+        """The directory's name made a valid lockfile key (lower case, ``-`` for others)."""
+        base = self.path.rstrip("/").rsplit("/", 1)[-1].lower()
+        cleaned = re.sub(r"[^a-z0-9._-]+", "-", base).strip("-._")
+        return cleaned or "image"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def is_layout(text: str) -> bool:
+    """Whether ``text`` names an OCI image layout (``oci:PATH``) rather than a registry."""
+    return text.startswith(LAYOUT_PREFIX)
+
+
+def parse_layout(text: str, *, cwd: str | None = None) -> LayoutTarget:
+    """``oci:PATH`` as a :class:`LayoutTarget` (``PATH`` made absolute against ``cwd``,
+    default the current directory, and normalized). ``oci:PATH:TAG`` is refused: ocirel
+    picks the tag (``--tag`` to choose one)."""
+    import os  # noqa: PLC0415 - only for layouts
+    from pathlib import Path  # noqa: PLC0415
+
+    if not is_layout(text):
+        raise InvalidReferenceError(f"{_shorten(text)!r} is not an OCI layout (oci:PATH)")
+    path = text[len(LAYOUT_PREFIX) :]
+    if not path or path != path.strip() or "\0" in path or "\n" in path:
+        raise InvalidReferenceError(
+            f"invalid OCI layout reference {_shorten(text)!r}: empty or padded path",
+            hint="write oci:PATH, e.g. --image oci:./build/layout",
+        )
+    if ":" in path:
+        raise InvalidReferenceError(
+            f"invalid OCI layout reference {_shorten(text)!r}: the path may not contain ':' "
+            "(oci:PATH:TAG names a tag, and ocirel picks the tag)",
+            hint="write oci:PATH and let ocirel pick the next version, or add --tag TAG",
+        )
+    absolute = os.path.normpath(Path(cwd) / path if cwd else Path.cwd() / path)
+    return LayoutTarget(absolute)
+
+
+def parse_destination(text: str) -> Reference | LayoutTarget:
+    """A publish destination: a registry repository, or an OCI layout (``oci:PATH``)."""
+    return parse_layout(text) if is_layout(text) else parse_repository(text)

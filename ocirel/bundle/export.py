@@ -117,6 +117,14 @@ def export_bundle(
     the ``bases`` (in index.json, not in the bundle's lockfile)."""
     if not lock.entries:
         raise BundleError("the lockfile has no images to export", hint="publish an image first")
+    for name, entry in sorted(lock.entries.items()):
+        if refs.is_layout(entry.repository):
+            raise BundleError(
+                f"entry {name!r} lives in the OCI layout {entry.repository}, not in a "
+                "registry; bundle export copies images out of registries",
+                hint=f"the layout is a bundle already: ocirel bundle import "
+                f"{entry.repository.removeprefix('oci:')} --to REGISTRY[/PREFIX]",
+            )
     progress = progress or Progress()
     fetch = registry_manifests(registry)
     plans = [
@@ -128,8 +136,9 @@ def export_bundle(
         output.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f".{output.name}.", dir=output.parent) as tmp:
             result = _export_layout(
-                registry, lock, plans, base_plans, Path(tmp) / "layout", progress=progress
-            )
+                registry, lock, plans, base_plans, Path(tmp) / "layout", progress=progress,
+                durable=False,  # the tar is what is kept, and it is fsynced
+            )  # fmt: skip
             write_tar(Path(tmp) / "layout", output)
         return replace(result, output=output)
     return _export_layout(registry, lock, plans, base_plans, output, progress=progress)
@@ -143,8 +152,22 @@ def _export_layout(
     root: Path,
     *,
     progress: Progress,
+    durable: bool = True,
 ) -> ExportResult:
-    writer = LayoutWriter(root)
+    with LayoutWriter(root, durable=durable) as writer:
+        return _export_into(writer, registry, lock, plans, base_plans, progress=progress)
+
+
+def _export_into(
+    writer: LayoutWriter,
+    registry: Registry,
+    lock: Lockfile,
+    plans: list[ImagePlan],
+    base_plans: list[tuple[Base, ImagePlan]],
+    *,
+    progress: Progress,
+) -> ExportResult:
+    root = writer.root
     blobs: dict[Digest, tuple[Reference, Descriptor]] = {}
     for plan in plans + [plan for _, plan in base_plans]:
         for digest, item in plan.blobs.items():

@@ -16,6 +16,9 @@ ever visible under a tag:
 6. **verify**: each tag resolves to the bundle's digest, and every manifest the
    registry serves is byte-identical to the bundle's.
 
+An OCI layout without a lockfile (``publish --image oci:PATH`` writes one) is imported
+too: every tagged image, under ``TARGET/NAME`` (:func:`plan_layout`).
+
 Repositories keep their path under the target: ``registry.example.com/team/app``
 imported ``--to mirror.local:5000/air`` becomes ``mirror.local:5000/air/team/app``.
 """
@@ -31,7 +34,15 @@ from ocirel import lockfile
 from ocirel import reference as refs
 from ocirel.bundle.bases import Base, base_from_index, is_base
 from ocirel.bundle.export import ImagePlan, ManifestSource, plan_image
-from ocirel.bundle.layout import LOCK_FILE, LOCK_NAME, Bundle, BundleError, Descriptor, blob_name
+from ocirel.bundle.layout import (
+    LOCK_FILE,
+    LOCK_NAME,
+    REF_NAME,
+    Bundle,
+    BundleError,
+    Descriptor,
+    blob_name,
+)
 from ocirel.bundle.transfer import Progress, VerifyingReader, run_all
 from ocirel.deploy.regmap import normalize_prefix
 from ocirel.errors import (
@@ -89,6 +100,8 @@ def plan_import(bundle: Bundle, target: str) -> list[ImagePlan]:
     """Every image of the bundle, moved under ``target``; raises before any push when
     the bundle is incomplete, inconsistent or altered."""
     target = normalize_prefix(target, "--to")
+    if bundle.size(LOCK_FILE) is None:  # an OCI layout, not a bundle: its tags
+        return plan_layout(bundle, target)
     lock = read_lock(bundle)
     by_name = {item.annotations.get(LOCK_NAME): item for item in bundle.index()}
     fetch = bundle_manifests(bundle)
@@ -103,6 +116,41 @@ def plan_import(bundle: Bundle, target: str) -> list[ImagePlan]:
             )
         plan = plan_image(entry, target_repository(entry.repository, target), fetch, item)
         plans.append(_check_blobs(bundle, plan, entry.repository))
+    return plans
+
+
+def plan_layout(bundle: Bundle, target: str) -> list[ImagePlan]:
+    """Every tagged image of an OCI layout without a lockfile (``publish --image
+    oci:PATH`` writes one; skopeo or buildah too): each ``ref.name`` becomes a tag of
+    ``TARGET/NAME``, NAME being the descriptor's lockfile name (``org.ocirel.lock.name``)
+    or else the layout's directory name. The lockfile gets each NAME's last tag."""
+    path = bundle.path.resolve()
+    directory = path.with_suffix("") if path.suffix == ".tar" else path
+    source = refs.parse_layout(f"{refs.LAYOUT_PREFIX}{directory}")
+    fetch = bundle_manifests(bundle)
+    plans = []
+    for item in bundle.index():
+        tag = item.annotations.get(REF_NAME)
+        if is_base(item) or not tag:
+            continue
+        name = item.annotations.get(LOCK_NAME) or source.last_component
+        try:
+            entry = LockEntry(lockfile.validate_name(name), source.name,
+                              refs.validate_tag(tag), item.digest)  # fmt: skip
+        except (InvalidReferenceError, LockfileError) as exc:
+            raise BundleError(
+                f"{bundle.path}: index.json names {tag!r} ({name}), which ocirel cannot import "
+                f"as a tag: {exc}",
+                hint="import layouts whose ref.name annotations are plain tags (v1, 1.2.0)",
+            ) from None
+        plan = plan_image(entry, refs.parse_repository(f"{target}/{name}"), fetch, item)
+        plans.append(_check_blobs(bundle, plan, f"{name}:{tag}"))
+    if not plans:
+        raise BundleError(
+            f"{bundle.path}: an OCI layout without a lockfile and without tagged images "
+            "(no org.opencontainers.image.ref.name annotation): nothing to import",
+            hint="publish into it with --image oci:PATH, or name a bundle export",
+        )
     return plans
 
 
@@ -156,9 +204,15 @@ def import_bundle(
             registry.put_tag(plan.repo, plan.entry.tag, plan.top)
     for plan in every:
         _verify(registry, plan)
-    entries = tuple(replace(plan.entry, repository=plan.repo.name) for plan in plans)
+    # one entry per name: an OCI layout's last tag of each (a bundle has one anyway)
+    latest = {plan.entry.name: plan for plan in plans}
+    entries = tuple(replace(p.entry, repository=p.repo.name) for p in latest.values())
     moved_bases = tuple((base, replace(base, repo=plan.repo)) for base, plan in bases)
-    moved = {refs.parse_repository(p.entry.repository).registry: p.repo.registry for p in plans}
+    moved = {
+        refs.parse_repository(p.entry.repository).registry: p.repo.registry
+        for p in plans
+        if not refs.is_layout(p.entry.repository)  # from an OCI layout: no registry to map
+    }
     prefix = normalize_prefix(target, "--to")
     blobs = len({d for plan in every for d in plan.blobs})
     return ImportResult(

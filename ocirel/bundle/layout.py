@@ -8,8 +8,10 @@ has one descriptor per lockfile entry, annotated with the full reference
 entry's name (:data:`LOCK_NAME`).
 
 Every blob is written to a temporary file, hashed while it is written, and renamed
-into place only when its size and digest are right, so a blob file that exists is
-complete (an interrupted export run again keeps it). ``index.json`` is written last.
+into place only when its size and digest are right and it is on disk (fsynced off the
+download path, :mod:`ocirel.bundle.flush`), so a blob file that exists is complete (an
+interrupted export run again keeps it). ``index.json`` is written last, once every
+blob is durable.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ocirel import fsutil
+from ocirel.bundle.flush import Flusher
 from ocirel.errors import DigestMismatchError, OcirelError
 from ocirel.oci import (
     ACCEPT_ALL,
@@ -36,15 +39,11 @@ from ocirel.oci import (
     parse_manifest,
     sha256_digest,
 )
+from ocirel.ocilayout import INDEX_FILE, LAYOUT_FILE, LAYOUT_VERSION, LOCK_NAME, REF_NAME
 from ocirel.reference import is_valid_digest
 
-LAYOUT_FILE = "oci-layout"
-INDEX_FILE = "index.json"
 LOCK_FILE = "ocirel.lock.json"
-LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
-REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
-LOCK_NAME = "org.ocirel.lock.name"
 #: the largest index.json, lockfile or manifest read from a bundle
 MAX_SMALL_FILE = 16 * 1024 * 1024
 
@@ -119,10 +118,16 @@ def blob_name(digest: str) -> str:
 
 
 class LayoutWriter:
-    """Writes an OCI layout into ``root`` (created; an existing layout is reused)."""
+    """Writes an OCI layout into ``root`` (created; an existing layout is reused).
 
-    def __init__(self, root: Path) -> None:
+    ``durable=False``: blobs are not fsynced (a temporary layout that is tarred, the
+    tar being what is kept). Use it as a context manager, or call :meth:`finish`:
+    either waits for the blobs still being flushed.
+    """
+
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.root = root
+        self._flusher = Flusher(durable=durable)
         if root.exists() and not root.is_dir():
             raise BundleError(f"{root} exists and is not a directory")
         if root.is_dir() and any(root.iterdir()) and not (root / LAYOUT_FILE).is_file():
@@ -157,21 +162,34 @@ class LayoutWriter:
                     hasher.update(chunk)
                     written += len(chunk)
                     handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
             _check_blob(digest, size, "sha256:" + hasher.hexdigest(), written)
-            tmp.replace(target)
+            self._flusher.settle(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
+
+    def __enter__(self) -> LayoutWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Waits for the blobs being flushed; their error only when none is raised."""
+        if exc_info[0] is None:
+            self._flusher.wait()
+        else:
+            with contextlib.suppress(Exception):
+                self._flusher.wait()
 
     def write_bytes(self, digest: Digest, data: bytes) -> None:
         if not self.has(digest, len(data)):
             self.write(digest, len(data), [data])
 
     def finish(self, manifests: Iterable[Descriptor], lock_text: str) -> None:
-        """The lockfile, then ``index.json`` (last: a layout with it is complete)."""
+        """Every blob on disk, then the lockfile, then ``index.json`` (last: a layout
+        with it is complete)."""
+        self._flusher.wait()
+        if self._flusher.durable:
+            fsutil.fsync_dir(self.root / "blobs" / "sha256")
         fsutil.write_atomic(self.root / LOCK_FILE, lock_text)
         index = {
             "schemaVersion": 2,

@@ -151,11 +151,21 @@ def run_all(work: Callable[[T], None], items: Iterable[T], workers: int = WORKER
 class Progress:
     """Blobs and bytes moved, and the rate: one rewritten line on a terminal, a plain
     line per blob elsewhere (a CI log). Thread-safe. ``verb`` is "uploaded" or
-    "downloaded"."""
+    "downloaded".
 
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
+    With ``live`` the summary line goes there instead, after each blob (the CLI's live
+    display shows it on its stage line) and nothing is written to ``stream``."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        live: Callable[[str], None] | None = None,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
+        self.live = live
+        self.tty = live is None and (self.stream.isatty() if tty is None else tty)
         self._lock = threading.Lock()
         self.total_blobs = self.total_bytes = 0
         self.blobs = self.bytes = self.moved = self.moved_bytes = self.skipped = 0
@@ -175,7 +185,9 @@ class Progress:
             self.moved += moved
             self.moved_bytes += size if moved else 0
             self.skipped += not moved
-            if self.tty:
+            if self.live is not None:
+                self.live(self.line())
+            elif self.tty:
                 now = time.monotonic()
                 if now - self._last >= 0.1 or self.blobs == self.total_blobs:
                     self._last = now

@@ -1,7 +1,7 @@
 """The ``ocirel`` command line: the typer app, thin commands over the use cases.
 
 One module per command group registers nothing itself; this module puts them on
-:data:`app`:
+the app (:func:`make_app`; ``app`` is the app with every command):
 
 * :mod:`~ocirel.cli.publish` — ``publish``;
 * :mod:`~ocirel.cli.versions` — ``tags``, ``next``, ``digest``;
@@ -15,31 +15,36 @@ Each command turns options into settings (:mod:`~ocirel.cli.options`), makes one
 use-case call — put together from settings by :mod:`~ocirel.cli.wiring` — and
 renders the result through :mod:`~ocirel.cli.output`, the only place that prints
 or chooses exit codes. Heavy imports (requests, the registry client, YAML) happen
-inside the commands so ``ocirel --version`` and ``--help`` stay fast. Nothing in
+inside the commands so ``ocirel --version`` and ``--help`` stay fast, and a command's
+module is imported only when that command is put on the app. Nothing in
 ocirel imports this package except :mod:`ocirel.entry`.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 import typer
 
 from ocirel import __version__
-from ocirel.cli import bundle, cache, deploy, doctor, publish, show, verify, versions
 from ocirel.cli.output import EXIT_CODES, PUBLISH_EXIT_CODES, out, state
 
-app = typer.Typer(
-    name="ocirel",
-    help="Release container images safely: rootless build, next unique version tag, "
-    "push, verify, digest lockfile.",
-    no_args_is_help=True,
-    epilog="Each command's --help ends with its exit codes; the README has the table.",
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+
+def _typer() -> typer.Typer:
+    app = typer.Typer(
+        name="ocirel",
+        help="Release container images safely: rootless build, next unique version tag, "
+        "push, verify, digest lockfile.",
+        no_args_is_help=True,
+        epilog="Each command's --help ends with its exit codes; the README has the table.",
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    app.callback()(_main)
+    return app
 
 
 def _version_callback(value: bool) -> None:
@@ -48,7 +53,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _main(
     debug: Annotated[
         bool, typer.Option("--debug", help="log registry requests and show tracebacks")
@@ -111,18 +115,117 @@ def _logging(level: str | None) -> None:
     logger.propagate = False
 
 
-# The order here is the order of ``ocirel --help``.
-app.command(epilog=PUBLISH_EXIT_CODES)(publish.publish)
-app.command(epilog=EXIT_CODES)(versions.tags)
-app.command("next", epilog=EXIT_CODES)(versions.next_version)
-app.command(epilog=EXIT_CODES)(versions.digest)
-app.command(epilog=EXIT_CODES)(show.show)
-app.add_typer(deploy.lock_app, name="lock")
-app.command()(deploy.pin)  # pin, lint and verify say their own exit codes
-app.command()(deploy.lint)
-app.command()(verify.verify)
-app.add_typer(bundle.bundle_app, name="bundle")
-app.command(epilog=EXIT_CODES)(doctor.doctor)
-app.add_typer(cache.cache_app, name="cache")
+def _publish(app: typer.Typer) -> None:
+    from ocirel.cli import publish  # noqa: PLC0415
 
-__all__ = ["app"]
+    app.command(epilog=PUBLISH_EXIT_CODES)(publish.publish)
+
+
+def _versions(name: str) -> Callable[[typer.Typer], None]:
+    def register(app: typer.Typer) -> None:
+        from ocirel.cli import versions  # noqa: PLC0415
+
+        function = getattr(versions, "next_version" if name == "next" else name)
+        app.command(name, epilog=EXIT_CODES)(function)
+
+    return register
+
+
+def _show(app: typer.Typer) -> None:
+    from ocirel.cli import show  # noqa: PLC0415
+
+    app.command(epilog=EXIT_CODES)(show.show)
+
+
+def _deploy(name: str) -> Callable[[typer.Typer], None]:
+    def register(app: typer.Typer) -> None:
+        from ocirel.cli import deploy  # noqa: PLC0415
+
+        if name == "lock":
+            app.add_typer(deploy.lock_app, name="lock")
+        else:  # pin and lint say their own exit codes
+            app.command(name)(getattr(deploy, name))
+
+    return register
+
+
+def _verify(app: typer.Typer) -> None:
+    from ocirel.cli import verify  # noqa: PLC0415
+
+    app.command()(verify.verify)  # it says its own exit codes
+
+
+def _bundle(app: typer.Typer) -> None:
+    from ocirel.cli import bundle  # noqa: PLC0415
+
+    app.add_typer(bundle.bundle_app, name="bundle")
+
+
+def _doctor(app: typer.Typer) -> None:
+    from ocirel.cli import doctor  # noqa: PLC0415
+
+    app.command(epilog=EXIT_CODES)(doctor.doctor)
+
+
+def _cache(app: typer.Typer) -> None:
+    from ocirel.cli import cache  # noqa: PLC0415
+
+    app.add_typer(cache.cache_app, name="cache")
+
+
+#: Each command (or group) and how it is put on the app, in the order of
+#: ``ocirel --help``. A command's module is imported only when it is registered.
+COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
+    "publish": _publish,
+    "tags": _versions("tags"),
+    "next": _versions("next"),
+    "digest": _versions("digest"),
+    "show": _show,
+    "lock": _deploy("lock"),
+    "pin": _deploy("pin"),
+    "lint": _deploy("lint"),
+    "verify": _verify,
+    "bundle": _bundle,
+    "doctor": _doctor,
+    "cache": _cache,
+}
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` (without the program name) runs, when it names one.
+
+    The app's own options are all flags, so the first word that is not an option is
+    the command; ``None`` when there is none or it is not a command of ours (then click
+    lists the commands, or says which one was meant).
+    """
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def make_app(argv: Sequence[str] | None = None) -> typer.Typer:
+    """The typer app: every command, or only the one ``argv`` names.
+
+    Building a command means reading its function's signature and annotations, and
+    importing its module: for all twelve that is a third of ``ocirel next --help``'s
+    start-up (``bench/startup.py``). Help, usage and errors of the one command come
+    out the same either way; ``ocirel --help`` and shell completion get every command.
+    """
+    app = _typer()
+    only = command_named(argv) if argv is not None else None
+    for name, register in COMMANDS.items():
+        if only is None or name == only:
+            register(app)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # every command: what tests and embedders drive
+        return make_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["COMMANDS", "app", "command_named", "make_app"]

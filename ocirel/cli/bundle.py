@@ -4,19 +4,23 @@
 one OCI image layout (a directory, or a ``.tar`` of it) with the lockfile inside;
 ``import`` pushes such a bundle into another registry, checks every digest after the
 import and writes a lockfile whose repositories point there (:mod:`ocirel.bundle`).
-Progress goes to stderr (one updating line on a terminal, a line per blob elsewhere);
-``--json`` prints a summary object on stdout.
+Progress goes to stderr (the live display's stage line on a terminal, a line per blob
+elsewhere, none with ``-q``); ``--json`` prints a summary object on stdout.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
 from ocirel.cli.output import EXIT_CODES, err, handle_errors, out_json
+
+if TYPE_CHECKING:
+    from ocirel.bundle.transfer import Progress
+    from ocirel.cli.progress import Display
 
 bundle_app = typer.Typer(
     name="bundle",
@@ -35,7 +39,12 @@ OutputOpt = Annotated[
     ),
 ]
 BundleArg = Annotated[
-    Path, typer.Argument(metavar="BUNDLE", help="a directory or .tar from 'bundle export'")
+    Path,
+    typer.Argument(
+        metavar="BUNDLE",
+        help="a directory or .tar from 'bundle export', or an OCI layout (PATH or oci:PATH) "
+        "from 'publish --image oci:PATH'",
+    ),
 ]
 ToOpt = Annotated[
     str,
@@ -96,7 +105,8 @@ def export(
     """
     from ocirel import lockfile  # noqa: PLC0415
     from ocirel.bundle.export import export_bundle  # noqa: PLC0415
-    from ocirel.bundle.transfer import Progress, human  # noqa: PLC0415
+    from ocirel.bundle.transfer import human  # noqa: PLC0415
+    from ocirel.cli.progress import stages  # noqa: PLC0415
     from ocirel.cli.wiring import registry_for_lock  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
 
@@ -116,7 +126,8 @@ def export(
 
         bases = discover_bases(registry, lock, files or [])
         err(f"base image(s): {', '.join(b.name for b in bases) or 'none (scratch only)'}")
-    result = export_bundle(registry, lock, output, progress=Progress(), bases=bases)
+    with stages("export") as display:
+        result = export_bundle(registry, lock, output, progress=transfer(display), bases=bases)
     carried = f" and {result.bases} base image(s)" if with_bases else ""
     err(
         f"exported {result.images} image(s){carried}, {result.blobs} blob(s) to "
@@ -158,7 +169,8 @@ def import_(
     from ocirel.bundle.importer import import_bundle, write_lock  # noqa: PLC0415
     from ocirel.bundle.layout import Bundle  # noqa: PLC0415
     from ocirel.bundle.mirror import mirror_hints, mirrored_reference  # noqa: PLC0415
-    from ocirel.bundle.transfer import Progress, human  # noqa: PLC0415
+    from ocirel.bundle.transfer import human  # noqa: PLC0415
+    from ocirel.cli.progress import stages  # noqa: PLC0415
     from ocirel.cli.wiring import make_registry  # noqa: PLC0415
     from ocirel.deploy.regmap import normalize_prefix  # noqa: PLC0415
 
@@ -166,10 +178,13 @@ def import_(
     target = normalize_prefix(to, "--to")
     path = lockfile_path or Path("ocirel.lock.json")
     lockfile_check(path)
-    source = Bundle(bundle)
+    # ``oci:PATH`` (as publish --image spells a layout) names the directory PATH
+    source = Bundle(Path(str(bundle).removeprefix(reference.LAYOUT_PREFIX)))
     registry = make_registry(config.registry, reference.parse_repository(f"{target}/x"))
-    result = import_bundle(registry, source, target, progress=Progress())
-    write_lock(path, result)
+    with stages("import") as display:
+        result = import_bundle(registry, source, target, progress=transfer(display))
+        display.stage("lockfile")
+        write_lock(path, result)
     err(
         f"imported {len(result.entries)} image(s) into {target}: {result.blobs} blob(s), "
         f"{result.uploaded} uploaded ({human(result.bytes)}); every tag and digest checked"
@@ -188,6 +203,16 @@ def import_(
              "bases": {old.name: mirrored_reference(new) for old, new in result.bases},
              **hints.to_json()}
         )  # fmt: skip
+
+
+def transfer(display: Display) -> Progress:
+    """The blob progress of an export or import: on the live display's stage line on a
+    terminal, a line per blob elsewhere, nothing with ``-q``."""
+    from ocirel.bundle.transfer import Progress  # noqa: PLC0415
+
+    if display.mode == "plain":
+        return Progress(tty=False)
+    return Progress(live=display.detail)  # a display that is off ignores it
 
 
 def lockfile_check(path: Path) -> None:

@@ -33,7 +33,9 @@ def doctor(
     from ocirel.cli.wiring import pinger  # noqa: PLC0415
 
     config = load_settings(backend=backend, insecure=insecure, ca_file=ca_file)
-    repo = reference.parse_repository(image) if image else None
+    # an OCI layout (oci:PATH) has no registry to ask: only the builders are checked
+    layout = image is not None and reference.is_layout(image)
+    repo = reference.parse_repository(image) if image and not layout else None
     ping = pinger(config.registry, repo) if repo is not None else None
     build = config.build
     report = checks.diagnose(

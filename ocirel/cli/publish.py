@@ -28,7 +28,10 @@ ContextArg = Annotated[Path, typer.Argument(help="build context directory")]
 ImageOpt = Annotated[
     str,
     typer.Option(
-        "--image", "-i", help="repository to publish to, e.g. registry.example.com/team/app"
+        "--image",
+        "-i",
+        help="repository to publish to, e.g. registry.example.com/team/app, or oci:PATH "
+        "for an OCI image layout directory",
     ),
 ]
 NameOpt = Annotated[
@@ -121,18 +124,20 @@ def publish(
     --no-attach skips it.
     """
     from ocirel.cli import wiring  # noqa: PLC0415
+    from ocirel.cli.progress import stages  # noqa: PLC0415
 
     config = load_settings(
         scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, backend=backend,
         insecure=insecure, ca_file=ca_file, keep_image=keep_image, max_attempts=max_attempts,
         cache_repo=cache_repo, platform=platform,
     )  # fmt: skip
-    result = wiring.publish(
-        config, context, image=image, name=name, containerfile=file,
-        build_args=build_arg or [], target=target, tag=tag, reproducible=not no_reproducible,
-        always_new_version=always_new_version, no_cache=no_cache, explain=explain,
-        dry_run=dry_run, attach=not no_attach,
-    )  # fmt: skip
+    with stages("prepare") as display:
+        result = wiring.publish(
+            config, context, image=image, name=name, containerfile=file,
+            build_args=build_arg or [], target=target, tag=tag, reproducible=not no_reproducible,
+            always_new_version=always_new_version, no_cache=no_cache, explain=explain,
+            dry_run=dry_run, attach=not no_attach, stage=display.stage,
+        )  # fmt: skip
     render_publish(result, as_json)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,9 @@ from ocirel.cli.options import (
 )
 from ocirel.cli.output import err, handle_errors, out, out_json
 
+if TYPE_CHECKING:
+    from ocirel.reference import LayoutTarget
+
 
 @handle_errors
 def tags(
@@ -27,15 +30,20 @@ def tags(
     ca_file: CaFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the tags of REPOSITORY (every page)."""
+    """List the tags of REPOSITORY (every page), or of an OCI layout (oci:PATH)."""
     from ocirel import reference  # noqa: PLC0415
-    from ocirel.cli.wiring import make_registry  # noqa: PLC0415
 
     config = load_settings(insecure=insecure, ca_file=ca_file)
-    repo = reference.parse(repository).repo_only()
-    found = sorted(make_registry(config.registry, repo).list_tags(repo))
+    if reference.is_layout(repository):
+        layout = reference.parse_layout(repository)
+        name, found = layout.name, sorted(_layout_tags(layout))
+    else:
+        from ocirel.cli.wiring import make_registry  # noqa: PLC0415
+
+        repo = reference.parse(repository).repo_only()
+        name, found = repo.name, sorted(make_registry(config.registry, repo).list_tags(repo))
     if as_json:
-        out_json({"repository": repo.name, "tags": found})
+        out_json({"repository": name, "tags": found})
     else:
         for item in found:
             out(item)
@@ -52,7 +60,7 @@ def next_version(
     ca_file: CaFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the tag the next publish of REPOSITORY would get.
+    """Print the tag the next publish of REPOSITORY (or OCI layout oci:PATH) would get.
 
     The lockfile, when present, is a floor: a version it records or recorded for
     REPOSITORY is never the answer, nor anything below the highest of them.
@@ -65,12 +73,16 @@ def next_version(
         scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, insecure=insecure,
         ca_file=ca_file,
     )  # fmt: skip
-    repo = reference.parse_repository(repository)
+    repo = reference.parse_destination(repository)
     version_scheme = config.publish.version_scheme()
     known = lockfile.load(config.publish.lockfile).known_tags(repo.name)
-    candidate, existing = next_tag(
-        make_registry(config.registry, repo), repo, version_scheme, known
-    )
+    if isinstance(repo, reference.LayoutTarget):  # an OCI layout: its ref.name tags
+        existing = _layout_tags(repo)
+        candidate = version_scheme.next_tag({*existing, *known})
+    else:
+        candidate, existing = next_tag(
+            make_registry(config.registry, repo), repo, version_scheme, known
+        )
     lost = lost_versions(known, existing)
     if lost:
         err(f"warning: {lost_warning(repo.name, lost)}")
@@ -82,6 +94,14 @@ def next_version(
         })  # fmt: skip
     else:
         out(candidate)
+
+
+def _layout_tags(layout: LayoutTarget) -> list[str]:
+    from pathlib import Path  # noqa: PLC0415
+
+    from ocirel import ocilayout  # noqa: PLC0415
+
+    return ocilayout.list_tags(Path(layout.path))
 
 
 @handle_errors

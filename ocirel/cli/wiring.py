@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ocirel.lockfile import Lockfile
     from ocirel.publish import PublishRequest, PublishResult
     from ocirel.records.attach import Prefetch
-    from ocirel.reference import Reference
+    from ocirel.reference import LayoutTarget, Reference
     from ocirel.registry import Registry
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
 
@@ -78,7 +78,11 @@ def registry_for_lock(options: RegistryOptions, lock: Lockfile, *, insecure_flag
     from ocirel import reference  # noqa: PLC0415
     from ocirel.errors import ConfigError  # noqa: PLC0415
 
-    refs = [reference.parse(entry.repository) for entry in lock.entries.values()]
+    refs = [
+        reference.parse(entry.repository)
+        for entry in lock.entries.values()
+        if not reference.is_layout(entry.repository)  # an OCI layout: read from disk
+    ]
     hosts = sorted({ref.registry for ref in refs})
     if insecure_flag and not hosts:
         raise ConfigError(
@@ -114,7 +118,10 @@ def pinger(options: RegistryOptions, target: Reference) -> Callable[[], str]:
 
 @contextmanager
 def build_env_for(
-    config: Settings, repo: Reference, cache: Reference | None, bases: list[str] | None = None
+    config: Settings,
+    repo: Reference | None,
+    cache: Reference | None,
+    bases: list[str] | None = None,
 ) -> Iterator[BuildEnv]:
     """How the builder runs: isolation, storage, and — only for the registries the
     builder talks to itself — TLS settings and credentials in a private 0600 authfile.
@@ -123,7 +130,8 @@ def build_env_for(
     image (``bases``, from the Containerfile) is on it: then ``--insecure`` or a
     loopback registry reaches the builder's pulls too, and its credentials. A base on
     any other registry leaves the builder's own settings alone, so that ocirel never
-    weakens TLS or hides credentials for a registry it was not told about."""
+    weakens TLS or hides credentials for a registry it was not told about. ``repo`` is
+    None for an OCI layout destination: then only the cache's registry counts."""
     from ocirel import hostinfo, runner  # noqa: PLC0415
     from ocirel.backends.base import BuildEnv  # noqa: PLC0415
 
@@ -143,7 +151,8 @@ def build_env_for(
     from ocirel import auth  # noqa: PLC0415
     from ocirel.transport import RegistryPolicy  # noqa: PLC0415
 
-    policy = RegistryPolicy.from_settings(config.registry, [repo.registry])
+    own = [repo.registry] if repo is not None else []
+    policy = RegistryPolicy.from_settings(config.registry, own)
     # --tls-verify=false reaches every pull of the build: only when each registry the
     # build pulls from (known from the Containerfile) allows plain http
     images = _registries_of(bases)
@@ -151,7 +160,9 @@ def build_env_for(
     tls_verify = pulls is None or not all(policy.plain_http_allowed(r) for r in pulls)
     found = {
         registry: creds for registry, repository in talks_to.items()
-        if (creds := auth.find_credentials(registry, repository, env_registry=repo.registry))
+        if (creds := auth.find_credentials(
+            registry, repository, env_registry=repo.registry if repo is not None else None
+        ))
     }  # fmt: skip
     if not found:
         yield replace(env, tls_verify=tls_verify)
@@ -161,7 +172,7 @@ def build_env_for(
 
 
 def builder_registries(
-    repo: Reference, cache: Reference | None, bases: list[str] | None
+    repo: Reference | None, cache: Reference | None, bases: list[str] | None
 ) -> dict[str, str]:
     """registry → a repository on it, for the registries the builder talks to and
     ocirel may configure it for (see :func:`build_env_for`)."""
@@ -169,6 +180,8 @@ def builder_registries(
     from ocirel.errors import InvalidReferenceError  # noqa: PLC0415
 
     talks_to = {cache.registry: cache.repository} if cache is not None else {}
+    if repo is None:
+        return talks_to
     try:
         on_target = bool(bases) and all(
             reference.parse(base).registry == repo.registry for base in bases or ()
@@ -235,7 +248,7 @@ def build_timestamp(context: Path, builder: Backend) -> int | None:
 
 def check_targets(
     image: str, cache_repo: str | None, name: str | None, tag: str | None
-) -> tuple[Reference, Reference | None, str]:
+) -> tuple[Reference | LayoutTarget, Reference | None, str]:
     """The repository, cache repository and lockfile entry name of a publish, checked
     before any build, as is ``OCIREL_CACHE_MAX_SIZE`` (a bad value fails now, not after
     the build)."""
@@ -244,8 +257,11 @@ def check_targets(
     from ocirel.publish.layercache import max_bytes_from  # noqa: PLC0415
 
     if not image:
-        raise ConfigError("--image is required, e.g. --image registry.example.com/team/app")
-    repo = reference.parse_repository(image)
+        raise ConfigError(
+            "--image is required, e.g. --image registry.example.com/team/app "
+            "(or --image oci:PATH for an OCI layout directory)"
+        )
+    repo = reference.parse_destination(image)
     cache = reference.parse_repository(cache_repo) if cache_repo else None
     entry_name = lockfile.validate_name(name or repo.last_component)
     if tag is not None:
@@ -270,9 +286,12 @@ def publish(
     explain: bool,
     dry_run: bool,
     attach: bool = True,
+    stage: Callable[[str], None] = lambda _name: None,
 ) -> PublishResult:
     """Check the targets, choose the builder, and run one publish; then attach the
-    build record to a newly pushed image (unless ``attach`` is False)."""
+    build record to a newly pushed image (unless ``attach`` is False). ``stage`` hears
+    each stage as it starts (the live display)."""
+    from ocirel import reference  # noqa: PLC0415
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
     from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
@@ -288,19 +307,22 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache, platforms=build.platform,
     )  # fmt: skip
-    prefetch = _prefetch(chosen) if attach and not (dry_run or explain) else None
+    registry_repo = repo if isinstance(repo, reference.Reference) else None
+    # a build record is a registry artifact: none for an OCI layout destination
+    prefetch = _prefetch(chosen) if attach and registry_repo and not (dry_run or explain) else None
     bases = containerfile_bases(context, containerfile, request.build_args)
     registries: list[Registry] = []  # the publish's client, reused for the record
-    with build_env_for(config, repo, cache, bases) as env:
+    with build_env_for(config, registry_repo, cache, bases) as env:
         result = make_publisher(
             request, chosen, env,
-            registry_factory=lambda: _remember(registries, make_registry(config.registry, repo)),
+            registry_factory=lambda: _remember(registries, config.registry, request),
             source_factory=lambda: source_info(context),
             say=lambda message: note(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
-            on_new_version=prefetch.start if prefetch is not None else None,
+            on_new_version=prefetch.start if prefetch is not None else None, stage=stage,
         ).run()  # fmt: skip
     if prefetch is not None and registries:
+        stage("record")
         attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())
     return result
 
@@ -313,7 +335,11 @@ def _prefetch(chosen: Backend) -> Prefetch:
     return Prefetch(chosen.version)
 
 
-def _remember(registries: list[Registry], registry: Registry) -> Registry:
+def _remember(
+    registries: list[Registry], options: RegistryOptions, request: PublishRequest
+) -> Registry:
+    """A registry client for the publish, kept in ``registries`` (for the record)."""
+    registry = make_registry(options, request.registry_repository)
     registries.append(registry)
     return registry
 

@@ -25,6 +25,10 @@ locked digest name the lockfile's source revision? The answer is the entry's
 ``provenance``: ``ok``, ``could not check: …`` (like ``unreachable``), or what is wrong
 (no record, another revision). The look-up is passed in (:data:`Revisions`).
 
+An entry in an OCI image layout (``oci:/path``, ``publish --image oci:PATH``) is
+checked on disk: the manifest blob is there, and the layout's ``ref.name`` annotation
+for the tag names the digest; it has no build records (``--provenance`` skips it).
+
 Given manifests (``ocirel verify PATH…``), a fourth look, offline: a reference pinned
 to one platform's manifest of an image the lockfile records as a multi-platform index
 (:func:`platform_pins`) runs only on that platform's nodes; it is warned about.
@@ -39,9 +43,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from ocirel import reference
+from ocirel import ocilayout, reference
 from ocirel.deploy.resolvers import DEFAULT_WORKERS, Contact, HostGate
 from ocirel.deploy.scan import ScannedFile
 from ocirel.errors import OcirelError, RegistryNotFoundError
@@ -127,6 +132,9 @@ def verify_lock(
         pending: list[tuple[LockEntry, Future[_Outcome[bool]], Future[_Outcome[str]]]] = []
         records: dict[str, Future[_Outcome[Sequence[str | None]]]] = {}
         for entry in entries:
+            if reference.is_layout(entry.repository):  # an OCI layout: read from disk
+                pending.append((entry, *_in_layout(pool, entry)))
+                continue
             repo = reference.parse(entry.repository)
             by_digest = repo.with_digest(entry.digest)
             by_tag = repo.with_tag(entry.tag)
@@ -135,7 +143,7 @@ def verify_lock(
                 pool.submit(_probe, gate, digest_exists, by_digest),
                 pool.submit(_probe, gate, tag_digest, by_tag),
             ))  # fmt: skip
-            if revisions is not None:
+            if revisions is not None:  # build records live in registries only
                 records[entry.name] = pool.submit(_probe, gate, revisions, by_digest)
         checks = [judge(entry, d.result(), t.result()) for entry, d, t in pending]
     return [
@@ -144,6 +152,25 @@ def verify_lock(
         else c
         for c in checks
     ]
+
+
+def _in_layout(
+    pool: ThreadPoolExecutor, entry: LockEntry
+) -> tuple[Future[_Outcome[bool]], Future[_Outcome[str]]]:
+    """The two questions asked of an OCI layout entry (``oci:/path``): is the manifest
+    blob there, and which digest does the ``ref.name`` annotation name now?"""
+    root = Path(reference.parse_layout(entry.repository, cwd="/").path)
+
+    def ask(question: Callable[[Path, str], T], arg: str) -> _Outcome[T]:
+        try:
+            return _Outcome(value=question(root, arg))
+        except OcirelError as exc:
+            return _Outcome(error=exc)
+
+    return (
+        pool.submit(ask, ocilayout.has_manifest, entry.digest),
+        pool.submit(ask, ocilayout.tag_digest, entry.tag),
+    )
 
 
 def provenance_of(entry: LockEntry, found: _Outcome[Sequence[str | None]]) -> str:

@@ -115,15 +115,11 @@ class LockEntry:
         except LockfileError as exc:
             raise LockfileError(f"{where}: {exc}") from None
         try:
-            repo = reference.parse(_str(data, "repository", where, name))
+            repository = repository_name(_str(data, "repository", where, name))
             tag = reference.validate_tag(_str(data, "tag", where, name))
             digest = reference.validate_digest(_str(data, "digest", where, name))
         except InvalidReferenceError as exc:
             raise LockfileError(f"{where}: entry {name!r}: {exc}") from None
-        if repo.tag or repo.digest:
-            raise LockfileError(
-                f"{where}: entry {name!r}: 'repository' must not carry a tag or digest"
-            )
         platforms = data.get("platforms", {})
         source = data.get("source", {})
         if not isinstance(platforms, dict) or not all(
@@ -133,7 +129,7 @@ class LockEntry:
             raise LockfileError(f"{where}: entry {name!r}: 'platforms' must map platform to digest")
         if not isinstance(source, dict):
             raise LockfileError(f"{where}: entry {name!r}: 'source' must be an object")
-        expected = f"{repo.name}:{tag}@{digest}"
+        expected = f"{repository}:{tag}@{digest}"
         if _normal_reference(data.get("reference", expected)) != expected:
             raise LockfileError(
                 f"{where}: entry {name!r}: 'reference' disagrees with repository, tag and digest"
@@ -142,7 +138,24 @@ class LockEntry:
         if media_type is not None and media_type not in MANIFEST_TYPES:
             raise LockfileError(f"{where}: entry {name!r}: unknown 'mediaType' {media_type!r}")
         extra = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
-        return cls(name, repo.name, tag, digest, platforms, source, extra, media_type)
+        return cls(name, repository, tag, digest, platforms, source, extra, media_type)
+
+
+def repository_name(text: str) -> str:
+    """A lockfile ``repository``, normalized: ``registry/path``, or ``oci:/abs/path`` for
+    an OCI image layout (absolute: the lockfile names one directory from anywhere)."""
+    if reference.is_layout(text):
+        target = reference.parse_layout(text, cwd="/")
+        if target.name != text:
+            raise InvalidReferenceError(
+                f"OCI layout repository {text!r} must be an absolute, normalized path "
+                f"({target.name})"
+            )
+        return target.name
+    repo = reference.parse(text)
+    if repo.tag or repo.digest:
+        raise InvalidReferenceError(f"{text!r} must be a repository, without tag or digest")
+    return repo.name
 
 
 def _normal_reference(value: object) -> object:
@@ -250,13 +263,13 @@ def _issued_from(data: object, where: str) -> dict[str, str]:
     issued: dict[str, str] = {}
     for key, tag in data.items():
         try:
-            repo = reference.parse(key)
+            name = repository_name(key)
             if not isinstance(tag, str):
                 raise LockfileError(f"{where}: 'issued' of {key!r} must be a tag (a string)")
             reference.validate_tag(tag)
-        except InvalidReferenceError as exc:
+        except InvalidReferenceError as exc:  # a tag or digest in the key, too
             raise LockfileError(f"{where}: 'issued' of {key!r}: {exc}") from None
-        if repo.tag or repo.digest or repo.name in issued:
+        if name in issued:
             raise LockfileError(f"{where}: 'issued' key {key!r} must be a repository, named once")
-        issued[repo.name] = tag
+        issued[name] = tag
     return issued

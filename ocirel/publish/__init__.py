@@ -14,6 +14,8 @@ tested with real parts or with stand-ins without patching. Modules:
 * ``selfpush`` — :class:`SelfPushPublisher`, for builders that push by themselves;
 * ``multiarch`` — :class:`MultiPlatformPublisher`, several ``--platform`` builds
   pushed as one OCI index (``index``: the index, the emulation check, the comparison).
+* ``intolayout`` — :class:`OciLayoutPublisher`, into an OCI layout directory
+  (``--image oci:PATH``) instead of a registry.
 
 :func:`make_publisher` picks the publisher from the builder's declared ``delivery``
 (and ``multi_platform``, when two or more platforms are asked for).
@@ -50,8 +52,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ocirel.backends.base import Backend, BuildEnv
-from ocirel.errors import ConfigError
 from ocirel.gitinfo import SourceInfo
+from ocirel.publish.intolayout import OciLayoutPublisher
 from ocirel.publish.job import Job, Say, quiet
 from ocirel.publish.layout import LayoutPublisher
 from ocirel.publish.multiarch import MultiPlatformPublisher
@@ -69,7 +71,10 @@ from ocirel.publish.selfpush import SelfPushPublisher
 if TYPE_CHECKING:
     from ocirel.registry import Registry
 
-Publisher = LayoutPublisher | SelfPushPublisher | MultiPlatformPublisher
+from ocirel.errors import ConfigError
+from ocirel.reference import LayoutTarget
+
+Publisher = LayoutPublisher | SelfPushPublisher | OciLayoutPublisher | MultiPlatformPublisher
 
 
 def make_publisher(
@@ -84,16 +89,24 @@ def make_publisher(
     clock: Callable[[], float] = time.monotonic,
     warn: Say | None = None,
     on_new_version: Callable[[], None] | None = None,
+    stage: Say = quiet,
 ) -> Publisher:
     """The publisher for ``builder``'s delivery, ready to :meth:`run`.
 
     ``say`` gets progress, ``warn`` warnings (default: ``say("warning: …")``);
     ``sleep`` and ``clock`` are injected so tests need not wait; ``on_new_version``
-    hears, once, that the build is a new version about to be pushed.
+    hears, once, that the build is a new version about to be pushed; ``stage`` the name
+    of each stage as it starts (build, compare, export, push, verify, lockfile).
     """
     job = Job(request, builder, build_env, registry_factory, source_factory, say, sleep,
-              clock, warn, on_new_version)  # fmt: skip
+              clock, warn, on_new_version, stage)  # fmt: skip
     if len(request.platforms) > 1:
+        if isinstance(request.repository, LayoutTarget):
+            raise ConfigError(
+                f"a multi-platform image cannot be published into an OCI layout yet "
+                f"({request.repository.name})",
+                hint="publish it to a registry, or give one --platform",
+            )
         if builder.delivery == "push" or not builder.multi_platform:
             raise ConfigError(
                 f"{builder.name} cannot publish a multi-platform image "
@@ -103,7 +116,15 @@ def make_publisher(
             )
         return MultiPlatformPublisher(job, builder)
     if builder.delivery == "push":
+        if isinstance(request.repository, LayoutTarget):
+            raise ConfigError(
+                f"{builder.name} pushes by itself and cannot write an OCI layout "
+                f"({request.repository.name})",
+                hint="publish into an OCI layout with buildah or podman (--backend)",
+            )
         return SelfPushPublisher(job, builder)
+    if isinstance(request.repository, LayoutTarget):
+        return OciLayoutPublisher(job, builder)
     return LayoutPublisher(job, builder)
 
 
@@ -111,6 +132,7 @@ __all__ = [
     "Explained",
     "LayoutPublisher",
     "MultiPlatformPublisher",
+    "OciLayoutPublisher",
     "Outcome",
     "Planned",
     "PublishRequest",

@@ -48,7 +48,7 @@ class TagClaim:
     def claim(self, tag: str, manifest: ImageManifest) -> None:
         """Point ``tag`` at ``manifest`` (already uploaded by digest) if it is absent,
         and make sure no rival overwrote it; else :class:`TagConflictError`."""
-        repo = self.request.repository
+        repo = self.request.registry_repository
         ref = repo.with_tag(tag)
         start = self.clock()
         if self.registry.exists(ref):
@@ -103,7 +103,7 @@ class TagClaim:
         if req.explicit_tag is not None or attempt == req.max_attempts:
             raise exc
         say(f"{exc}; trying the next version")
-        taken = tags | set(self.registry.list_tags(req.repository)) | {tag}
+        taken = tags | set(self.registry.list_tags(req.registry_repository)) | {tag}
         return req.scheme.next_tag(taken), taken
 
     def verify(self, ref: Reference, digest: str) -> None:

@@ -151,7 +151,7 @@ def _platform_differences(
     before: Mapping[str, Digest],
     built: Mapping[str, ImageConfig],
 ) -> list[str]:
-    repo = request.repository
+    repo = request.registry_repository
     reasons: list[str] = []
     for platform, digest in before.items():
         try:

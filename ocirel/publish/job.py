@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -76,6 +76,9 @@ class Job:
     warn: Say | None = None  # default: ``say("warning: …")``
     #: called once the build is known to be a new version to push (not for --explain)
     on_new_version: Callable[[], None] | None = None
+    #: hears the name of each stage as it starts (build, compare, export, push, verify,
+    #: lockfile): the CLI's live display
+    stage: Say = quiet
     floor: Floor = field(init=False)
     # The build is referred to by the image ID it returns. Named only when the user
     # keeps it (or when the builder must have a name, e.g. to push by itself).
@@ -98,7 +101,7 @@ class Job:
     def prepare(self) -> Prepared:
         """Registry client, git facts, tag list, push token, latest version: safe to run
         in a background thread (it reads the job, never writes it)."""
-        repo = self.request.repository
+        repo = self.request.registry_repository
         registry = self.registry_factory()
         source = self.source_factory()
         tags = set(registry.list_tags(repo))
@@ -229,8 +232,8 @@ class Job:
 
     # ----------------------------------------------------------------- results
 
-    def decide(self, prepared: Prepared, local_config: ImageConfig) -> Decision:
-        decision = decide(self.request, prepared.previous, local_config, self.say)
+    def decide(self, previous: Previous | None, local_config: ImageConfig) -> Decision:
+        decision = decide(self.request, previous, local_config, self.say)
         if decision.new_version and not self.request.explain and self.on_new_version:
             self.on_new_version()
         return decision
@@ -270,6 +273,7 @@ class Job:
     ) -> PublishResult:
         """Write the lockfile entry (and raise the floor): the last step of a publish.
         ``platforms`` given: ``digest`` is the index over them (``platform`` unused)."""
+        self.stage("lockfile")
         req = self.request
         entry = lockfile.LockEntry(
             name=req.name,
@@ -290,7 +294,8 @@ class Job:
             lockfile.update(req.lockfile, change)
         except LockfileError as exc:  # say what the registry now holds, and what to do
             raise LockfileError(
-                f"{exc}; {entry.reference} is in the registry but not recorded",
+                f"{exc}; {entry.reference} is in the "
+                f"{'layout' if repository.startswith('oci:') else 'registry'} but not recorded",
                 hint=f"fix that and publish again: an unchanged build reuses {tag} without pushing",
             ) from None
         return PublishResult(
@@ -307,9 +312,12 @@ class Job:
         )  # fmt: skip
 
 
-def run(job: Job, flow: Flow) -> PublishResult:
+def run(
+    job: Job, flow: Flow, list_tags: Callable[[], Iterable[str]] | None = None
+) -> PublishResult:
     """The frame of every publish: the lockfile checked first, ``--dry-run`` planned,
-    else ``flow`` publishes and the local image is cleaned up whatever happens."""
+    else ``flow`` publishes and the local image is cleaned up whatever happens.
+    ``list_tags`` lists the destination's tags (default: the registry's)."""
     req = job.request
     repo = req.repository
     # A lockfile that cannot be updated must stop us before anything is pushed.
@@ -319,9 +327,10 @@ def run(job: Job, flow: Flow) -> PublishResult:
     if req.platforms and not req.dry_run:  # foreign RUN steps without an emulator
         check_emulation(req)
     if req.dry_run:
-        registry = job.registry_factory()
         source = job.source_factory()
-        existing = job.with_floor(set(registry.list_tags(repo)))
+        if list_tags is None:
+            list_tags = lambda: job.registry_factory().list_tags(req.registry_repository)  # noqa: E731
+        existing = job.with_floor(set(list_tags()))
         tag = job.first_candidate(existing)
         return job.planned(tag, flow.plan(tag, source))
     try:

@@ -53,6 +53,7 @@ class LayoutPublisher:
     def publish(self) -> PublishResult:
         job, req = self.job, self.job.request
         repo = req.repository
+        job.stage("build")
         job.say(
             f"building {req.context} with {self.exporter.name}; "
             f"listing tags of {repo.name} meanwhile"
@@ -65,13 +66,14 @@ class LayoutPublisher:
         workdir = Path(tempfile.mkdtemp(prefix="ocirel-"))
         try:
             job.build(job.spec(named=req.keep_image))
+            job.stage("compare")
             prepared = background.result()
             exported: tuple[LayoutExport, OciImage] | None = None
             local_config = job.local_config()
             if local_config is None:  # the builder cannot show its config: export first
                 exported = self._export(prepared, workdir, None)
                 local_config = exported[1].config
-            decision = job.decide(prepared, local_config)
+            decision = job.decide(prepared.previous, local_config)
             if req.explain or not decision.new_version:
                 return job.settle_without_push(decision, prepared.source)
             if exported is None:
@@ -89,8 +91,11 @@ class LayoutPublisher:
         from ocirel.publish.export import LayoutExport  # noqa: PLC0415
 
         job, req = self.job, self.job.request
-        export = LayoutExport(self.exporter, job.build_env, prepared.registry, req.repository,
-                              req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
+        job.stage("export")
+        export = LayoutExport(
+            self.exporter, job.build_env, prepared.registry, req.registry_repository,
+            req.push_timeout, job.say, read_only=req.explain,
+        )  # fmt: skip
         image = export.export(job.local_image, workdir, config, prepared.previous)
         if req.platforms:  # one --platform: the image must be of it
             check_platform(req.platforms[0], image.config, self.exporter.name)
@@ -103,18 +108,20 @@ class LayoutPublisher:
         from ocirel.image import stamp_labels  # noqa: PLC0415
 
         job, req = self.job, self.job.request
-        repo, registry, source = req.repository, prepared.registry, prepared.source
+        repo, registry, source = req.registry_repository, prepared.registry, prepared.source
         tags = job.with_floor(prepared.tags)
         claims = job.claims(registry)
         tag = job.first_candidate(tags)
         for attempt in range(1, req.max_attempts + 1):
             stamped = stamp_labels(image, dict(job.labels(tag, source, image.config)))
+            job.stage("push")
             job.say(
                 f"pushing {stamped.manifest.digest} as {repo.name}:{tag}"
                 + (f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else "")
             )
             registry.push_image(repo, stamped, sent=export.sent)
             job.remove_local_image_in_background()
+            job.stage("verify")
             try:
                 claims.claim(tag, stamped.manifest)
             except TagConflictError as exc:

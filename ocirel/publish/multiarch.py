@@ -59,6 +59,7 @@ class MultiPlatformPublisher:
             f"building {req.context} for {', '.join(req.platforms)} with {self.exporter.name}; "
             f"listing tags of {req.repository.name} meanwhile"
         )
+        job.stage("build")
         background: Background[Prepared] = Background(job.prepare)
         if req.explicit_tag is not None:  # a taken or floating --tag fails before building
             job.first_candidate(job.with_floor(background.result().tags))
@@ -73,6 +74,7 @@ class MultiPlatformPublisher:
                 exported = self._export_all(prepared, workdir, images)
                 configs = {p: image.config for p, (_, image) in zip(images, exported, strict=True)}
             known = {p: c for p, c in configs.items() if c is not None}
+            job.stage("compare")
             decision, before = compare_index(prepared.registry, req, prepared.previous, known,
                                              job.say)  # fmt: skip
             if decision.new_version and not req.explain and job.on_new_version:
@@ -125,6 +127,7 @@ class MultiPlatformPublisher:
     def _export_all(self, prepared: Prepared, workdir: Path, images: dict[str, str]) -> Exported:
         """Each platform's image exported into its own layout under ``workdir`` (a build
         the export shows to be of another platform is made again without the cache)."""
+        self.job.stage("export")
         exported: Exported = []
         for number, platform in enumerate(images):
             where = workdir / f"platform-{number}"
@@ -145,8 +148,10 @@ class MultiPlatformPublisher:
         job, req = self.job, self.job.request
         shutil.rmtree(where, ignore_errors=True)
         where.mkdir()
-        export = LayoutExport(self.exporter, job.build_env, prepared.registry, req.repository,
-                              req.push_timeout, job.say, read_only=req.explain)  # fmt: skip
+        export = LayoutExport(
+            self.exporter, job.build_env, prepared.registry, req.registry_repository,
+            req.push_timeout, job.say, read_only=req.explain,
+        )  # fmt: skip
         return export, export.export(image, where, None, None)
 
     def _push(self, exported: Exported, prepared: Prepared, decision: Decision) -> PublishResult:
@@ -155,7 +160,7 @@ class MultiPlatformPublisher:
         from ocirel.image import stamp_labels  # noqa: PLC0415
 
         job, req = self.job, self.job.request
-        repo, registry, source = req.repository, prepared.registry, prepared.source
+        repo, registry, source = req.registry_repository, prepared.registry, prepared.source
         tags = job.with_floor(prepared.tags)
         claims = job.claims(registry)
         tag = job.first_candidate(tags)
@@ -168,9 +173,11 @@ class MultiPlatformPublisher:
             again = f" (attempt {attempt} of {req.max_attempts})" if attempt > 1 else ""
             job.say(f"pushing index {index.digest} ({len(stamped)} platforms) "
                     f"as {repo.name}:{tag}{again}")  # fmt: skip
+            job.stage("push")
             for (export, _), image in zip(exported, stamped, strict=True):
                 registry.push_image(repo, image, sent=export.sent)
             registry.put_manifest(repo.with_digest(index.digest), index)
+            job.stage("verify")
             try:
                 claims.claim(tag, index)
             except TagConflictError as exc:

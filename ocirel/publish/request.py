@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocirel.reference import Reference
+from ocirel.errors import ConfigError
+from ocirel.reference import LayoutTarget, Reference
 from ocirel.settings import BuildOptions, PublishOptions
 from ocirel.versioning import FLOATING_TAGS, Scheme
 
@@ -22,7 +23,8 @@ class PublishRequest:
     """
 
     context: Path
-    repository: Reference
+    #: a registry repository, or an OCI image layout directory (``--image oci:PATH``)
+    repository: Reference | LayoutTarget
     name: str
     lockfile: Path
     scheme: Scheme
@@ -46,6 +48,13 @@ class PublishRequest:
     no_cache: bool = False
     #: the platforms to build for: none (the builder's default), one, or an index of several
     platforms: tuple[str, ...] = ()
+
+    @property
+    def registry_repository(self) -> Reference:
+        """The registry repository; only the registry publishers ask for it."""
+        if isinstance(self.repository, LayoutTarget):
+            raise ConfigError(f"{self.repository.name} is an OCI layout, not a registry")
+        return self.repository
 
     @classmethod
     def from_options(

@@ -35,7 +35,8 @@ class SelfPushPublisher:
 
     def publish(self) -> PublishResult:
         job, req = self.job, self.job.request
-        repo = req.repository
+        repo = req.registry_repository
+        job.stage("tags")
         job.say(f"listing tags of {repo.name}")
         prepared = job.prepare()
         registry, source = prepared.registry, prepared.source
@@ -44,17 +45,20 @@ class SelfPushPublisher:
         claims = job.claims(registry)
         for attempt in range(1, req.max_attempts + 1):
             spec = replace(job.spec(named=True), labels=build_labels(tag, source, job.created()))
+            job.stage("build")
             job.say(f"building {req.context} with {self.pusher.name} for {repo.name}:{tag}")
             job.build(spec)
             if attempt == 1:
+                job.stage("compare")
                 local_config = job.local_config()
                 decision = (
-                    job.decide(prepared, local_config) if local_config is not None
+                    job.decide(prepared.previous, local_config) if local_config is not None
                     else NOT_COMPARED
                 )  # fmt: skip
                 if req.explain or not decision.new_version:
                     return job.settle_without_push(decision, source)
             ref = repo.with_tag(tag)
+            job.stage("push, verify")
             try:
                 digest = claims.push_and_verify(self.pusher, job.local_image, job.build_env, ref)
             except TagConflictError as exc:

@@ -88,7 +88,7 @@ def fetch_previous(
     if request.explicit_tag is not None or request.always_new_version:
         return None
     latest = latest_version(tags, request.scheme)
-    return None if latest is None else read_previous(registry, request.repository, latest)
+    return None if latest is None else read_previous(registry, request.registry_repository, latest)
 
 
 def read_previous(registry: Registry, repo: Reference, tag: str) -> Previous:

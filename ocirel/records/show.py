@@ -58,6 +58,12 @@ def target_of(text: str, lock_path: Path) -> Target:
     """REF as a lockfile entry name (when the lockfile has one), else as a reference."""
     if lock_path.is_file():
         entry = lockfile.load(lock_path).entries.get(text)
+        if entry is not None and reference.is_layout(entry.repository):
+            raise ConfigError(
+                f"entry {text!r} lives in the OCI layout {entry.repository}, and build "
+                "records live in registries: it has none",
+                hint=f"inspect it with: skopeo inspect {entry.repository}:{entry.tag}",
+            )
         if entry is not None:
             return Target(reference.parse_repository(entry.repository), entry.digest, entry)
     try:

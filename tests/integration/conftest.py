@@ -63,19 +63,26 @@ def ocirel(ocirel_home: Path) -> OcirelRunner:
         env: Mapping[str, str] | None = None,
         timeout: float = 300,
     ) -> Run:
-        base = {k: os.environ[k] for k in _KEEP if k in os.environ}
-        base.update(HOME=str(ocirel_home), XDG_CONFIG_HOME=str(ocirel_home / ".config"))
-        # rootless builders keep their storage under XDG_DATA_HOME / the real home
-        for key in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
-            if key in os.environ:
-                base[key] = os.environ[key]
-        if os.geteuid() != 0 and "XDG_DATA_HOME" not in base:
-            base["XDG_DATA_HOME"] = str(Path.home() / ".local" / "share")
-        base.update(env or {})
         argv = [sys.executable, "-m", "ocirel", *args]
         proc = subprocess.run(
-            argv, cwd=cwd, env=base, capture_output=True, text=True, timeout=timeout, check=False
-        )
+            argv, cwd=cwd, env=ocirel_env(ocirel_home, env), capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
         return Run(argv, proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+def ocirel_env(home: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of an isolated ocirel run: its own HOME and XDG config, the
+    variables in ``_KEEP``, the builders' storage locations, then ``env``."""
+    base = {k: os.environ[k] for k in _KEEP if k in os.environ}
+    base.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    # rootless builders keep their storage under XDG_DATA_HOME / the real home
+    for key in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+        if key in os.environ:
+            base[key] = os.environ[key]
+    if os.geteuid() != 0 and "XDG_DATA_HOME" not in base:
+        base["XDG_DATA_HOME"] = str(Path.home() / ".local" / "share")
+    base.update(env or {})
+    return base

@@ -154,6 +154,20 @@ def test_progress_rewrites_one_line_on_a_terminal_and_logs_lines_elsewhere() -> 
     assert lines[1].startswith("already there: sha256:bbbbbbbbbbbb (2.0 MB) [blobs 2/2")
 
 
+def test_progress_with_a_live_display_hands_it_the_line_and_writes_nothing() -> None:
+    stream, shown = io.StringIO(), list[str]()
+    progress = Progress(stream, tty=True, live=shown.append)
+    progress.start(2, 3_000_000)
+    progress.blob("sha256:" + "a" * 64, 1_000_000, moved=True, verb="downloaded")
+    progress.blob("sha256:" + "b" * 64, 2_000_000, moved=True, verb="downloaded")
+    progress.done()
+    assert [line.split(", ")[:2] for line in shown] == [
+        ["blobs 1/2", "1.0 MB/3.0 MB"],
+        ["blobs 2/2", "3.0 MB/3.0 MB"],
+    ]
+    assert stream.getvalue() == ""
+
+
 def test_run_all_raises_the_first_failure_and_starts_nothing_more() -> None:
     started: list[int] = []
 

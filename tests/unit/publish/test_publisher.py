@@ -303,6 +303,7 @@ class Run(Generic[B]):
     said: list[str] = field(default_factory=list)
     sleep_hook: Callable[[], object] | None = None
     new_versions: list[str] = field(default_factory=list)  # what on_new_version heard
+    stages: list[str] = field(default_factory=list)  # what stage heard (the live display)
     clock_step: float = 0.001
 
     @property
@@ -327,6 +328,7 @@ class Run(Generic[B]):
             say=self.said.append, sleep=self.sleep,
             clock=lambda: next(ticks) * self.clock_step,
             on_new_version=lambda: self.new_versions.append(str(request.repository)),
+            stage=self.stages.append,
         )  # fmt: skip
 
     def run(self, **options: Any) -> PublishResult:
@@ -382,6 +384,14 @@ def test_publish_claims_the_first_tag_with_head_put_settle_verify(
     ]
     assert tag_requests == ["HEAD", "PUT", "HEAD"]  # absent?, claim, still ours after settling
     assert publish.sleeps == [0.02]
+    assert publish.stages == ["build", "compare", "export", "push", "verify", "lockfile"]
+
+
+def test_an_unchanged_build_goes_from_compare_to_the_lockfile(publish: LayoutRun) -> None:
+    publish.run()
+    publish.stages.clear()
+    publish.run()
+    assert publish.stages == ["build", "compare", "lockfile"]
 
 
 def test_r25_settle_wait_outlasts_the_head_to_put_gap(publish: LayoutRun) -> None:
@@ -544,6 +554,7 @@ def test_r25_rival_put_during_settle_moves_us_to_the_next_version(
     publish.assert_recorded_is_ours(result, "v2")
     assert rival["v1"] not in publish.lockfile.read_text()
     assert any("raced" in line for line in publish.said)
+    assert publish.stages[-5:] == ["push", "verify", "push", "verify", "lockfile"]
 
 
 def test_r25_rival_during_settle_with_explicit_tag_fails(

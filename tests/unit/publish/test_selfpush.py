@@ -22,6 +22,7 @@ from ocirel.errors import DigestMismatchError, TagConflictError
 from ocirel.oci import OCI_CONFIG, OCI_MANIFEST, ImageConfig
 from ocirel.publish import Planned, Published, Reused, SelfPushPublisher
 from ocirel.reference import parse
+from ocirel.registry import Registry
 from tests.unit.fakeregistry import FakeRegistry, MakeTransport
 from tests.unit.publish.test_publisher import (
     NAME,
@@ -139,6 +140,7 @@ def test_publish_checks_the_tag_then_pushes_settles_and_verifies(publish: PushRu
     assert publish.builder.calls == ["build", "push v1", "remove"]
     assert publish.store.requests_for("HEAD", "v1")  # absent before the push
     assert publish.sleeps == [0.02]  # max(settle_seconds, how long the push took)
+    assert publish.stages == ["tags", "build", "compare", "push, verify", "lockfile"]
 
 
 def test_a_slow_push_settles_as_long_as_it_took(publish: PushRun) -> None:
@@ -209,3 +211,25 @@ def test_dry_run_plans_the_builders_own_push(publish: PushRun) -> None:
     assert result.tag == "v1"
     assert f"stub push {publish.repo.name}:v1 (the builder pushes)" in result.outcome.steps
     assert publish.builder.calls == []
+
+
+def test_a_builder_that_pushes_by_itself_cannot_publish_into_an_oci_layout(
+    tmp_path: Path, fake: FakeRegistry
+) -> None:
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+    from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
+    from ocirel.reference import parse_layout  # noqa: PLC0415
+    from ocirel.versioning import make_scheme  # noqa: PLC0415
+
+    request = PublishRequest(
+        context=tmp_path, repository=parse_layout(f"oci:{tmp_path}/layout"), name="app",
+        lockfile=tmp_path / "ocirel.lock.json", scheme=make_scheme("counter"),
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="cannot write an OCI layout") as caught:
+        make_publisher(request, StubPusher(Store(fake)), BuildEnv(), registry_factory=never)
+    assert "buildah or podman" in (caught.value.hint or "")
+    assert not (tmp_path / "layout").exists()
+
+
+def never() -> Registry:
+    raise AssertionError("an OCI layout publish asked for a registry")

@@ -148,3 +148,25 @@ def test_r48_a_slow_but_steady_body_is_read(
     assert len(body) > 4 * 65536
     fake.route("GET", TAGS, Response(200, {}, body))
     assert get(transport, fake.address).body == body
+
+
+def test_rearming_does_not_wake_the_watcher() -> None:
+    """A large download re-arms its deadline every 64 KiB: that must not cost a thread
+    switch each time. The deadline still fires once re-arming stops."""
+    from ocirel.transport.body import Deadline  # noqa: PLC0415
+
+    deadline = Deadline(0.2)
+    deadline.rearm()  # starts the watcher
+    wakes: list[int] = []
+    real_notify = deadline._wake.notify
+
+    def counting_notify(n: int = 1) -> None:
+        wakes.append(n)
+        real_notify(n)
+
+    deadline._wake.notify = counting_notify  # type: ignore[method-assign]
+    for _ in range(2000):
+        deadline.rearm()
+    assert wakes == []
+    time.sleep(0.2 + 0.25 + 0.35)  # the deadline, its grace, and slack
+    assert deadline.cancel() is True  # it fired

@@ -291,7 +291,6 @@ def publish(
     """Check the targets, choose the builder, and run one publish; then attach the
     build record to a newly pushed image (unless ``attach`` is False). ``stage`` hears
     each stage as it starts (the live display)."""
-    from ocirel import reference  # noqa: PLC0415
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
     from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
@@ -307,9 +306,7 @@ def publish(
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
         no_cache=no_cache, platforms=build.platform,
     )  # fmt: skip
-    registry_repo = repo if isinstance(repo, reference.Reference) else None
-    # a build record is a registry artifact: none for an OCI layout destination
-    prefetch = _prefetch(chosen) if attach and registry_repo and not (dry_run or explain) else None
+    registry_repo, prefetch = _record_plan(repo, chosen, attach=attach and not (dry_run or explain))
     bases = containerfile_bases(context, containerfile, request.build_args)
     registries: list[Registry] = []  # the publish's client, reused for the record
     with build_env_for(config, registry_repo, cache, bases) as env:
@@ -325,6 +322,18 @@ def publish(
         stage("record")
         attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())
     return result
+
+
+def _record_plan(
+    repo: Reference | LayoutTarget, chosen: Backend, *, attach: bool
+) -> tuple[Reference | None, Prefetch | None]:
+    """The registry repository of a publish (None: an OCI layout destination) and, when
+    a build record will be attached, its prefetch (a build record is a registry
+    artifact: none for a layout)."""
+    from ocirel import reference  # noqa: PLC0415
+
+    registry_repo = repo if isinstance(repo, reference.Reference) else None
+    return registry_repo, _prefetch(chosen) if attach and registry_repo else None
 
 
 def _prefetch(chosen: Backend) -> Prefetch:

@@ -274,6 +274,18 @@ def test_a_self_pushing_builder_refuses_several_platforms(tmp_path: Path) -> Non
     assert "--backend buildah" in caught.value.hint
 
 
+def test_several_platforms_are_refused_for_an_oci_layout_destination(tmp_path: Path) -> None:
+    from ocirel.backends.buildah import Buildah  # noqa: PLC0415
+    from ocirel.reference import parse_layout  # noqa: PLC0415
+
+    req = replace(
+        request(tmp_path, "FROM scratch\n", AMD64, ARM64),
+        repository=parse_layout(f"oci:{tmp_path / 'out'}"),
+    )
+    with pytest.raises(ConfigError, match="cannot be published into an OCI layout yet"):
+        make_publisher(req, Buildah(), BuildEnv(), registry_factory=lambda: None)  # type: ignore[arg-type,return-value]
+
+
 def test_one_platform_is_passed_to_the_build_and_several_are_not(tmp_path: Path) -> None:
     from ocirel.backends.buildah import Buildah  # noqa: PLC0415
 

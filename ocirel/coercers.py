@@ -142,6 +142,17 @@ def _to_registry_map(value: Any, _base: Path | None) -> tuple[tuple[str, str], .
     return tuple((old.strip(), new.strip()) for old, _, new in pairs)
 
 
+def _to_platforms(value: Any, _base: Path | None) -> tuple[str, ...]:
+    """``linux/amd64,linux/arm64`` (a flag or the environment) or a list (a file):
+    each ``os/arch[/variant]``, lower case, each once, in the order given."""
+    from ocirel.emulation import parse_platform  # noqa: PLC0415
+
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected platforms such as linux/amd64,linux/arm64")
+    return tuple(dict.fromkeys(parse_platform(item) for item in items if item.strip()))
+
+
 #: how each key is read, in the order the sources are checked
 COERCERS: dict[str, Coercer] = {
     "insecure": _to_bool,
@@ -167,6 +178,7 @@ COERCERS: dict[str, Coercer] = {
     "keep_image": _to_bool,
     "reproducible": _to_bool,
     "cache_repo": _to_str,
+    "platform": _to_platforms,
     "max_file_size": _to_size,
     "helm_digest_field": _to_helm_field,
     "helm_digest_fields": _to_helm_fields,

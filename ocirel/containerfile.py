@@ -122,3 +122,33 @@ def from_arguments(text: str) -> dict[str, str]:
         if image is not None:
             named[image] = whole.group(1) or whole.group(4)
     return named
+
+
+_RUN = re.compile(r"^\s*RUN\s", re.IGNORECASE)
+_NATIVE_PLATFORM = re.compile(r"^--platform=\$\{?BUILDPLATFORM\}?$", re.IGNORECASE)
+
+
+def emulated_run_stages(text: str, target: str | None = None) -> list[str]:
+    """The stages (up to ``target``, else all) whose RUN steps run as the target
+    platform's programs: those with a RUN instruction that are not built ``FROM
+    --platform=$BUILDPLATFORM`` (a stage that runs natively, e.g. a cross-compiler).
+    Each is named by its ``AS`` name, else its number. A stage that names another
+    fixed ``--platform`` counts as emulated too: only the builder knows whether it is
+    native there."""
+    found: list[str] = []
+    stage: str | None = None
+    native = False
+    number = -1
+    for line in logical_lines(text):
+        match = _FROM.match(line)
+        if match:
+            if stage is not None and target is not None and stage.lower() == target.lower():
+                break
+            number += 1
+            words = match.group(1).split()
+            native = any(_NATIVE_PLATFORM.match(word) for word in words)
+            plain = [word for word in words if not _OPTION.match(word)]
+            stage = plain[2] if len(plain) >= 3 and plain[1].lower() == "as" else str(number)
+        elif stage is not None and not native and _RUN.match(line) and stage not in found:
+            found.append(stage)
+    return found

@@ -140,3 +140,7 @@ class LockfileError(OcirelError):
 
 class ManifestError(OcirelError):
     """A deployment manifest could not be parsed or rewritten."""
+
+
+class EmulationError(BackendError):
+    """RUN steps for another CPU architecture, and no qemu-user registered to run them."""

@@ -75,6 +75,8 @@ class BuildOptions:
     storage_driver: str | None = None
     reproducible: bool = True
     cache_repo: str | None = None
+    #: ``os/arch[/variant]`` to build for; two or more make a multi-platform index
+    platform: tuple[str, ...] = ()
     build_timeout: float = 3600.0
     keep_image: bool = False
 

@@ -73,6 +73,8 @@ class Builder(Protocol):
     install_hint: str
     #: whether a build with a timestamp gives the same digest for the same inputs
     reproducible: bool
+    #: whether ocirel can build several platforms with it and push them as one index
+    multi_platform: bool
 
     def build_argv(self, spec: BuildSpec, env: BuildEnv) -> list[str]: ...
 

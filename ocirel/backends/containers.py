@@ -98,6 +98,8 @@ class ContainersBackend:
     #: a :class:`~ocirel.backends.base.LayoutExporter`: ocirel uploads the layout
     delivery: Final = "layout"
     reproducible = True
+    #: one build per ``--platform``, each exported into a layout ocirel indexes
+    multi_platform = True
     install_hint = "install it (Debian/Ubuntu: apt-get install buildah podman)"
     #: on Ctrl-C/SIGTERM/timeout, end the RUN step first and give the builder this long
     #: to clean up by itself (0: SIGTERM the whole group at once; buildah cleans up then)

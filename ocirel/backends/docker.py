@@ -88,6 +88,9 @@ class Docker:
     delivery: Final = "push"
     #: the classic builder cannot give reproducible timestamps (see the module docstring)
     reproducible = False
+    #: it pushes by itself, one image per tag: an index of several platforms needs
+    #: buildx's multi-platform push, which ocirel cannot claim race-safely
+    multi_platform = False
     install_hint = (
         "install docker (Debian/Ubuntu: apt-get install docker.io) and start the engine, "
         "or use a daemonless builder (apt-get install buildah)"

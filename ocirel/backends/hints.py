@@ -52,6 +52,13 @@ HINTS: HintTable = tuple(
             "(OCIREL_ISOLATION=chroot)",
         ),
         (
+            r"exec format error",
+            "a RUN step ran a program built for another CPU architecture and no emulator "
+            "took it: register qemu-user with binfmt_misc (apt-get install qemu-user-static "
+            "binfmt-support), or run those steps in a stage FROM --platform=$BUILDPLATFORM; "
+            "`ocirel doctor` shows which platforms can be emulated here",
+        ),
+        (
             r"no space left on device",
             "the disk holding container storage is full: remove unused images "
             "(buildah rmi --prune) or point storage elsewhere",

@@ -1,4 +1,4 @@
-"""Deploy-side commands: pin, lint, lock export, verify.
+"""Deploy-side commands: pin, lint, lock export (``verify`` is in :mod:`~ocirel.cli.verify`).
 
 Like every command, these turn options into settings, make one use-case call
 (:mod:`ocirel.deploy.pin`, :mod:`ocirel.deploy.lint`, :mod:`ocirel.deploy.export`,
@@ -10,14 +10,11 @@ Exit codes beyond the shared ones (0 ok, 1 error, 2 bad configuration, 3 interna
 error, 130 interrupted):
 
 * ``pin --check`` — 1 when pinning would change a file;
-* ``lint`` — 1 when any finding is an error (warnings alone exit 0);
-* ``verify`` — 1 when an entry is drifted or missing, else 5 when an entry could
-  not be checked (:data:`EXIT_UNCHECKED`).
+* ``lint`` — 1 when any finding is an error (warnings alone exit 0).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,27 +31,29 @@ from ocirel.cli.deploy_options import (
     HelmDigestFieldOpt,
     MaxFileSizeOpt,
     PathsArg,
-    ProvenanceOpt,
     RegistryMapOpt,
     ResolveOpt,
     file_options,
     helm_options,
     registry_map,
 )
-from ocirel.cli.options import CaFileOpt, InsecureOpt, JsonOpt, LockfileFileOpt, load_settings
-from ocirel.cli.output import err, handle_errors, note, out, out_json, write
+from ocirel.cli.options import (
+    CaFileOpt,
+    InsecureOpt,
+    JsonOpt,
+    LockfileFileOpt,
+    load_lock,
+    load_settings,
+)
+from ocirel.cli.output import handle_errors, note, out, out_json, write
 
 if TYPE_CHECKING:
     from ocirel.deploy.pin import PinPlan
     from ocirel.deploy.sites import Skipped
     from ocirel.deploy.splice import Change
-    from ocirel.deploy.verify import EntryCheck
-    from ocirel.lockfile import Lockfile
 
-#: ``pin --check``: a file would change. ``verify``: an entry drifted or is missing.
+#: ``pin --check``: a file would change; ``lint``: an error finding.
 EXIT_FINDINGS = 1
-#: ``verify``: nothing definite is wrong, but some entry could not be checked.
-EXIT_UNCHECKED = 5
 
 
 class PinMode(StrEnum):
@@ -71,18 +70,6 @@ lock_app = typer.Typer(
 
 
 # ----------------------------------------------------------------------- helpers
-
-
-def _load_lock(path: Path, *, required: bool) -> Lockfile:
-    from ocirel import lockfile  # noqa: PLC0415
-    from ocirel.errors import ConfigError  # noqa: PLC0415
-
-    if required and not path.exists():
-        raise ConfigError(
-            f"no lockfile at {path}",
-            hint="publish an image first (ocirel publish), or name the file with --lockfile",
-        )
-    return lockfile.load(path)
 
 
 # --------------------------------------------------------------------------- pin
@@ -146,7 +133,7 @@ def pin(
     mode = PinMode.CHECK if check else PinMode.DIFF if diff else PinMode.WRITE
     helm = helm_options(config, helm_digest_field, chart)
     mirrors = registry_map(config, registry_maps)
-    lock = _load_lock(config.publish.lockfile, required=not resolve)
+    lock = load_lock(config.publish.lockfile, required=not resolve)
     if resolve:
         registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
         plan = pinning.plan_pins(
@@ -301,97 +288,4 @@ def lock_export(
     if fmt not in exports.FORMATS:  # before reading the lockfile: a typo is the first thing to fix
         choices = ", ".join(exports.FORMATS)
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {choices}")
-    write(exports.export(_load_lock(config.publish.lockfile, required=True), fmt))
-
-
-# ------------------------------------------------------------------------ verify
-
-
-@handle_errors
-def verify(
-    *,
-    lockfile_path: LockfileFileOpt = None,
-    as_json: JsonOpt = False,
-    insecure: InsecureOpt = False,
-    ca_file: CaFileOpt = None,
-    provenance: ProvenanceOpt = False,
-) -> None:
-    """Check that the registry still serves every image in the lockfile.
-
-    For each entry, in parallel: HEAD by digest (does it still exist?) and HEAD by
-    tag (does the tag still point to it?). Status per entry: ok; drifted (the tag
-    points elsewhere or is gone: the detail shows the new digest, the locked one is
-    in the reference); missing (the digest is gone; the detail says what became of
-    the tag); unreachable (network, TLS, auth or 5xx: could not check).
-
-    Exit codes: 0 every entry ok; 1 at least one entry drifted or missing - this
-    wins over unreachable entries, since something is definitely wrong and
-    retrying will not fix it; 5 nothing drifted or missing, but at least one entry
-    could not be checked (retry later, or fix access); 2 no lockfile or bad options.
-    With --provenance, an entry without a build record naming its revision counts
-    as drifted (1), one whose records could not be read as unreachable (5).
-    """
-    from ocirel.cli.wiring import registry_for_lock  # noqa: PLC0415
-    from ocirel.deploy import verify as verifying  # noqa: PLC0415
-    from ocirel.records.provenance import record_revisions  # noqa: PLC0415
-
-    config = load_settings(lockfile=lockfile_path, insecure=insecure, ca_file=ca_file)
-    lock = _load_lock(config.publish.lockfile, required=True)
-    checks: list[EntryCheck] = []
-    if lock.entries:
-        registry = registry_for_lock(config.registry, lock, insecure_flag=insecure)
-        checks = verifying.verify_lock(
-            lock, digest_exists=registry.exists,
-            tag_digest=lambda ref: registry.resolve(ref).digest,
-            contact=registry.transport.base_url,
-            revisions=record_revisions(registry) if provenance else None,
-        )  # fmt: skip
-    else:
-        err(f"warning: {config.publish.lockfile} has no entries; nothing to verify")
-    counts = verifying.summarize(checks)
-    code = verify_exit_code(checks)
-    if as_json:
-        out_json({
-            "entries": [check.to_json() for check in checks],
-            "summary": {str(status): count for status, count in counts.items()},
-            "exit_code": code,
-        })  # fmt: skip
-    else:
-        for line in _table(checks):
-            out(line)
-    note(", ".join(f"{count} {status}" for status, count in counts.items()))
-    if code:
-        raise typer.Exit(code)
-
-
-def verify_exit_code(checks: Sequence[EntryCheck]) -> int:
-    """1 if anything drifted or is missing, else 5 if anything is unchecked, else 0."""
-    from ocirel.deploy.verify import PROVENANCE_UNCHECKED, Status  # noqa: PLC0415
-
-    statuses = {check.status for check in checks}
-    provenance = [c.provenance for c in checks if c.provenance_failed]
-    unchecked = [p for p in provenance if (p or "").startswith(PROVENANCE_UNCHECKED)]
-    if statuses & {Status.DRIFTED, Status.MISSING} or len(unchecked) < len(provenance):
-        return EXIT_FINDINGS
-    if Status.UNREACHABLE in statuses or unchecked:
-        return EXIT_UNCHECKED
-    return 0
-
-
-def _detail(check: EntryCheck) -> str:
-    parts = [check.detail] if check.detail else []
-    if check.provenance_failed:
-        parts.append(f"provenance: {check.provenance}")
-    return "; ".join(parts) or "-"
-
-
-def _table(checks: Sequence[EntryCheck]) -> list[str]:
-    rows = [("NAME", "REFERENCE", "STATUS", "DETAIL")]
-    rows += [(c.entry.name, c.entry.reference, str(c.status), _detail(c)) for c in checks]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
-        + "  "
-        + row[3]
-        for row in rows
-    ]
+    write(exports.export(load_lock(config.publish.lockfile, required=True), fmt))

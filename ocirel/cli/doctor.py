@@ -41,6 +41,7 @@ def doctor(
     report = checks.diagnose(
         requested=build.backend, storage_setting=build.storage_driver,
         isolation_setting=build.isolation, registry=repo.registry if repo else None, ping=ping,
+        platforms=build.platform,
     )  # fmt: skip
     if as_json:
         out_json(report.to_json())
@@ -82,6 +83,11 @@ def render(report: DoctorReport) -> None:
     out(f"storage:     {driver}{options} ({storage.reason})")
     out(f"isolation:   {report.isolation} ({report.isolation_reason})")
     out("auth files:  " + (", ".join(report.auth_files) or "none found"))
+    for number, emulated in enumerate(report.emulation):
+        label = "emulation:" if number == 0 else ""
+        verdict = "native" if emulated.native else ("ok" if emulated.available else "unavailable")
+        detail = "" if emulated.native else f" ({emulated.detail})"
+        out(f"{label:<12} {emulated.platform}: {verdict}{detail}")
     if report.registry is not None:
         state = "ok" if report.registry.reachable and report.registry.auth_ok else "FAILED"
         out(f"registry:    {report.registry.registry}: {state}: {report.registry.detail}")

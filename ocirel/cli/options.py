@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from ocirel.lockfile import Lockfile
     from ocirel.settings import Settings
 
 RepositoryArg = Annotated[
@@ -54,3 +55,15 @@ def load_settings(**flags: Any) -> Settings:
     from ocirel import settings  # noqa: PLC0415
 
     return settings.load({k: v for k, v in flags.items() if v not in (None, False)})
+
+
+def load_lock(path: Path, *, required: bool) -> Lockfile:
+    from ocirel import lockfile  # noqa: PLC0415
+    from ocirel.errors import ConfigError  # noqa: PLC0415
+
+    if required and not path.exists():
+        raise ConfigError(
+            f"no lockfile at {path}",
+            hint="publish an image first (ocirel publish), or name the file with --lockfile",
+        )
+    return lockfile.load(path)

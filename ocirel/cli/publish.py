@@ -47,6 +47,13 @@ BuildArgOpt = Annotated[
     list[str] | None, typer.Option("--build-arg", help="KEY=VALUE build argument (repeatable)")
 ]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="build stage to publish")]
+PlatformOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--platform",
+        help="os/arch[,os/arch…] to build for; two or more are pushed as one OCI index",
+    ),
+]
 TagOpt = Annotated[
     str | None, typer.Option("--tag", help="publish exactly this tag (must not exist yet)")
 ]
@@ -89,6 +96,7 @@ def publish(
     file: FileOpt = None,
     build_arg: BuildArgOpt = None,
     target: TargetOpt = None,
+    platform: PlatformOpt = None,
     tag: TagOpt = None,
     scheme: SchemeOpt = None,
     prefix: PrefixOpt = None,
@@ -121,7 +129,7 @@ def publish(
     config = load_settings(
         scheme=scheme, prefix=prefix, bump=bump, lockfile=lockfile_path, backend=backend,
         insecure=insecure, ca_file=ca_file, keep_image=keep_image, max_attempts=max_attempts,
-        cache_repo=cache_repo,
+        cache_repo=cache_repo, platform=platform,
     )  # fmt: skip
     with stages("prepare") as display:
         result = wiring.publish(

@@ -304,7 +304,7 @@ def publish(
         containerfile=containerfile, build_args=parse_build_args(build_args), target=target,
         explicit_tag=tag, dry_run=dry_run, explain=explain, timestamp=timestamp,
         always_new_version=always_new_version, cache_repo=str(cache) if cache else None,
-        no_cache=no_cache,
+        no_cache=no_cache, platforms=build.platform,
     )  # fmt: skip
     registry_repo = _in_registry(repo)
     prefetch = _prefetch(chosen) if attach and registry_repo and not request.read_only else None

@@ -29,6 +29,10 @@ An entry in an OCI image layout (``oci:/path``, ``publish --image oci:PATH``) is
 checked on disk: the manifest blob is there, and the layout's ``ref.name`` annotation
 for the tag names the digest; it has no build records (``--provenance`` skips it).
 
+Given manifests (``ocirel verify PATH…``), a fourth look, offline: a reference pinned
+to one platform's manifest of an image the lockfile records as a multi-platform index
+(:func:`platform_pins`) runs only on that platform's nodes; it is warned about.
+
 Each registry host is contacted once first (:class:`ocirel.deploy.resolvers.HostGate`): when
 it is down, every entry on it is ``unreachable`` at once, without a retry per entry.
 """
@@ -44,6 +48,7 @@ from typing import Any, Generic, TypeVar
 
 from ocirel import ocilayout, reference
 from ocirel.deploy.resolvers import DEFAULT_WORKERS, Contact, HostGate
+from ocirel.deploy.scan import ScannedFile
 from ocirel.errors import OcirelError, RegistryNotFoundError
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.reference import Reference
@@ -219,6 +224,51 @@ def _tag_text(entry: LockEntry, now: str | None, gone: bool, error: OcirelError 
     return f"tag {entry.tag} now points to {now}"
 
 
+@dataclass(frozen=True)
+class PlatformPin:
+    """A manifest reference pinned to one platform of a lockfile index."""
+
+    path: str
+    line: int
+    column: int
+    entry: LockEntry
+    platform: str
+    digest: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}:{self.line}:{self.column}: pins {self.digest} ({self.platform} only) "
+            f"of {self.entry.name}; the lockfile has the index {self.entry.digest} for "
+            f"{', '.join(sorted(self.entry.platforms))}: run ocirel pin on it to pin the index"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "line": self.line, "column": self.column,
+            "name": self.entry.name, "platform": self.platform, "digest": self.digest,
+            "index": self.entry.digest, "message": str(self),
+        }  # fmt: skip
+
+
+def platform_pins(lock: Lockfile, scanned: Iterable[ScannedFile]) -> list[PlatformPin]:
+    """References in ``scanned`` whose digest is one platform's manifest of an entry
+    whose locked digest is an index over several (the same repository or not: a
+    mirror keeps the digests)."""
+    by_digest = {
+        digest: (entry, platform)
+        for entry in lock.entries.values() if entry.is_index
+        for platform, digest in entry.platforms.items()
+    }  # fmt: skip
+    found: list[PlatformPin] = []
+    for one in scanned:
+        for occ in one.occurrences:
+            digest = occ.reference.digest
+            if digest is not None and digest in by_digest:
+                entry, platform = by_digest[digest]
+                found.append(PlatformPin(occ.path, occ.line, occ.column, entry, platform, digest))
+    return found
+
+
 def summarize(checks: Iterable[EntryCheck]) -> Mapping[Status, int]:
     """How many entries got each status (every status present, maybe 0)."""
     counts = dict.fromkeys(Status, 0)
@@ -228,6 +278,6 @@ def summarize(checks: Iterable[EntryCheck]) -> Mapping[Status, int]:
 
 
 __all__ = [
-    "SEVERITY", "EntryCheck", "Revisions", "Status", "judge", "provenance_of", "summarize",
-    "verify_lock",
+    "SEVERITY", "EntryCheck", "PlatformPin", "Revisions", "Status", "judge", "platform_pins",
+    "provenance_of", "summarize", "verify_lock",
 ]  # fmt: skip

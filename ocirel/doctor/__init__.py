@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
-from ocirel import hostinfo, runner
+from ocirel import emulation, hostinfo, runner
 from ocirel.backends import AUTO_ORDER, Backend, choose, get_backend
 from ocirel.doctor.probes import (
     BackendStatus,
@@ -47,8 +48,11 @@ def diagnose(
     factory: Callable[[str], Backend] = get_backend,
     which: Callable[[str], str | None] = runner.which,
     host: HostStatus | None = None,
+    platforms: Sequence[str] = (),
+    binfmt: Path = emulation.BINFMT_MISC,
 ) -> DoctorReport:
-    """Gather everything and assess it. ``ping`` is called when ``registry`` is given."""
+    """Gather everything and assess it. ``ping`` is called when ``registry`` is given;
+    ``platforms`` (the platform setting) are checked for emulation under ``binfmt``."""
     from ocirel import auth  # noqa: PLC0415
 
     env = os.environ if env is None else env
@@ -69,8 +73,17 @@ def diagnose(
         requested=requested, backends=statuses, selected=selected, selected_reason=reason,
         host=host, storage=storage, isolation=isolation, isolation_reason=isolation_reason,
         auth_files=tuple(str(p) for p in auth.existing_auth_files(env)), registry=registry_result,
+        emulation=emulation_status(platforms, binfmt), platforms=tuple(platforms),
     )  # fmt: skip
     return DoctorReport(**{**report.__dict__, "problems": assess(report)})
+
+
+def emulation_status(
+    platforms: Sequence[str], root: Path = emulation.BINFMT_MISC
+) -> tuple[emulation.Emulation, ...]:
+    """Emulation of this host's platform, the common ones and ``platforms``, each once."""
+    wanted = dict.fromkeys((emulation.host_platform(), *emulation.COMMON_PLATFORMS, *platforms))
+    return tuple(emulation.emulation(platform, root=root) for platform in wanted)
 
 
 def _select(requested: str, statuses: Sequence[BackendStatus]) -> tuple[str | None, str]:
@@ -96,6 +109,7 @@ __all__ = [
     "assess",
     "backend_status",
     "diagnose",
+    "emulation_status",
     "host_status",
     "newuidmap_kind",
     "probe_unshare",

@@ -20,6 +20,7 @@ from ocirel.doctor.fixes import (
     USERNS_FIX,
 )
 from ocirel.doctor.probes import BackendStatus, HostStatus, RegistryStatus
+from ocirel.emulation import EMULATION_FIX, Emulation
 from ocirel.hostinfo import StorageChoice
 
 SUBIDS_NEEDED = 65536
@@ -58,6 +59,10 @@ class DoctorReport:
     auth_files: tuple[str, ...]
     registry: RegistryStatus | None
     problems: tuple[Problem, ...] = field(default=())
+    #: whether RUN steps can run for each platform (this host's, the common ones and
+    #: the configured ``platform`` setting's), and which of them are configured
+    emulation: tuple[Emulation, ...] = ()
+    platforms: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -77,6 +82,8 @@ class DoctorReport:
             "auth_files": list(self.auth_files),
             "registry": self.registry.to_json() if self.registry else None,
             "problems": [p.to_json() for p in self.problems],
+            "emulation": [e.to_json() for e in self.emulation],
+            "platforms": list(self.platforms),
         }  # fmt: skip
 
 
@@ -94,6 +101,16 @@ def assess(report: DoctorReport) -> tuple[Problem, ...]:
             ERROR, f"registry {report.registry.registry}: {report.registry.detail}",
             report.registry.fix or "check the registry",
         ))  # fmt: skip
+    problems += [
+        Problem(
+            WARNING,
+            f"RUN steps for {e.platform} (in the platform setting) cannot run here: {e.detail}; "
+            "only images without RUN steps for it (COPY-only, cross-compiled) can be built",
+            EMULATION_FIX,
+        )
+        for e in report.emulation
+        if e.platform in report.platforms and not e.available
+    ]
     return tuple(problems)
 
 

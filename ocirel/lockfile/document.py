@@ -6,7 +6,8 @@ Format (schema 2)::
       "images": {
         "<name>": {
           "digest": "sha256:…",
-          "platforms": {"linux/amd64": "sha256:…"},
+          "mediaType": "application/vnd.oci.image.index.v1+json",  (an index only)
+          "platforms": {"linux/amd64": "sha256:…", "linux/arm64": "sha256:…"},
           "reference": "<repository>:<tag>@<digest>",
           "repository": "registry.example.com/team/app",
           "source": {"dirty": false, "revision": "…"},
@@ -24,6 +25,11 @@ Schema 1 files (without ``issued``) are read as they are (their entries' tags ar
 the floor); every write is schema 2, so an older ocirel refuses the file instead of
 silently dropping the floor.
 
+``digest`` is what to pin: the image manifest, or the OCI index of a multi-platform
+image; then ``mediaType`` says so and ``platforms`` lists each platform's manifest.
+Entries without ``mediaType`` (every file older than multi-platform publishing) are
+single images, or an index when their digest is none of their platforms'.
+
 Output is canonical — sorted keys, 2-space indent, LF, trailing newline, no
 timestamps — so the same inputs give byte-identical files. A corrupt, truncated or
 unknown-schema text is an error (:class:`LockfileError`), never silently dropped.
@@ -40,12 +46,14 @@ from typing import Any
 
 from ocirel import reference
 from ocirel.errors import InvalidReferenceError, LockfileError
-from ocirel.oci import Digest
+from ocirel.oci import INDEX_TYPES, MANIFEST_TYPES, Digest
 
 SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
-_KNOWN_KEYS = frozenset({"repository", "tag", "digest", "reference", "platforms", "source"})
+_KNOWN_KEYS = frozenset(
+    {"repository", "tag", "digest", "reference", "platforms", "source", "mediaType"}
+)
 
 
 def validate_name(name: str) -> str:
@@ -69,10 +77,20 @@ class LockEntry:
     platforms: Mapping[str, str] = field(default_factory=dict)
     source: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the digest's manifest type when it is an index (None: written only then)
+    media_type: str | None = None
 
     @property
     def reference(self) -> str:
         return f"{self.repository}:{self.tag}@{self.digest}"
+
+    @property
+    def is_index(self) -> bool:
+        """Whether ``digest`` names an index over ``platforms`` (an older lockfile says
+        so only by a digest that is none of its platforms')."""
+        if self.media_type is not None:
+            return self.media_type in INDEX_TYPES
+        return bool(self.platforms) and self.digest not in self.platforms.values()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = dict(self.extra)
@@ -84,6 +102,8 @@ class LockEntry:
             platforms=dict(self.platforms),
             source=dict(self.source),
         )
+        if self.media_type is not None:
+            data["mediaType"] = self.media_type
         return data
 
     @classmethod
@@ -114,8 +134,11 @@ class LockEntry:
             raise LockfileError(
                 f"{where}: entry {name!r}: 'reference' disagrees with repository, tag and digest"
             )
+        media_type = data.get("mediaType")
+        if media_type is not None and media_type not in MANIFEST_TYPES:
+            raise LockfileError(f"{where}: entry {name!r}: unknown 'mediaType' {media_type!r}")
         extra = {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
-        return cls(name, repository, tag, digest, platforms, source, extra)
+        return cls(name, repository, tag, digest, platforms, source, extra, media_type)
 
 
 def repository_name(text: str) -> str:

@@ -12,10 +12,13 @@ tested with real parts or with stand-ins without patching. Modules:
 * ``job`` — what both publishers share (build, decision, record) and the run frame;
 * ``layout`` — :class:`LayoutPublisher`, for builders that export an OCI layout;
 * ``selfpush`` — :class:`SelfPushPublisher`, for builders that push by themselves;
+* ``multiarch`` — :class:`MultiPlatformPublisher`, several ``--platform`` builds
+  pushed as one OCI index (``index``: the index, the emulation check, the comparison).
 * ``intolayout`` — :class:`OciLayoutPublisher`, into an OCI layout directory
   (``--image oci:PATH``) instead of a registry.
 
-:func:`make_publisher` picks the publisher from the builder's declared ``delivery``.
+:func:`make_publisher` picks the publisher from the builder's declared ``delivery``
+(and ``multi_platform``, when two or more platforms are asked for).
 
 How ``publish`` keeps two publishers from taking the same tag
 --------------------------------------------------------------
@@ -53,6 +56,7 @@ from ocirel.gitinfo import SourceInfo
 from ocirel.publish.intolayout import OciLayoutPublisher
 from ocirel.publish.job import Job, Say, quiet
 from ocirel.publish.layout import LayoutPublisher
+from ocirel.publish.multiarch import MultiPlatformPublisher
 from ocirel.publish.outcome import (
     Explained,
     Outcome,
@@ -70,7 +74,7 @@ if TYPE_CHECKING:
 from ocirel.errors import ConfigError
 from ocirel.reference import LayoutTarget
 
-Publisher = LayoutPublisher | SelfPushPublisher | OciLayoutPublisher
+Publisher = LayoutPublisher | SelfPushPublisher | OciLayoutPublisher | MultiPlatformPublisher
 
 
 def make_publisher(
@@ -96,6 +100,21 @@ def make_publisher(
     """
     job = Job(request, builder, build_env, registry_factory, source_factory, say, sleep,
               clock, warn, on_new_version, stage)  # fmt: skip
+    if len(request.platforms) > 1:
+        if isinstance(request.repository, LayoutTarget):
+            raise ConfigError(
+                f"a multi-platform image cannot be published into an OCI layout yet "
+                f"({request.repository.name})",
+                hint="publish it to a registry, or give one --platform",
+            )
+        if builder.delivery == "push" or not builder.multi_platform:
+            raise ConfigError(
+                f"{builder.name} cannot publish a multi-platform image "
+                f"({', '.join(request.platforms)}): ocirel needs each platform's image as an "
+                "OCI layout to index them and claim the tag on the index",
+                hint="use buildah or podman (--backend buildah), or give one --platform",
+            )
+        return MultiPlatformPublisher(job, builder)
     if builder.delivery == "push":
         if isinstance(request.repository, LayoutTarget):
             raise ConfigError(
@@ -112,6 +131,7 @@ def make_publisher(
 __all__ = [
     "Explained",
     "LayoutPublisher",
+    "MultiPlatformPublisher",
     "OciLayoutPublisher",
     "Outcome",
     "Planned",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,8 +19,9 @@ from ocirel import lockfile
 from ocirel.backends.base import BuildEnv, Builder, BuildSpec, StaleCache
 from ocirel.errors import LockfileError, OcirelError
 from ocirel.gitinfo import SourceInfo
-from ocirel.oci import Digest, ImageConfig
+from ocirel.oci import OCI_INDEX, Digest, ImageConfig, platform_of
 from ocirel.publish.background import Background
+from ocirel.publish.index import check_emulation, same_platform
 from ocirel.publish.labels import build_labels, rfc3339
 from ocirel.publish.outcome import Explained, Planned, Published, PublishResult, Reused
 from ocirel.publish.request import PublishRequest
@@ -135,6 +136,8 @@ class Job:
             layers=not req.no_cache,
             timestamp=req.timestamp,
             cache_repo=req.cache_repo,
+            # several platforms: the multi-platform publisher sets each build's own
+            platform=req.platforms[0] if len(req.platforms) == 1 else None,
         )
 
     def created(self) -> str | None:
@@ -166,6 +169,22 @@ class Job:
             else:
                 self._config = (image, config)
         self.local_image = image
+        if spec.platform is not None and spec.layers:
+            self._check_cached_platform(spec)
+
+    def _check_cached_platform(self, spec: BuildSpec) -> None:
+        """A layer cache keyed without the platform (buildah 1.28, two platforms from the
+        same base, e.g. ``FROM scratch``) can hand ``spec.platform``'s build a step made
+        for another: then build again without the cache."""
+        config = self.builder.image_config(self.local_image, self.build_env)
+        built = platform_of(config) if config is not None else spec.platform
+        if built is None or spec.platform is None or same_platform(spec.platform, built):
+            return
+        self.say(f"the layer cache gave a {built} step to the {spec.platform} build; "
+                 f"building {spec.platform} again without the layer cache")  # fmt: skip
+        timeout = self.request.build_timeout
+        rebuilt = self.builder.build(replace(spec, layers=False), self.build_env, timeout=timeout)
+        self.local_image = rebuilt or self.local_name
 
     def _rebuild(self, spec: BuildSpec, stale: StaleCache) -> str | None:
         """Build again without the layer cache, then drop the stale cached steps."""
@@ -219,8 +238,11 @@ class Job:
             self.on_new_version()
         return decision
 
-    def settle_without_push(self, decision: Decision, source: SourceInfo) -> PublishResult:
-        """``--explain``, or unchanged content: nothing is pushed."""
+    def settle_without_push(
+        self, decision: Decision, source: SourceInfo, platforms: Mapping[str, str] | None = None
+    ) -> PublishResult:
+        """``--explain``, or unchanged content: nothing is pushed. ``platforms``: those of
+        the reused index (None: a single image)."""
         req = self.request
         if req.explain:
             tag = decision.previous_tag if not decision.new_version else None
@@ -235,7 +257,7 @@ class Job:
         self.say(decision.reasons[0])
         return self.record(
             decision.previous_tag, decision.previous_digest, decision.previous_platform or "",
-            source, decision=decision, outcome=Reused(),
+            source, decision=decision, outcome=Reused(), platforms=platforms,
         )  # fmt: skip
 
     def record(
@@ -247,18 +269,20 @@ class Job:
         *,
         decision: Decision,
         outcome: Published | Reused,
+        platforms: Mapping[str, str] | None = None,
     ) -> PublishResult:
-        """Write the lockfile entry (and raise the floor): the last step of a publish."""
+        """Write the lockfile entry (and raise the floor): the last step of a publish.
+        ``platforms`` given: ``digest`` is the index over them (``platform`` unused)."""
         self.stage("lockfile")
         req = self.request
-        platforms: dict[str, str] = {platform: digest}
         entry = lockfile.LockEntry(
             name=req.name,
             repository=req.repository.name,
             tag=tag,
             digest=digest,
-            platforms=platforms,
+            platforms=dict(platforms) if platforms else {platform: digest},
             source=source.lock_fields(),
+            media_type=OCI_INDEX if platforms else None,
         )
         repository, scheme = req.repository.name, req.scheme
 
@@ -276,7 +300,7 @@ class Job:
             ) from None
         return PublishResult(
             name=req.name, repository=req.repository.name, tag=tag, digest=digest,
-            backend=self.builder.name, platforms=platforms, outcome=outcome,
+            backend=self.builder.name, platforms=dict(entry.platforms), outcome=outcome,
             source=source, lockfile=str(req.lockfile), explanation=decision.reasons,
         )  # fmt: skip
 
@@ -300,6 +324,8 @@ def run(
     job.floor.known = frozenset(lockfile.load(req.lockfile).known_tags(repo.name))
     if not (req.dry_run or req.explain):  # and one that cannot be written, too
         lockfile.check_writable(req.lockfile)
+    if req.platforms and not req.dry_run:  # foreign RUN steps without an emulator
+        check_emulation(req)
     if req.dry_run:
         source = job.source_factory()
         if list_tags is None:

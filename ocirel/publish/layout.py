@@ -29,6 +29,7 @@ from ocirel.errors import TagConflictError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import ImageConfig, OciImage
 from ocirel.publish.background import Background
+from ocirel.publish.index import check_platform
 from ocirel.publish.job import Job, Prepared, run
 from ocirel.publish.labels import build_labels
 from ocirel.publish.outcome import Published, PublishResult
@@ -95,7 +96,10 @@ class LayoutPublisher:
             self.exporter, job.build_env, prepared.registry, req.registry_repository,
             req.push_timeout, job.say, read_only=req.explain,
         )  # fmt: skip
-        return export, export.export(job.local_image, workdir, config, prepared.previous)
+        image = export.export(job.local_image, workdir, config, prepared.previous)
+        if req.platforms:  # one --platform: the image must be of it
+            check_platform(req.platforms[0], image.config, self.exporter.name)
+        return export, image
 
     def _push(
         self, export: LayoutExport, image: OciImage, prepared: Prepared, decision: Decision

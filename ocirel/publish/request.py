@@ -46,6 +46,8 @@ class PublishRequest:
     always_new_version: bool = False
     cache_repo: str | None = None
     no_cache: bool = False
+    #: the platforms to build for: none (the builder's default), one, or an index of several
+    platforms: tuple[str, ...] = ()
 
     @property
     def read_only(self) -> bool:

@@ -286,6 +286,7 @@ class StubBackend:
     program: str = ""
     install_hint: str = "install it"
     reproducible: bool = True
+    multi_platform: bool = True
 
     def problem(self) -> str | None:
         return self.trouble
@@ -332,7 +333,7 @@ def test_diagnose_gathers_and_selects(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "c2VjcmV0" not in json.dumps(data)  # names of auth files only, never contents
     assert set(data) == {
         "ok", "backend", "backends", "host", "storage", "isolation", "auth_files", "registry",
-        "problems",
+        "problems", "emulation", "platforms",
     }  # fmt: skip
     assert data["backend"] == {
         "requested": "auto", "selected": "podman",

@@ -73,6 +73,12 @@ ROWS: list[tuple[str, str, tuple[str, ...]]] = [
         ("/proc", "chroot"),
     ),
     (
+        "foreign-run-without-qemu",
+        "error running container: from /usr/bin/crun creating container for [/bin/sh -c "
+        "apk add curl]: exec container process `/bin/sh`: Exec format error",
+        ("qemu-user", "binfmt_misc", "BUILDPLATFORM"),
+    ),
+    (
         "disk-full",
         "Error: writing blob: storing blob to file: write /var/tmp/x: no space left on device",
         ("full", "rmi"),

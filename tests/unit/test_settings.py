@@ -178,7 +178,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
 
 def test_every_key_has_one_group_and_one_coercer() -> None:
     grouped = [f.name for cls in settings.GROUPS.values() for f in dataclasses.fields(cls)]
-    assert len(grouped) == len(set(grouped)) == 27
+    assert len(grouped) == len(set(grouped)) == 28
     assert set(grouped) == set(COERCERS)
 
 

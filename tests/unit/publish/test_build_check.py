@@ -37,6 +37,7 @@ class CheckingBuilder:
     program: str = "checking"
     install_hint: str = ""
     reproducible: bool = True
+    multi_platform: bool = True
 
     def build_argv(self, spec: BuildSpec, env: BuildEnv) -> list[str]:
         return []

@@ -210,6 +210,7 @@ class StubBuilder:
     delivery: Final = "layout"
     install_hint: str = "install the stub"
     reproducible: bool = True
+    multi_platform: bool = True
     reported_digest: str | None = None
     before_push: Callable[[], object] | None = None
     calls: list[str] = field(default_factory=list)

@@ -45,6 +45,7 @@ class StubPusher:
     delivery: Final = "push"
     install_hint: str = "install the stub"
     reproducible: bool = True
+    multi_platform: bool = False
     #: a config digest to claim instead of the one built (a builder that lies)
     claimed_config: str | None = None
     #: runs when the publisher asks for the image's config, after the build and

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ocirel.errors import RegistryError, RegistryNotFoundError
 from ocirel.oci import (
@@ -51,6 +51,7 @@ EMPTY_BLOB = b"{}"
 #: the referrers tag: the least settle wait after writing it, and how often to write it
 MERGE_SETTLE = 0.02
 MERGE_ATTEMPTS = 8
+T = TypeVar("T")
 _RACY_CODES = frozenset({"DIGEST_INVALID", "BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN"})
 
 
@@ -79,30 +80,32 @@ def attach(registry: Registry, repo: Reference, subject: Digest, record: dict[st
         ThreadPoolExecutor(max_workers=3) as pool,
     ):
         info = pool.submit(registry.resolve, repo.with_digest(subject))
+        work = Path(workdir)
         config = pool.submit(
-            orasclient.push_blob, client, repo, EMPTY_BLOB, EMPTY_TYPE, Path(workdir)
+            _racy, lambda: orasclient.push_blob(client, repo, EMPTY_BLOB, EMPTY_TYPE, work)
         )
+        data = record_bytes(record)
         layer = pool.submit(
-            orasclient.push_blob, client, repo, record_bytes(record), RECORD_TYPE, Path(workdir)
+            _racy, lambda: orasclient.push_blob(client, repo, data, RECORD_TYPE, work)
         )
         manifest = _artifact(record, info.result(), config.result(), layer.result())
-    digest, response = _push_artifact(client, repo, manifest)
+    digest, response = _racy(lambda: orasclient.push_manifest(client, repo, manifest))
     if response.headers.get("OCI-Subject") != subject:  # no referrers API: keep the tag
         _merge_referrers_tag(registry, repo.with_tag(referrers_tag(subject)), manifest, digest)
     return digest
 
 
-def _push_artifact(
-    client: Any, repo: Reference, manifest: dict[str, Any]
-) -> tuple[Digest, orasclient.OrasResponse]:
-    """PUT the artifact manifest; again after a pause when distribution, checking the
-    blobs it names while another upload of the same blob (the shared ``{}`` config)
-    commits, answers 500 or 400 ``DIGEST_INVALID``/``BLOB_UNKNOWN``."""
+def _racy(call: Callable[[], T]) -> T:
+    """``call()``, again after a growing random pause when distribution answers 500
+    or 400 ``DIGEST_INVALID``/``BLOB_UNKNOWN``: what its filesystem storage says when
+    another upload of the same blob (the ``{}`` config every record shares) commits at
+    that instant. ocirel's transport does not retry a 500 by itself (it retries 429
+    and 502-504, which are not retried again here)."""
     for attempt in range(MERGE_ATTEMPTS):
         try:
-            return orasclient.push_manifest(client, repo, manifest)
+            return call()
         except RegistryError as exc:
-            transient = (exc.status or 0) >= 500 or bool(_RACY_CODES.intersection(exc.codes))
+            transient = exc.status == 500 or bool(_RACY_CODES.intersection(exc.codes))
             if not transient or attempt == MERGE_ATTEMPTS - 1:
                 raise
         time.sleep(random.uniform(0, MERGE_SETTLE * 2**attempt))  # noqa: S311 - jitter
@@ -168,7 +171,7 @@ def _merge_referrers_tag(
             if any(m.get("digest") == digest for m in _tag_index(registry, tagged)):
                 return
         except RegistryError as exc:
-            if exc.status is None or exc.status < 500:
+            if exc.status != 500:  # 502-504 and 429: ocirel's transport retried them
                 raise
             problem = str(exc)
         sleep(random.uniform(0, MERGE_SETTLE * 2**attempt))  # noqa: S311 - jitter

@@ -25,6 +25,7 @@ run alternately, one uncounted warm-up each per case.
 
     python bench/realistic.py [--runs 5] [--cases A,B,C] [--sizes 50,250,1000,scratch]
     python bench/realistic.py --quick        # runs=3, sizes 50,250,scratch
+    python bench/realistic.py --quick --cases A --records   # + ocirel --no-attach
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class Bench:
     label: str  # key=value on every image the bench builds (for the cleanup)
     env: dict[str, str]
     runs: int
+    records: bool = False  # case A: a third side, ocirel publish --no-attach
     rows: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -268,10 +270,12 @@ def raw_publish(bench: Bench, context: Path, target: str) -> Published:
     return Published(time.perf_counter() - start, digest, built)
 
 
-def ocirel_publish(bench: Bench, context: Path, repo: str, lockfile: Path) -> Published:
-    """``ocirel publish`` of ``context`` to ``repo``."""
+def ocirel_publish(
+    bench: Bench, context: Path, repo: str, lockfile: Path, *extra: str
+) -> Published:
+    """``ocirel publish`` of ``context`` to ``repo`` (``extra``: more options)."""
     argv = [*OCIREL, "publish", "--json", "--image", f"{bench.host}/{repo}",
-            "--lockfile", str(lockfile), str(context)]  # fmt: skip
+            "--lockfile", str(lockfile), *extra, str(context)]  # fmt: skip
     start = time.perf_counter()
     result = run_child(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=bench.env)
     seconds = time.perf_counter() - start
@@ -287,20 +291,32 @@ def measured(bench: Bench, base: Base, repo: str, publish: Published) -> Run:
 
 
 def pairs(
-    bench: Bench, raw_side: Callable[[int], Run], ocirel_side: Callable[[int], Run]
-) -> tuple[list[Run], list[Run]]:
-    """One uncounted warm-up of each side, then ``bench.runs`` alternating pairs."""
+    bench: Bench,
+    raw_side: Callable[[int], Run],
+    ocirel_side: Callable[[int], Run],
+    third: Callable[[int], Run] | None = None,
+) -> tuple[list[Run], list[Run], list[Run]]:
+    """One uncounted warm-up of each side, then ``bench.runs`` alternating pairs (or
+    triples, with ``third``: ocirel --no-attach)."""
     raws: list[Run] = []
     ocirels: list[Run] = []
+    thirds: list[Run] = []
     for index in range(-1, bench.runs):
         raw_run = retrying(functools.partial(raw_side, index), f"raw run {index}")
         ocirel_run = retrying(functools.partial(ocirel_side, index), f"ocirel run {index}")
+        third_run = (
+            retrying(functools.partial(third, index), f"--no-attach run {index}") if third else None
+        )
         if index >= 0:
             raws.append(raw_run)
             ocirels.append(ocirel_run)
+            extra = ""
+            if third_run is not None:
+                thirds.append(third_run)
+                extra = f"   ocirel --no-attach {third_run.seconds:6.2f} s"
             print(f"    run {index}: raw {raw_run.seconds:6.2f} s   "
-                  f"ocirel {ocirel_run.seconds:6.2f} s", flush=True)  # fmt: skip
-    return raws, ocirels
+                  f"ocirel {ocirel_run.seconds:6.2f} s{extra}", flush=True)  # fmt: skip
+    return raws, ocirels, thirds
 
 
 def retrying(step: Callable[[], T], what: str, attempts: int = 3) -> T:
@@ -326,7 +342,8 @@ def case_fresh_content(bench: Bench, base: Base, *, new_repo: bool) -> None:
     where = "a new repository" if new_repo else "the same repository"
     print(f"\ncase {case}: 20 MB fresh app content, FROM {base.ref}, {where} each run", flush=True)
     body = "COPY app /app\n"
-    contexts = {side: app_context(bench, f"{case}-{side}", base, body) for side in ("raw", "oc")}
+    sides = ("raw", "oc", "na") if bench.records and not new_repo else ("raw", "oc")
+    contexts = {side: app_context(bench, f"{case}-{side}", base, body) for side in sides}
 
     def repo(side: str, index: int) -> str:
         return f"bench-{case.lower()}/{side}" + (f"-{index + 1}" if new_repo else "")
@@ -338,15 +355,30 @@ def case_fresh_content(bench: Bench, base: Base, *, new_repo: bool) -> None:
         published = raw_publish(bench, contexts["raw"], target)
         return measured(bench, base, repo("raw", index), published)
 
-    def ocirel(index: int) -> Run:
-        fresh_app(contexts["oc"])
+    def ocirel(index: int, side: str = "oc") -> Run:
+        fresh_app(contexts[side])
         bench.proxy.take()
-        lockfile = bench.work / f"{case}-{index + 1 if new_repo else 0}.lock.json"
-        published = ocirel_publish(bench, contexts["oc"], repo("oc", index), lockfile)
-        return measured(bench, base, repo("oc", index), published)
+        lockfile = bench.work / f"{case}-{side}-{index + 1 if new_repo else 0}.lock.json"
+        extra = ("--no-attach",) if side == "na" else ()
+        published = ocirel_publish(bench, contexts[side], repo(side, index), lockfile, *extra)
+        return measured(bench, base, repo(side, index), published)
 
-    raws, ocirels = pairs(bench, raw, ocirel)
+    third = functools.partial(ocirel, side="na") if "na" in contexts else None
+    raws, ocirels, thirds = pairs(bench, raw, ocirel, third)
     bench.rows.append(summarise(case, base, raws, ocirels, TARGET_B if new_repo else TARGET_A))
+    if thirds:
+        with_record = statistics.median(r.seconds for r in ocirels)
+        without = statistics.median(r.seconds for r in thirds)
+        ratio = with_record / without
+        spread = ", ".join(f"{r.seconds:.2f}" for r in thirds)
+        paired = statistics.median(
+            o.seconds - t.seconds for o, t in zip(ocirels, thirds, strict=True)
+        )
+        print(f"  --no-attach median {without:7.2f} s  (runs: {spread})")
+        print(f"  the record's cost: {paired:+.2f} s (median of per-run differences "
+              "ocirel - ocirel --no-attach)")  # fmt: skip
+        print(f"  ratio with/without the build record {ratio:.3f} "
+              f"(target <= 1.05: {'met' if ratio <= 1.05 else 'NOT met'})")  # fmt: skip
 
 
 def case_one_line(bench: Bench, base: Base) -> None:
@@ -370,7 +402,7 @@ def case_one_line(bench: Bench, base: Base) -> None:
             publish = ocirel_publish(bench, contexts[side], repo, lockfile)
         return measured(bench, base, repo, publish)
 
-    raws, ocirels = pairs(bench, lambda i: side_run("raw", i), lambda i: side_run("oc", i))
+    raws, ocirels, _ = pairs(bench, lambda i: side_run("raw", i), lambda i: side_run("oc", i))
     bench.rows.append(summarise("C", base, raws, ocirels, None))
 
 
@@ -491,6 +523,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", default="50,250,1000,scratch", help="case C base sizes")
     parser.add_argument("--quick", action="store_true", help="runs=3, sizes 50,250,scratch")
     add_summary_option(parser)
+    parser.add_argument(
+        "--records",
+        action="store_true",
+        help="case A: also time ocirel publish --no-attach (what the build record costs)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.sizes = 3, "50,250,scratch"
@@ -543,7 +580,7 @@ def main() -> None:
     try:
         with interruptible(), registry() as upstream, CountingProxy(upstream) as proxy:
             print(f"registry {upstream}, counting proxy {proxy.host}: {self_check(proxy)}")
-            bench = Bench(proxy.host, proxy, work, storage, label, env, args.runs)
+            bench = Bench(proxy.host, proxy, work, storage, label, env, args.runs, args.records)
             run_cases(bench, args)
             print_summary(bench)
             emit_summary("realistic", summary_rows(bench), args.summary_json)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
     from ocirel.lockfile import Lockfile
     from ocirel.publish import PublishRequest, PublishResult
-    from ocirel.records.attach import Prefetch
+    from ocirel.records.attach import Prefetch, RecordAttacher
     from ocirel.reference import LayoutTarget, Reference
     from ocirel.registry import Registry
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
@@ -288,9 +288,9 @@ def publish(
     attach: bool = True,
     stage: Callable[[str], None] = lambda _name: None,
 ) -> PublishResult:
-    """Check the targets, choose the builder, and run one publish; then attach the
-    build record to a newly pushed image (unless ``attach`` is False). ``stage`` hears
-    each stage as it starts (the live display)."""
+    """Check the targets, choose the builder, and run one publish; a newly pushed image
+    gets its build record, pushed while the tag settles (unless ``attach`` is False).
+    ``stage`` hears each stage as it starts (the live display)."""
     from ocirel.backends.base import parse_build_args  # noqa: PLC0415
     from ocirel.gitinfo import source_info  # noqa: PLC0415
     from ocirel.publish import PublishRequest, make_publisher  # noqa: PLC0415
@@ -309,20 +309,17 @@ def publish(
     registry_repo = _in_registry(repo)
     prefetch = _prefetch(chosen) if attach and registry_repo and not request.read_only else None
     bases = containerfile_bases(context, containerfile, request.build_args)
-    registries: list[Registry] = []  # the publish's client, reused for the record
+    attacher = _attacher(chosen, request, prefetch, bases) if prefetch is not None else None
     with build_env_for(config, registry_repo, cache, bases) as env:
-        result = make_publisher(
+        return make_publisher(
             request, chosen, env,
-            registry_factory=lambda: _remember(registries, config.registry, request),
+            registry_factory=lambda: make_registry(config.registry, request.registry_repository),
             source_factory=lambda: source_info(context),
             say=lambda message: note(f"ocirel: {message}"),
             warn=lambda message: err(f"warning: {message}"),
             on_new_version=prefetch.start if prefetch is not None else None, stage=stage,
+            attacher=attacher,
         ).run()  # fmt: skip
-    if prefetch is not None and registries:
-        stage("record")
-        attach_record(registries[0], result, request, chosen.name, prefetch, bases or ())
-    return result
 
 
 def _in_registry(repo: object) -> Reference | None:
@@ -342,40 +339,17 @@ def _prefetch(chosen: Backend) -> Prefetch:
     return Prefetch(chosen.version)
 
 
-def _remember(
-    registries: list[Registry], options: RegistryOptions, request: PublishRequest
-) -> Registry:
-    """A registry client for the publish, kept in ``registries`` (for the record)."""
-    registry = make_registry(options, request.registry_repository)
-    registries.append(registry)
-    return registry
+def _attacher(
+    chosen: Backend, request: PublishRequest, prefetch: Prefetch, bases: Sequence[str] | None
+) -> RecordAttacher:
+    """The build record's pusher: started by the publish once the image is at the
+    candidate tag, it runs while the tag settles and is joined before the publish
+    returns (its failure a warning, never a failed publish)."""
+    from ocirel.records.attach import RecordAttacher  # noqa: PLC0415
 
-
-def attach_record(
-    registry: Registry,
-    result: PublishResult,
-    request: PublishRequest,
-    backend: str,
-    prefetch: Prefetch,
-    bases: Sequence[str],
-) -> None:
-    """After a publish that pushed a new version: attach its build record (a warning,
-    never a failure, when that does not work)."""
-    from ocirel import lockfile  # noqa: PLC0415
-    from ocirel.publish.outcome import Published  # noqa: PLC0415
-    from ocirel.records.attach import AttachRequest, attach_after_publish  # noqa: PLC0415
-
-    if not isinstance(result.outcome, Published):
-        return
-    entry = lockfile.load(request.lockfile).entries[result.name]
-    attached = attach_after_publish(
-        registry,
-        AttachRequest(
-            entry=entry, source=result.source, backend=backend,
-            backend_version=prefetch.backend_version(), build_args=request.build_args, bases=bases,
-            source_date_epoch=request.timestamp,
-        ),
+    return RecordAttacher(
+        backend=chosen.name, prefetch=prefetch, build_args=request.build_args,
+        bases=tuple(bases or ()), source_date_epoch=request.timestamp,
+        say=lambda message: err(f"ocirel: {message}"),
         warn=lambda message: err(f"warning: {message}"),
     )  # fmt: skip
-    if attached:
-        err(f"ocirel: attached build record {attached} to {entry.reference}")

@@ -9,6 +9,8 @@ tested with real parts or with stand-ins without patching. Modules:
 * ``versions`` — the next tag, the first candidate, the lockfile's floor;
 * ``unchanged`` — the latest version read back, and the decision to reuse it;
 * ``claim`` — the race-safe tag claim and the checks of a tag this run wrote;
+* ``rider`` — work that rides along the claim (the build record, pushed while the
+  tag settles);
 * ``job`` — what both publishers share (build, decision, record) and the run frame;
 * ``layout`` — :class:`LayoutPublisher`, for builders that export an OCI layout;
 * ``selfpush`` — :class:`SelfPushPublisher`, for builders that push by themselves;
@@ -69,6 +71,7 @@ from ocirel.publish.request import PublishRequest
 from ocirel.publish.selfpush import SelfPushPublisher
 
 if TYPE_CHECKING:
+    from ocirel.publish.rider import Attacher
     from ocirel.registry import Registry
 
 from ocirel.errors import ConfigError
@@ -90,16 +93,19 @@ def make_publisher(
     warn: Say | None = None,
     on_new_version: Callable[[], None] | None = None,
     stage: Say = quiet,
+    attacher: Attacher | None = None,
 ) -> Publisher:
     """The publisher for ``builder``'s delivery, ready to :meth:`run`.
 
     ``say`` gets progress, ``warn`` warnings (default: ``say("warning: …")``);
     ``sleep`` and ``clock`` are injected so tests need not wait; ``on_new_version``
     hears, once, that the build is a new version about to be pushed; ``stage`` the name
-    of each stage as it starts (build, compare, export, push, verify, lockfile).
+    of each stage as it starts (build, compare, export, push, verify, lockfile, record);
+    ``attacher`` pushes the build record while the tag settles
+    (:mod:`ocirel.publish.rider`).
     """
     job = Job(request, builder, build_env, registry_factory, source_factory, say, sleep,
-              clock, warn, on_new_version, stage)  # fmt: skip
+              clock, warn, on_new_version, stage, attacher)  # fmt: skip
     if len(request.platforms) > 1:
         if isinstance(request.repository, LayoutTarget):
             raise ConfigError(

@@ -45,9 +45,13 @@ class TagClaim:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
-    def claim(self, tag: str, manifest: ImageManifest) -> None:
+    def claim(
+        self, tag: str, manifest: ImageManifest, on_written: Callable[[], None] | None = None
+    ) -> None:
         """Point ``tag`` at ``manifest`` (already uploaded by digest) if it is absent,
-        and make sure no rival overwrote it; else :class:`TagConflictError`."""
+        and make sure no rival overwrote it; else :class:`TagConflictError`.
+        ``on_written`` runs once the tag is written, before the settle wait (it starts
+        the build record; it must not block)."""
         repo = self.request.registry_repository
         ref = repo.with_tag(tag)
         start = self.clock()
@@ -64,14 +68,22 @@ class TagClaim:
         # A rival that also saw 404 sends its PUT within its own HEAD→PUT gap of ours:
         # wait well past that gap, then the tag must still be ours.
         gap = self.clock() - start
+        if on_written is not None:
+            on_written()
         self.sleep(max(self.request.settle_seconds, 4 * gap))
         self.verify(ref, manifest.digest)
 
     def push_and_verify(
-        self, pusher: SelfPusher, image: str, env: BuildEnv, ref: Reference
+        self,
+        pusher: SelfPusher,
+        image: str,
+        env: BuildEnv,
+        ref: Reference,
+        on_written: Callable[[Digest], None] | None = None,
     ) -> Digest:
         """Let ``pusher`` push ``image`` as ``ref`` if the tag is absent; settle as long
-        as the push took, then the tag must resolve to what it pushed. The digest."""
+        as the push took, then the tag must resolve to what it pushed. The digest.
+        ``on_written`` gets the digest before the settle wait (as in :meth:`claim`)."""
         req = self.request
         if self.registry.exists(ref):
             raise TagConflictError(f"tag {ref.tag} already exists in {ref.name}")
@@ -84,6 +96,8 @@ class TagClaim:
                 f"{pusher.name} pushed {reported[:19]}… but {ref.tag} resolves to "
                 f"{digest[:19]}…: another publisher raced us"
             )
+        if on_written is not None:
+            on_written(digest)
         self.sleep(max(req.settle_seconds, took))
         self.verify(ref, digest)
         return digest

@@ -3,7 +3,10 @@ collaborators, the local image, the floor, the unchanged-content decision, and t
 lockfile record. :func:`run` is the frame around either publisher.
 
 Threads: :meth:`Job.prepare` runs in the background while the builder works; it sets
-nothing on the job and hands its findings over as a :class:`Prepared` value.
+nothing on the job and hands its findings over as a :class:`Prepared` value. The build
+record rides along the tag claim (:mod:`ocirel.publish.rider`): started once the image
+is at the candidate tag, finished (joined) by :meth:`Job.record` or, when the publish
+fails, by :func:`run`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ocirel.publish.versions import Floor, first_candidate, raised_floor
 
 if TYPE_CHECKING:  # the registry client imports requests: loaded in the background
     from ocirel.publish.claim import TagClaim
+    from ocirel.publish.rider import Attacher, Ride
     from ocirel.registry import Registry
 
 Say = Callable[[str], None]
@@ -77,8 +81,10 @@ class Job:
     #: called once the build is known to be a new version to push (not for --explain)
     on_new_version: Callable[[], None] | None = None
     #: hears the name of each stage as it starts (build, compare, export, push, verify,
-    #: lockfile): the CLI's live display
+    #: lockfile, record): the CLI's live display
     stage: Say = quiet
+    #: the build record's pusher, started while the tag settles (None: no record)
+    attacher: Attacher | None = None
     floor: Floor = field(init=False)
     # The build is referred to by the image ID it returns. Named only when the user
     # keeps it (or when the builder must have a name, e.g. to push by itself).
@@ -88,6 +94,8 @@ class Job:
     _cleanup: Background[None] | None = field(default=None, init=False)
     #: the built image and its config, read in the background (handed over by result())
     _config: tuple[str, Background[ImageConfig | None]] | None = field(default=None, init=False)
+    #: records started for a claimed digest, each finished (joined) once, main thread only
+    _rides: list[tuple[Digest, Ride]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         repo = self.request.repository
@@ -275,15 +283,7 @@ class Job:
         ``platforms`` given: ``digest`` is the index over them (``platform`` unused)."""
         self.stage("lockfile")
         req = self.request
-        entry = lockfile.LockEntry(
-            name=req.name,
-            repository=req.repository.name,
-            tag=tag,
-            digest=digest,
-            platforms=dict(platforms) if platforms else {platform: digest},
-            source=source.lock_fields(),
-            media_type=OCI_INDEX if platforms else None,
-        )
+        entry = self.entry(tag, digest, platform, source, platforms)
         repository, scheme = req.repository.name, req.scheme
 
         def change(lock: lockfile.Lockfile) -> lockfile.Lockfile:
@@ -298,11 +298,46 @@ class Job:
                 f"{'layout' if repository.startswith('oci:') else 'registry'} but not recorded",
                 hint=f"fix that and publish again: an unchanged build reuses {tag} without pushing",
             ) from None
+        self.finish_rides(kept=digest)
         return PublishResult(
             name=req.name, repository=req.repository.name, tag=tag, digest=digest,
             backend=self.builder.name, platforms=dict(entry.platforms), outcome=outcome,
             source=source, lockfile=str(req.lockfile), explanation=decision.reasons,
         )  # fmt: skip
+
+    def entry(
+        self, tag: str, digest: Digest, platform: str, source: SourceInfo,
+        platforms: Mapping[str, str] | None = None,
+    ) -> lockfile.LockEntry:
+        """The lockfile entry of ``tag`` at ``digest`` (what :meth:`record` writes, and
+        what the build record started during the claim names). ``platforms`` given:
+        ``digest`` is the index over them (``platform`` unused)."""
+        req = self.request
+        return lockfile.LockEntry(
+            name=req.name, repository=req.repository.name, tag=tag, digest=digest,
+            platforms=dict(platforms) if platforms else {platform: digest},
+            source=source.lock_fields(), media_type=OCI_INDEX if platforms else None,
+        )  # fmt: skip
+
+    # ------------------------------------------------------ the build record
+
+    def start_ride(
+        self, registry: Registry, tag: str, digest: Digest, platform: str, source: SourceInfo,
+        platforms: Mapping[str, str] | None = None,
+    ) -> None:
+        """The image is at ``tag`` and the claim settles: start its build record."""
+        if self.attacher is not None:
+            entry = self.entry(tag, digest, platform, source, platforms)
+            self._rides.append((digest, self.attacher.start(registry, entry, source)))
+
+    def finish_rides(self, kept: Digest | None) -> None:
+        """Join every record started, each told whether its digest is the one recorded
+        (``kept``; None: the publish failed). Runs on the main thread."""
+        rides, self._rides = self._rides, []
+        if rides and kept is not None:
+            self.stage("record")  # the live display: waiting for the record, if at all
+        for digest, ride in rides:
+            ride.finish(kept=digest == kept)
 
     def planned(self, tag: str, steps: tuple[str, ...]) -> PublishResult:
         req = self.request
@@ -336,4 +371,5 @@ def run(
     try:
         return flow.publish()
     finally:
+        job.finish_rides(kept=None)  # a failed publish: join what it started
         job.clean_up()

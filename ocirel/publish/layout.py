@@ -8,7 +8,8 @@
    uploads the blobs and puts the manifest **by digest** (no tag yet);
 3. ocirel claims the tag (:meth:`~ocirel.publish.claim.TagClaim.claim`: HEAD 404,
    PUT, settle, verify); a lost race stamps the next version into a new config and
-   tries again — no rebuild;
+   tries again — no rebuild. The build record starts right after the PUT and is
+   pushed while the tag settles (:mod:`ocirel.publish.rider`);
 4. only then is the lockfile written.
 
 The registry work that does not depend on the image (auth, tag listing, a push
@@ -18,6 +19,7 @@ handed over as a :class:`~ocirel.publish.job.Prepared` value.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -122,8 +124,11 @@ class LayoutPublisher:
             registry.push_image(repo, stamped, sent=export.sent)
             job.remove_local_image_in_background()
             job.stage("verify")
+            written = functools.partial(
+                job.start_ride, registry, tag, stamped.manifest.digest, stamped.platform, source
+            )
             try:
-                claims.claim(tag, stamped.manifest)
+                claims.claim(tag, stamped.manifest, on_written=written)
             except TagConflictError as exc:
                 tag, tags = claims.next_after_conflict(exc, tag, tags, attempt, job.say)
                 continue

@@ -18,6 +18,8 @@ builders that export an OCI layout (buildah, podman).
 
 from __future__ import annotations
 
+import functools
+
 import contextlib
 import shutil
 import tempfile
@@ -178,12 +180,15 @@ class MultiPlatformPublisher:
                 registry.push_image(repo, image, sent=export.sent)
             registry.put_manifest(repo.with_digest(index.digest), index)
             job.stage("verify")
+            platforms = {image.platform: image.manifest.digest for image in stamped}
+            written = functools.partial(
+                job.start_ride, registry, tag, index.digest, "", source, platforms
+            )
             try:
-                claims.claim(tag, index)
+                claims.claim(tag, index, on_written=written)
             except TagConflictError as exc:
                 tag, tags = claims.next_after_conflict(exc, tag, tags, attempt, job.say)
                 continue
-            platforms = {image.platform: image.manifest.digest for image in stamped}
             result = job.record(tag, index.digest, "", source, decision=decision,
                                 outcome=Published(attempt), platforms=platforms)  # fmt: skip
             for (export, _), image in zip(exported, stamped, strict=True):

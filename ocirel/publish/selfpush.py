@@ -9,18 +9,22 @@ registry then serves must carry the config the builder built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ocirel.backends.base import SelfPusher
 from ocirel.errors import DigestMismatchError, TagConflictError
 from ocirel.gitinfo import SourceInfo
-from ocirel.oci import ImageManifest, platform_of
+from ocirel.oci import Digest, ImageConfig, ImageManifest, platform_of
 from ocirel.publish.job import Job, run
 from ocirel.publish.labels import build_labels
 from ocirel.publish.outcome import Published, PublishResult
 from ocirel.publish.unchanged import NOT_COMPARED
 from ocirel.reference import Reference
 from ocirel.runner import display
+
+if TYPE_CHECKING:
+    from ocirel.registry import Registry
 
 
 @dataclass
@@ -57,16 +61,17 @@ class SelfPushPublisher:
                 )  # fmt: skip
                 if req.explain or not decision.new_version:
                     return job.settle_without_push(decision, source)
-            ref = repo.with_tag(tag)
             job.stage("push, verify")
+            pushed = _Pushed(job, registry, tag, source)
             try:
-                digest = claims.push_and_verify(self.pusher, job.local_image, job.build_env, ref)
+                digest = claims.push_and_verify(
+                    self.pusher, job.local_image, job.build_env, repo.with_tag(tag), pushed.written
+                )
             except TagConflictError as exc:
                 tag, tags = claims.next_after_conflict(exc, tag, tags, attempt, job.say)
                 continue
-            manifest = registry.get_manifest(repo.with_digest(digest))
+            manifest, config = pushed.read(digest)
             self._check_built_config(repo, digest, manifest)
-            config = registry.get_config(repo, manifest)
             return job.record(
                 tag, digest, platform_of(config), source,
                 decision=decision, outcome=Published(attempt),
@@ -95,3 +100,27 @@ class SelfPushPublisher:
             "settle as long as the push took, then verify the tag resolves to its digest",
             f"record {req.name} in {req.lockfile}",
         )
+
+
+@dataclass
+class _Pushed:
+    """What the builder pushed as ``tag``, read once its digest is known, before the
+    settle wait: the manifest and config (the platform the build record and the
+    lockfile name), then the build record is started. Main thread only."""
+
+    job: Job
+    registry: Registry
+    tag: str
+    source: SourceInfo
+    _read: tuple[Digest, ImageManifest, ImageConfig] | None = field(default=None, init=False)
+
+    def written(self, digest: Digest) -> None:
+        _manifest, config = self.read(digest)
+        self.job.start_ride(self.registry, self.tag, digest, platform_of(config), self.source)
+
+    def read(self, digest: Digest) -> tuple[ImageManifest, ImageConfig]:
+        if self._read is None or self._read[0] != digest:
+            repo = self.job.request.registry_repository
+            manifest = self.registry.get_manifest(repo.with_digest(digest))
+            self._read = (digest, manifest, self.registry.get_config(repo, manifest))
+        return self._read[1], self._read[2]

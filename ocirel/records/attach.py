@@ -1,6 +1,12 @@
-"""Attach a build record after a publish: one call, after the tag is claimed and the
-lockfile written. A failure is a warning, never a failed publish: the image and the
-lockfile are already right, and ``ocirel verify --provenance`` reports the gap."""
+"""Attach a build record during a publish: started once the image is at the candidate
+tag, pushed while the tag settles, reported once the lockfile is written. A failure
+is a warning, never a failed publish: the image and the lockfile are right, and
+``ocirel verify --provenance`` reports the gap.
+
+:class:`RecordAttacher` is the publish's :class:`~ocirel.publish.rider.Attacher`; each
+record runs in its own thread and hands back only its outcome (the record's digest,
+or why it was not attached) through :meth:`PendingRecord.finish`, on the main thread.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,18 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ocirel import lockfile, reference
 from ocirel.errors import OcirelError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import Digest
+from ocirel.publish.background import Background
 from ocirel.records.record import BuildFacts, build_record
-from ocirel.records.referrers import attach
 from ocirel.reference import Reference
-from ocirel.registry import Registry
+
+if TYPE_CHECKING:  # the registry client imports requests: loaded by the publish's thread
+    from ocirel.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,24 @@ def attach_after_publish(
     registry: Registry, request: AttachRequest, warn: Callable[[str], None]
 ) -> Digest | None:
     """Push the build record of ``request.entry``; its digest, or None after a warning."""
+    outcome = try_attach(registry, request)
+    if isinstance(outcome, Failed):
+        warn(outcome.message)
+        return None
+    return outcome
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Why a record was not attached (the warning's text)."""
+
+    message: str
+
+
+def try_attach(registry: Registry, request: AttachRequest) -> Digest | Failed:
+    """Push the build record of ``request.entry``: its digest, or why it failed."""
+    from ocirel.records.referrers import attach  # noqa: PLC0415 - oras-py, requests
+
     entry = request.entry
     try:
         repo = reference.parse_repository(entry.repository)
@@ -104,5 +131,63 @@ def attach_after_publish(
         )
         return attach(registry, repo, entry.digest, build_record(entry, facts))
     except (OcirelError, ValueError, OSError) as exc:  # oras-py raises ValueError
-        warn(f"the build record of {entry.reference} was not attached: {exc}")
-        return None
+        return Failed(f"the build record of {entry.reference} was not attached: {exc}")
+
+
+# ------------------------------------------------------------ during the publish
+
+
+@dataclass(frozen=True)
+class RecordAttacher:
+    """What every record of one publish shares; :meth:`start` (the publish's
+    :class:`~ocirel.publish.rider.Attacher`) pushes one in the background."""
+
+    backend: str
+    prefetch: Prefetch
+    build_args: tuple[tuple[str, str], ...]
+    bases: Sequence[str]
+    source_date_epoch: int | None
+    say: Callable[[str], None]
+    warn: Callable[[str], None]
+
+    def start(
+        self, registry: Registry, entry: lockfile.LockEntry, source: SourceInfo
+    ) -> PendingRecord:
+        def work() -> Digest | Failed:
+            request = AttachRequest(
+                entry=entry, source=source, backend=self.backend,
+                backend_version=self.prefetch.backend_version(), build_args=self.build_args,
+                bases=self.bases, source_date_epoch=self.source_date_epoch,
+            )  # fmt: skip
+            return try_attach(registry, request)
+
+        return PendingRecord(entry, Background(work), self.say, self.warn)
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """One record being pushed (:class:`~ocirel.publish.rider.Ride`)."""
+
+    entry: lockfile.LockEntry
+    work: Background[Digest | Failed]
+    say: Callable[[str], None]
+    warn: Callable[[str], None]
+
+    def finish(self, *, kept: bool) -> None:
+        """Wait for the push. Kept: say what was attached, or warn why not. Not kept
+        (a lost claim, a failed publish): a record that made it names a digest no tag
+        of this run points at; harmless, and said as such."""
+        try:
+            outcome = self.work.result()
+        except Exception as exc:  # noqa: BLE001 - a record never fails the publish
+            outcome = Failed(f"the build record of {self.entry.reference} was not attached: {exc}")
+        if kept:
+            if isinstance(outcome, Failed):
+                self.warn(outcome.message)
+            else:
+                self.say(f"attached build record {outcome} to {self.entry.reference}")
+        elif not isinstance(outcome, Failed):
+            self.say(
+                f"build record {outcome} stays attached to {self.entry.repository}@"
+                f"{self.entry.digest}, which this run did not record (harmless)"
+            )

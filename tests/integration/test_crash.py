@@ -238,7 +238,9 @@ class Workspace:
         return self.repository.rsplit("/", 1)[-1]
 
     def env(self, **extra: str) -> dict[str, str]:
-        keep = ("PATH", "LANG", "LC_ALL", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "HOME")
+        # PYTHONPATH: a worktree under test, run with the venv of another checkout
+        keep = ("PATH", "LANG", "LC_ALL", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "HOME",
+                "PYTHONPATH")  # fmt: skip
         env = {k: os.environ[k] for k in keep if k in os.environ}
         env.update(TMPDIR=str(self.tmpdir), SOURCE_DATE_EPOCH="1700000000", **extra)
         return env

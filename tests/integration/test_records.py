@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 
-from ocirel import lockfile
+from ocirel import lockfile, reference
 from ocirel.auth import Credentials
 from ocirel.gitinfo import SourceInfo
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.oci import Digest
 from ocirel.records.attach import AttachRequest, attach_after_publish
 from ocirel.records.record import RECORD_TYPE
+from ocirel.records.referrers import build_records
 from ocirel.registry import Registry
 from ocirel.transport import Transport
 from ocirel.versioning import referrers_tag
@@ -250,3 +251,83 @@ def test_publish_attaches_a_record_unless_told_not_to(
     assert second.returncode == 0, second.explain()
     assert second.json["tag"] == "v2"
     assert ocirel("show", f"{repo}:v2", "--json", env=env).json["records"] == []
+
+
+_CONCURRENT_ATTACHER = textwrap.dedent("""
+    import sys, threading, time
+    from ocirel.auth import Credentials
+    from ocirel.gitinfo import SourceInfo
+    from ocirel.lockfile import LockEntry
+    from ocirel.records.attach import AttachRequest, attach_after_publish
+    from ocirel.registry import Registry
+    from ocirel.transport import Transport
+    repository, digest, label, threads, start_at = sys.argv[1:6]
+    entry = LockEntry("app", repository, "v1", digest)
+    barrier = threading.Barrier(int(threads))
+    failed = []
+
+    def one(index):
+        request = AttachRequest(
+            entry=entry, source=SourceInfo(None, False, None), backend="buildah",
+            backend_version=f"{label}-{index}", build_args=(), bases=(), source_date_epoch=None,
+        )
+        registry = Registry(Transport(credentials=lambda _r, _p: None))
+        barrier.wait()
+        time.sleep(max(0.0, float(start_at) - time.time()))
+        if attach_after_publish(registry, request, failed.append) is None:
+            failed.append(f"{label}-{index}")
+
+    workers = [threading.Thread(target=one, args=(i,)) for i in range(int(threads))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    print("\\n".join(failed))
+    sys.exit(1 if failed else 0)
+""")
+
+
+def test_records_attached_at_once_from_several_processes_are_all_listed(
+    ocirel: OcirelRunner, registry: RegistryServer, unique_repo: str, tmp_path: Path
+) -> None:
+    """Without the referrers API every attach reads, extends and writes back the
+    ``sha256-<hex>`` index: writers at the same moment would drop each other's entries.
+    3 processes of 4 threads each attach a different record to one image at the same
+    instant; all 12 must be listed (by the referrers look-up and by ``ocirel show``)."""
+    import os  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    with registry.client() as client:
+        digest = client.push_random_image(unique_repo, "v1")
+    repository = f"{registry.host}/{unique_repo}"
+    start_at = f"{time.time() + 3.0:.3f}"  # every process imported and ready by then
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _CONCURRENT_ATTACHER,
+                repository,
+                digest,
+                f"p{n}",
+                "4",
+                start_at,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        for n in range(3)
+    ]
+    for proc in procs:
+        out, errors = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + errors
+    expected = {f"p{n}-{i}" for n in range(3) for i in range(4)}
+    found = build_records(registry_for(registry), reference.parse(repository), Digest(digest))
+    assert {r.record["backend"]["version"] for r in found} == expected
+    shown = ocirel("show", f"{repository}@{digest}", "--json", env=env_for(registry))
+    assert shown.returncode == 0, shown.explain()
+    assert {r["record"]["backend"]["version"] for r in shown.json["records"]} == expected

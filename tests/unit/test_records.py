@@ -281,3 +281,51 @@ def test_the_prefetch_waits_for_a_new_version() -> None:
     assert prefetch.backend_version() == "1.28.2"
     assert asked == ["version"]
     assert Prefetch(lambda: "2.0").backend_version() == "2.0"  # never started: fetched then
+
+
+def test_an_entry_a_concurrent_writer_dropped_from_the_referrers_tag_is_merged_back(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    """A rival that read the index before our write writes it back without our entry
+    during our settle wait: the re-read misses it, and the merge writes both."""
+    from ocirel.records import referrers  # noqa: PLC0415
+
+    mini = MiniRegistry(fake, referrers_api=False)
+    tag = referrers_tag(IMAGE_DIGEST)
+    rival = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "e" * 64, "size": 1}
+    rival_index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [rival]})
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if not waits:  # the rival's write lands while we settle
+            mini.manifests[tag] = (OCI_INDEX, rival_index.encode())
+        waits.append(seconds)
+
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "annotations": {"a": "b"}}
+    ours = Digest(sha256_digest(json.dumps(manifest).encode()))
+    referrers._merge_referrers_tag(registry, repo.with_tag(tag), manifest, ours, sleep=sleep)
+    listed = [m["digest"] for m in json.loads(mini.manifests[tag][1])["manifests"]]
+    assert listed == [rival["digest"], ours]
+    assert len([r for r in fake.log if r.method == "PUT" and r.path.endswith(tag)]) == 2
+    assert waits[0] >= referrers.MERGE_SETTLE
+
+
+def test_a_referrers_tag_that_keeps_losing_our_entry_fails_after_bounded_rounds(
+    fake: FakeRegistry, registry: Registry, repo: Reference
+) -> None:
+    from ocirel.records import referrers  # noqa: PLC0415
+
+    mini = MiniRegistry(fake, referrers_api=False)
+    tag = referrers_tag(IMAGE_DIGEST)
+    empty = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode()
+
+    def sleep(_seconds: float) -> None:
+        mini.manifests[tag] = (OCI_INDEX, empty)  # every write overwritten at once
+
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST}
+    with pytest.raises(RegistryError, match="did not keep"):
+        referrers._merge_referrers_tag(
+            registry, repo.with_tag(tag), manifest, IMAGE_DIGEST, sleep=sleep
+        )
+    puts = [r for r in fake.log if r.method == "PUT" and r.path.endswith(tag)]
+    assert len(puts) == referrers.MERGE_ATTEMPTS

@@ -305,6 +305,7 @@ class Run(Generic[B]):
     new_versions: list[str] = field(default_factory=list)  # what on_new_version heard
     stages: list[str] = field(default_factory=list)  # what stage heard (the live display)
     clock_step: float = 0.001
+    attacher: Any = None  # the build record's (ocirel.publish.rider.Attacher)
 
     @property
     def lockfile(self) -> Path:
@@ -329,6 +330,7 @@ class Run(Generic[B]):
             clock=lambda: next(ticks) * self.clock_step,
             on_new_version=lambda: self.new_versions.append(str(request.repository)),
             stage=self.stages.append,
+            attacher=self.attacher,
         )  # fmt: skip
 
     def run(self, **options: Any) -> PublishResult:
@@ -876,3 +878,86 @@ def test_on_new_version_is_told_once_before_the_push_and_never_for_explain(
     publish.store.on_tag_put = lambda _tag, _digest: publish.new_versions.append("put")
     publish.run()
     assert publish.new_versions == [publish.repo.name, "put"]
+
+
+# --------------------------------------------- issue 15: the record rides the claim
+
+
+@dataclass
+class StubRecords:
+    """An :class:`~ocirel.publish.rider.Attacher` that notes what the publish had done
+    when it started a record and when it finished (joined) each."""
+
+    publish: LayoutRun
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def start(self, registry: Registry, entry: LockEntry, source: object) -> StubRide:
+        store = self.publish.store
+        heads = store.requests_for("HEAD", entry.tag)
+        self.events.append(("start", entry, store.tags.get(entry.tag), len(heads),
+                            len(self.publish.sleeps)))  # fmt: skip
+        return StubRide(self, entry)
+
+
+@dataclass
+class StubRide:
+    records: StubRecords
+    entry: LockEntry
+
+    def finish(self, *, kept: bool) -> None:
+        lock = self.records.publish.lockfile
+        text = lock.read_text() if lock.exists() else ""
+        self.records.events.append(("finish", self.entry.tag, kept, self.entry.digest in text))
+
+
+def test_the_record_starts_once_the_tag_is_written_and_is_joined_before_publish_returns(
+    publish: LayoutRun,
+) -> None:
+    """Started after the claim's PUT, before the settle wait and the check (so it runs
+    while the tag settles), naming the entry the lockfile then gets; finished as kept
+    once the lockfile is written, before ``run`` returns."""
+    publish.attacher = records = StubRecords(publish)
+    result = publish.run()
+    [start, finish] = records.events
+    _, entry, tagged, heads, sleeps = start
+    assert tagged == result.digest  # the tag already points at the image
+    assert (heads, sleeps) == (1, 0)  # the absence check only; not settled, not verified
+    assert entry == publish.recorded()  # the record names exactly the lockfile's entry
+    assert finish == ("finish", "v1", True, True)  # joined after the lockfile was written
+
+
+def test_a_record_started_for_a_lost_claim_is_finished_as_an_orphan(publish: LayoutRun) -> None:
+    """A rival overwrites v1 while it settles: the v1 record (its subject now untagged)
+    is finished as not kept, the v2 record as kept."""
+    publish.attacher = records = StubRecords(publish)
+    rival: dict[str, str] = {}
+
+    def overwrite_once() -> None:
+        if not rival:
+            rival["v1"] = publish.store.seed("v1")
+
+    publish.sleep_hook = overwrite_once
+    result = publish.run()
+    assert result.tag == "v2"
+    assert [e[0] for e in records.events] == ["start", "start", "finish", "finish"]
+    assert records.events[2:] == [("finish", "v1", False, False), ("finish", "v2", True, True)]
+
+
+def test_a_publish_that_fails_after_the_record_started_still_joins_it(
+    publish: LayoutRun, old_lockfile: bytes
+) -> None:
+    publish.attacher = records = StubRecords(publish)
+    publish.sleep_hook = lambda: publish.store.seed(publish.store.tag_puts[-1])
+    with pytest.raises(TagConflictError):
+        publish.run(max_attempts=2)
+    finished = [e for e in records.events if e[0] == "finish"]
+    assert finished == [("finish", "v1", False, False), ("finish", "v2", False, False)]
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
+def test_no_record_is_started_without_a_push(publish: LayoutRun) -> None:
+    publish.attacher = records = StubRecords(publish)
+    publish.run()
+    again = publish.run()  # unchanged: reused, nothing pushed
+    assert again.tag == "v1"
+    assert [e[0] for e in records.events] == ["start", "finish"]

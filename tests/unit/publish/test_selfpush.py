@@ -29,6 +29,7 @@ from tests.unit.publish.test_publisher import (
     OCI_LAYER,
     Run,
     Store,
+    StubRecords,
     _layer,
     descriptor,
     sha256,
@@ -233,3 +234,31 @@ def test_a_builder_that_pushes_by_itself_cannot_publish_into_an_oci_layout(
 
 def never() -> Registry:
     raise AssertionError("an OCI layout publish asked for a registry")
+
+
+def test_the_record_starts_once_the_builder_pushed_and_is_joined_as_kept(
+    publish: PushRun,
+) -> None:
+    """Issue 15: the builder's push resolved, the record starts before the settle wait
+    (naming the entry the lockfile gets), and is joined once the lockfile is written."""
+    publish.attacher = records = StubRecords(publish)  # type: ignore[arg-type]
+    result = publish.run()
+    [start, finish] = records.events
+    _, entry, tagged, _heads, sleeps = start
+    assert (tagged, sleeps) == (result.digest, 0)
+    assert entry == publish.recorded()
+    assert finish == ("finish", "v1", True, True)
+
+
+def test_a_record_of_a_push_a_rival_overwrote_is_an_orphan(publish: PushRun) -> None:
+    publish.attacher = records = StubRecords(publish)  # type: ignore[arg-type]
+    rival: dict[str, str] = {}
+
+    def overwrite_once() -> None:
+        if not rival:
+            rival["v1"] = publish.store.seed("v1")
+
+    publish.sleep_hook = overwrite_once
+    assert publish.run().tag == "v2"
+    finished = [e for e in records.events if e[0] == "finish"]
+    assert finished == [("finish", "v1", False, False), ("finish", "v2", True, True)]

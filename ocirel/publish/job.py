@@ -283,7 +283,7 @@ class Job:
         ``platforms`` given: ``digest`` is the index over them (``platform`` unused)."""
         self.stage("lockfile")
         req = self.request
-        entry = self.entry(tag, digest, platform, source, platforms)
+        entry = self.entry(tag, digest, platform, source, platforms=platforms)
         repository, scheme = req.repository.name, req.scheme
 
         def change(lock: lockfile.Lockfile) -> lockfile.Lockfile:
@@ -306,7 +306,12 @@ class Job:
         )  # fmt: skip
 
     def entry(
-        self, tag: str, digest: Digest, platform: str, source: SourceInfo,
+        self,
+        tag: str,
+        digest: Digest,
+        platform: str,
+        source: SourceInfo,
+        *,
         platforms: Mapping[str, str] | None = None,
     ) -> lockfile.LockEntry:
         """The lockfile entry of ``tag`` at ``digest`` (what :meth:`record` writes, and
@@ -322,12 +327,18 @@ class Job:
     # ------------------------------------------------------ the build record
 
     def start_ride(
-        self, registry: Registry, tag: str, digest: Digest, platform: str, source: SourceInfo,
+        self,
+        registry: Registry,
+        tag: str,
+        digest: Digest,
+        platform: str,
+        source: SourceInfo,
+        *,
         platforms: Mapping[str, str] | None = None,
     ) -> None:
         """The image is at ``tag`` and the claim settles: start its build record."""
         if self.attacher is not None:
-            entry = self.entry(tag, digest, platform, source, platforms)
+            entry = self.entry(tag, digest, platform, source, platforms=platforms)
             self._rides.append((digest, self.attacher.start(registry, entry, source)))
 
     def finish_rides(self, kept: Digest | None) -> None:

@@ -18,9 +18,8 @@ builders that export an OCI layout (buildah, podman).
 
 from __future__ import annotations
 
-import functools
-
 import contextlib
+import functools
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -182,7 +181,7 @@ class MultiPlatformPublisher:
             job.stage("verify")
             platforms = {image.platform: image.manifest.digest for image in stamped}
             written = functools.partial(
-                job.start_ride, registry, tag, index.digest, "", source, platforms
+                job.start_ride, registry, tag, index.digest, "", source, platforms=platforms
             )
             try:
                 claims.claim(tag, index, on_written=written)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
     from ocirel.lockfile import Lockfile
     from ocirel.publish import PublishRequest, PublishResult
-    from ocirel.records.attach import Prefetch
+    from ocirel.records.prefetch import Prefetch
     from ocirel.reference import Reference
     from ocirel.registry import Registry
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
@@ -308,7 +308,7 @@ def publish(
 def _prefetch(chosen: Backend) -> Prefetch:
     """What the build record needs besides the image (oras-py, the builder's version),
     fetched once the publish knows it pushes a new version."""
-    from ocirel.records.attach import Prefetch  # noqa: PLC0415
+    from ocirel.records.prefetch import Prefetch  # noqa: PLC0415
 
     return Prefetch(chosen.version)
 

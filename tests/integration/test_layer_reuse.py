@@ -192,6 +192,11 @@ def test_a_second_publish_mounts_nothing_and_uploads_only_what_changed(
     assert seen.mounts(201) == []
     assert seen.mounts(202) == []
     assert len(seen.uploaded()) == 2
+    # each known base layer is checked once, while the builder exports; the push does
+    # not ask again
+    for layer in base.layers:
+        heads = seen.matching(rf'"HEAD /v2/[^ ]+/blobs/{layer["digest"]} HTTP/1.1" 200 ')
+        assert len(heads) == 1, seen.lines
 
 
 def _poison(home: Path, registry: str, base: Base, diff_ids: list[str]) -> None:

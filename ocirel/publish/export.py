@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from ocirel.backends.base import BuildEnv, LayoutExporter
 from ocirel.errors import DigestMismatchError, OcirelError
@@ -123,10 +123,15 @@ class LayoutExport:
         def upload(digest: Digest, path: Path, size: int) -> None:
             self.registry.put_blob_file(repo, digest, path, size)
 
+        def stream(body: IO[bytes], digest: Callable[[], Digest]) -> Digest:
+            return self.registry.upload_stream(repo, body, digest)
+
         if self.read_only:
             digest = self.exporter.export(image, layout, self.build_env, timeout=self.timeout)
         else:
-            with EarlyUploads(layout, upload) as early:
+            # a second pass (after a refused mount) exports layers the first one sent:
+            # only the uploads that ask the registry first (a stream cannot)
+            with EarlyUploads(layout, upload, None if self._early else stream) as early:
                 digest = self.exporter.export(image, layout, self.build_env, timeout=self.timeout)
             self._early.update(early.started)
         exported = read_layout(layout, planted=self._planted)

@@ -7,7 +7,11 @@ argument invalidates the RUN step), so every push uploads real bytes.
 
 Target: ocirel's median wall time at most 1.20 x the baseline's (issue 11).
 
-    python bench/publish_overhead.py [--runs 9]
+    python bench/publish_overhead.py [--runs 9] [--records] [--breakdown]
+
+``--breakdown`` runs one warm-up publish, then one publish of fresh content under
+``bench/_trace.py``: every builder command, HTTP exchange and publish phase on a time
+line (ms from the start, with the thread), instead of the timed runs.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ def main() -> None:
         action="store_true",
         help="also time ocirel publish --no-attach: what the build record costs",
     )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="trace one publish instead of timing runs"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-"))
     context = busybox_context(work / "ctx", NONCE_APP)
@@ -74,6 +81,17 @@ def main() -> None:
         def no_record(index: int) -> float:  # issue 15: the build record's cost
             return ocirel(index, "--no-attach")
 
+        if args.breakdown:
+            ocirel(1000)  # warm-up: the busybox steps are cached, as in the timed runs
+            argv = [
+                "publish", "--image", f"{host}/bench/ocirel", "--lockfile",
+                str(work / "ocirel.lock.json"), "--build-arg", f"NONCE=ocirel-{run}-1001",
+                str(context),
+            ]  # fmt: skip
+            trace = Path(__file__).resolve().parent / "_trace.py"
+            subprocess.run([sys.executable, str(trace), *argv], env=env, check=True,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+            return
         # one warm-up of each, not counted (page cache, base layers in storage)
         raw(1000)
         ocirel(1000)

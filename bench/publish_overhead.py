@@ -7,7 +7,7 @@ argument invalidates the RUN step), so every push uploads real bytes.
 
 Target: ocirel's median wall time at most 1.20 x the baseline's (issue 11).
 
-    python bench/publish_overhead.py [--runs 9] [--records] [--breakdown]
+    python bench/publish_overhead.py [--runs 9] [--records] [--breakdown] [--compare-tree DIR]
 
 ``--breakdown`` runs one warm-up publish, then one publish of fresh content under
 ``bench/_trace.py``: every builder command, HTTP exchange and publish phase on a time
@@ -49,6 +49,12 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="trace one publish instead of timing runs"
     )
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="also time the ocirel/ of this source tree (e.g. a checkout of main), "
+        "alternating with the others: a before/after under the same load",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-"))
     context = busybox_context(work / "ctx", NONCE_APP)
@@ -81,6 +87,14 @@ def main() -> None:
         def no_record(index: int) -> float:  # issue 15: the build record's cost
             return ocirel(index, "--no-attach")
 
+        def other_tree(index: int) -> float:  # `python -m` puts the cwd first on sys.path
+            tree = args.compare_tree.resolve()
+            argv = [*OCIREL, "publish", "--image", f"{host}/bench/other", "--lockfile",
+                    str(work / "other.lock.json"), "--build-arg", f"NONCE=other-{run}-{index}",
+                    str(context)]  # fmt: skip
+            return timed(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tree,
+                         env={**env, "PYTHONPATH": str(tree)})  # fmt: skip
+
         if args.breakdown:
             ocirel(1000)  # warm-up: the busybox steps are cached, as in the timed runs
             argv = [
@@ -98,6 +112,9 @@ def main() -> None:
         sides = {"raw buildah build+push": raw, "ocirel publish": ocirel}
         if args.records:
             sides["ocirel publish --no-attach"] = no_record
+        if args.compare_tree:
+            other_tree(1000)
+            sides[f"ocirel publish ({args.compare_tree.name})"] = other_tree
         results = alternate(args.runs, sides)
     remove_raw_images(context)
     medians = report("publish overhead (20 MB fresh layer per run)", results)
@@ -106,6 +123,11 @@ def main() -> None:
         f"\nratio ocirel/raw = {ratio:.3f}  "
         f"(target <= 1.20: {'met' if ratio <= 1.20 else 'NOT met'})"
     )
+    if args.compare_tree:
+        other = medians[f"ocirel publish ({args.compare_tree.name})"]
+        print(
+            f"ratio {args.compare_tree.name}/raw = {other / medians['raw buildah build+push']:.3f}"
+        )
     if "ocirel publish --no-attach" in medians:
         record = medians["ocirel publish"] / medians["ocirel publish --no-attach"]
         print(

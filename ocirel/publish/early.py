@@ -95,17 +95,22 @@ class EarlyUploads:
     def _watch(self) -> None:
         while not self._stop.wait(self._poll):
             self._scan()
-        if not self._failed:  # blobs renamed since the last look: map the streamed ones
-            self._scan()
+        if not self._failed:  # streamed blobs renamed since the last look: name them
+            self._scan(last=True)
 
-    def _scan(self) -> None:
-        if self._stream is not None:
+    def _scan(self, *, last: bool = False) -> None:
+        """Start streams and early uploads; ``last`` (the export has ended): only name
+        the streams whose blob was renamed since (the rest is uploaded by the push,
+        after the layout is checked)."""
+        if self._stream is not None and not last:
             self._start_streams()
         for digest, path, size, inode in self._finished():
             streamed = self._streams.get(inode)
             if streamed is not None:
                 log.debug("layer %s is written; it was streamed while the builder wrote it", digest)
                 self.started[digest] = streamed
+                continue
+            if last:
                 continue
             log.debug("layer %s is written; uploading it while the export goes on", digest)
             self.started[digest] = self._pool.submit(self._upload, digest, path, size)

@@ -151,6 +151,9 @@ def emit_summary(bench: str, rows: list[dict[str, Any]], path: Path | None) -> N
 def env_without_noise() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OCIREL_DEBUG", None)
+    # an installed ocirel has its bytecode compiled; without it every run compiles ~70
+    # modules again (~0.2 s): the warm-up run writes it
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

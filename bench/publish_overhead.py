@@ -7,11 +7,15 @@ argument invalidates the RUN step), so every push uploads real bytes.
 
 Target: ocirel's median wall time at most 1.20 x the baseline's (issue 11).
 
-    python bench/publish_overhead.py [--runs 9] [--records]
+    python bench/publish_overhead.py [--runs 9] [--records] [--breakdown] [--compare-tree DIR]
 
 ``--records`` adds a third side, ``ocirel publish --no-attach``: the build record's
 cost (issue 15: at most 5 %), as the ratio of medians and the median of the per-run
 differences.
+
+``--breakdown`` runs one warm-up publish, then one publish of fresh content under
+``bench/_trace.py``: every builder command, HTTP exchange and publish phase on a time
+line (ms from the start, with the thread), instead of the timed runs.
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ def main() -> None:
         help="also time ocirel publish --no-attach: what the build record costs",
     )
     add_summary_option(parser)
+    parser.add_argument(
+        "--breakdown", action="store_true", help="trace one publish instead of timing runs"
+    )
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="also time the ocirel/ of this source tree (e.g. a checkout of main), "
+        "alternating with the others: a before/after under the same load",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ocirel-bench-"))
     context = busybox_context(work / "ctx", NONCE_APP)
@@ -83,12 +96,34 @@ def main() -> None:
         def no_record(index: int) -> float:  # issue 15: the build record's cost
             return ocirel(index, "--no-attach")
 
+        def other_tree(index: int) -> float:  # `python -m` puts the cwd first on sys.path
+            tree = args.compare_tree.resolve()
+            argv = [*OCIREL, "publish", "--image", f"{host}/bench/other", "--lockfile",
+                    str(work / "other.lock.json"), "--build-arg", f"NONCE=other-{run}-{index}",
+                    str(context)]  # fmt: skip
+            return timed(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tree,
+                         env={**env, "PYTHONPATH": str(tree)})  # fmt: skip
+
+        if args.breakdown:
+            ocirel(1000)  # warm-up: the busybox steps are cached, as in the timed runs
+            argv = [
+                "publish", "--image", f"{host}/bench/ocirel", "--lockfile",
+                str(work / "ocirel.lock.json"), "--build-arg", f"NONCE=ocirel-{run}-1001",
+                str(context),
+            ]  # fmt: skip
+            trace = Path(__file__).resolve().parent / "_trace.py"
+            subprocess.run([sys.executable, str(trace), *argv], env=env, check=True,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+            return
         # one warm-up of each, not counted (page cache, base layers in storage)
         raw(1000)
         ocirel(1000)
         sides = {"raw buildah build+push": raw, "ocirel publish": ocirel}
         if args.records:
             sides["ocirel publish --no-attach"] = no_record
+        if args.compare_tree:
+            other_tree(1000)
+            sides[f"ocirel publish ({args.compare_tree.name})"] = other_tree
         results = alternate(args.runs, sides)
     remove_raw_images(context)
     medians = report("publish overhead (20 MB fresh layer per run)", results)
@@ -98,6 +133,11 @@ def main() -> None:
         f"(target <= 1.20: {'met' if ratio <= 1.20 else 'NOT met'})"
     )
     rows = [figure("ocirel publish / raw build+push", ratio, "ratio", "<= 1.20", ratio <= 1.20)]
+    if args.compare_tree:
+        other = medians[f"ocirel publish ({args.compare_tree.name})"]
+        print(
+            f"ratio {args.compare_tree.name}/raw = {other / medians['raw buildah build+push']:.3f}"
+        )
     if "ocirel publish --no-attach" in medians:
         record = medians["ocirel publish"] / medians["ocirel publish --no-attach"]
         paired = statistics.median(

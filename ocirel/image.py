@@ -97,7 +97,7 @@ def read_layout(root: Path, *, planted: Collection[str] = ()) -> OciImage:
         raise DigestMismatchError(f"the image config in {root} does not hash to its digest")
     for layer in layers:
         path = layer.path
-        if layer.digest in planted and path is not None and _is_empty_file(path):
+        if layer.digest in planted and path is not None and is_empty_file(path):
             continue
         if path is None or not path.is_file() or path.stat().st_size != layer.size:
             raise DigestMismatchError(
@@ -106,7 +106,9 @@ def read_layout(root: Path, *, planted: Collection[str] = ()) -> OciImage:
     return OciImage(ImageManifest(digest, media_type, body), config_bytes, layers)
 
 
-def _is_empty_file(path: Path) -> bool:
+def is_empty_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file of size 0 (a layer the builder skipped
+    leaves the empty placeholder :mod:`ocirel.publish.reuse` planted)."""
     try:
         return path.is_file() and path.stat().st_size == 0
     except OSError:

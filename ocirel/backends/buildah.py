@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
-from typing import Any
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv
-from ocirel.backends.containers import ContainersBackend, StepImage, parse_created, step_of
+from ocirel.backends.containers import ContainersBackend, StepImage, parse_created
 from ocirel.oci import ImageConfig, as_image_config
 
 #: from this many images on, :meth:`Buildah.created_times` lists the storage once instead
@@ -24,46 +20,6 @@ class Buildah(ContainersBackend):
     name = "buildah"
     program = "buildah"
     install_hint = "install buildah (Debian/Ubuntu: apt-get install buildah), or choose --backend"
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        #: ``buildah inspect`` of each image (by ID without the prefix), asked or under way
-        self._inspected: dict[str, Future[dict[str, Any]]] = {}
-
-    def inspect_argv(self, image: str, env: BuildEnv) -> list[str]:
-        return [self.program, *self.global_args(env), "inspect", "--type", "image", image]
-
-    def _inspect(self, image: str, env: BuildEnv) -> dict[str, Any]:
-        """``buildah inspect`` of ``image``, asked once per image (an ID names content):
-        the cached steps looked up during a build are kept, so the final image's config
-        is known when it is the last of them, and a second thread asking for an image
-        under way waits for that answer instead of running another inspect. A failed
-        inspect (``{}``) is not kept: the next caller asks again."""
-        key = image.removeprefix("sha256:")
-        with self._lock:
-            pending = self._inspected.get(key)
-            if pending is None:
-                pending = self._inspected[key] = Future()
-                mine = True
-            else:
-                mine = False
-        if not mine:
-            return pending.result()
-        data: dict[str, Any] = {}
-        try:
-            result = runner.run(self.inspect_argv(image, env), timeout=60, check=False)
-            with contextlib.suppress(ValueError):
-                found = json.loads(result.stdout) if result.ok else None
-                data = found if isinstance(found, dict) else {}
-        finally:
-            if not data:
-                with self._lock:
-                    del self._inspected[key]
-            pending.set_result(data)
-        return data
-
-    def step_image(self, image: str, env: BuildEnv) -> StepImage:
-        return step_of(self._inspect(image, env) or None)
 
     def images_argv(self, env: BuildEnv) -> list[str]:
         return [self.program, *self.global_args(env), "images", "--all", "--json", "--no-trunc"]
@@ -100,11 +56,11 @@ class Buildah(ContainersBackend):
 
     def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The OCI config buildah would push (``OCIv1``), diff-ids included."""
-        config = self._inspect(image, env).get("OCIv1")
+        config = self.inspect(image, env).get("OCIv1")
         return as_image_config(config) if isinstance(config, dict) else None
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        annotations = self._inspect(image, env).get("ImageAnnotations")
+        annotations = self.inspect(image, env).get("ImageAnnotations")
         return _strings(annotations)
 
 

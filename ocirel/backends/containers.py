@@ -11,10 +11,11 @@ import datetime as _dt
 import json
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache, find_containerfile, spec_argv
@@ -48,6 +49,14 @@ def step_of(inspected: object) -> StepImage:
     created = config.get("created") if isinstance(config, dict) else None
     # buildah names the image it was asked about in FromImage, "" when unnamed
     return StepImage(parse_created(created), named=inspected.get("FromImage") != "")
+
+
+def one_object(found: object) -> dict[str, Any]:
+    """The inspected image from an ``inspect`` answer: buildah prints one object,
+    podman a list of them ({} for anything else)."""
+    if isinstance(found, list):
+        found = found[0] if found else None
+    return found if isinstance(found, dict) else {}
 
 
 def parse_created(text: object) -> float | None:
@@ -110,6 +119,11 @@ class ContainersBackend:
     _lookups: StepLookups | None = None
     #: the command that lists build containers, with those of interrupted builds
     list_containers = "buildah containers --all"
+
+    def __init__(self) -> None:
+        self._inspect_lock = threading.Lock()
+        #: ``inspect`` of each image (by ID without the prefix), asked or under way
+        self._inspected: dict[str, Future[dict[str, Any]]] = {}
 
     # --------------------------------------------------------------- argv
 
@@ -205,13 +219,47 @@ class ContainersBackend:
 
     def step_image(self, image: str, env: BuildEnv) -> StepImage:
         """One image's config ``created`` time (None: the builder could not say) and
-        whether it has a name, from one ``inspect``."""
-        result = runner.run(self.created_argv(image, env), timeout=60, check=False)
+        whether it has a name, from its (one) ``inspect``."""
+        return self.step_of(self.inspect(image, env) or None)
+
+    def step_of(self, inspected: dict[str, Any] | None) -> StepImage:
+        """A :class:`StepImage` from this builder's ``inspect`` of one image."""
+        return step_of(inspected)
+
+    def inspect(self, image: str, env: BuildEnv) -> dict[str, Any]:
+        """``inspect`` of ``image``, run once per image and run (an ID names content):
+        every question about the image (its created time, config, annotations) reads
+        the one answer, and a second thread asking while the inspect is under way waits
+        for it instead of running another. A failed inspect (``{}``) is not kept."""
+        key = image.removeprefix("sha256:")
+        with self._inspect_lock:
+            pending = self._inspected.get(key)
+            mine = pending is None
+            if pending is None:
+                pending = self._inspected[key] = Future()
+        if not mine:
+            return pending.result()
+        data: dict[str, Any] = {}
         try:
-            data = json.loads(result.stdout) if result.ok else None
-        except ValueError:
-            data = None
-        return step_of(data)
+            result = runner.run(self.created_argv(image, env), timeout=60, check=False)
+            with contextlib.suppress(ValueError):
+                data = one_object(json.loads(result.stdout)) if result.ok else {}
+        finally:
+            if not data:
+                with self._inspect_lock:
+                    del self._inspected[key]
+            pending.set_result(data)
+        return data
+
+    def remember_inspected(self, image: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` as ``image``'s inspect (one ``inspect`` that answered for
+        several images), unless one is known or under way."""
+        if not data:
+            return
+        done: Future[dict[str, Any]] = Future()
+        done.set_result(data)
+        with self._inspect_lock:
+            self._inspected.setdefault(image.removeprefix("sha256:"), done)
 
     def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, StepImage]:
         """:meth:`step_image` of each image; one ``inspect`` per image (buildah takes one

@@ -32,6 +32,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec
@@ -88,6 +89,7 @@ class Podman(ContainersBackend):
     def __init__(self, store_driver: str | None = None) -> None:
         """``store_driver``: the driver podman's store uses, when already known (tests);
         by default podman is asked once, on first use."""
+        super().__init__()
         self._store_driver = store_driver
         self._asked = store_driver is not None
 
@@ -108,38 +110,49 @@ class Podman(ContainersBackend):
     def global_args(self, env: BuildEnv) -> list[str]:
         return podman_storage_args(env.storage, self.store_driver())
 
-    def step_image(self, image: str, env: BuildEnv) -> StepImage:
-        return self.created_times([image], env)[image]
+    def created_argv(self, image: str, env: BuildEnv) -> list[str]:
+        return [self.program, *self.global_args(env), "image", "inspect", image]
+
+    def step_of(self, inspected: dict[str, Any] | None) -> StepImage:
+        """From ``podman image inspect``: ``Created``, and a name (``RepoTags``/``Names``)."""
+        if not inspected:
+            return StepImage(None, named=True)  # unknown: never removed
+        named = bool(inspected.get("RepoTags") or inspected.get("Names"))
+        return StepImage(parse_created(inspected.get("Created")), named=named)
 
     def created_times(self, images: Sequence[str], env: BuildEnv) -> dict[str, StepImage]:
-        """One ``podman image inspect`` for all of them (its ``--format`` has no ``json``)."""
-        argv = [self.program, *self.global_args(env), "image", "inspect", *images]
-        result = runner.run(argv, timeout=60, check=False)
-        try:
-            found = json.loads(result.stdout) if result.ok else []
-        except ValueError:
-            found = []
-        by_id = {str(item.get("Id", "")): item for item in found if isinstance(item, dict)}
-        times: dict[str, StepImage] = {}
+        """One ``podman image inspect`` for those not inspected yet (its ``--format`` has
+        no ``json``); each answer is kept for the image's later questions."""
+        known = self._known(images)
+        missing = [image for image in images if image not in known]
+        if missing:
+            argv = [self.program, *self.global_args(env), "image", "inspect", *missing]
+            result = runner.run(argv, timeout=60, check=False)
+            try:
+                found = json.loads(result.stdout) if result.ok else []
+            except ValueError:
+                found = []
+            by_id = {str(item.get("Id", "")): item for item in found if isinstance(item, dict)}
+            for image in missing:
+                key = image.removeprefix("sha256:")
+                item = next((v for i, v in by_id.items() if i.startswith(key)), None)
+                if item is not None:
+                    self.remember_inspected(image, item)
+                    known[image] = item
+        return {image: self.step_of(known.get(image)) for image in images}
+
+    def _known(self, images: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The inspects already answered (or under way: waited for) of ``images``."""
+        known: dict[str, dict[str, Any]] = {}
         for image in images:
-            key = image.removeprefix("sha256:")
-            item = next((v for i, v in by_id.items() if i.startswith(key)), None)
-            if item is None:
-                times[image] = StepImage(None, named=True)  # unknown: never removed
-            else:
-                named = bool(item.get("RepoTags") or item.get("Names"))
-                times[image] = StepImage(parse_created(item.get("Created")), named=named)
-        return times
+            with self._inspect_lock:
+                pending = self._inspected.get(image.removeprefix("sha256:"))
+            if pending is not None and pending.result():
+                known[image] = pending.result()
+        return known
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        argv = [self.program, *self.global_args(env), "image", "inspect", image]
-        result = runner.run(argv, timeout=60, check=False)
-        try:
-            found = json.loads(result.stdout) if result.ok else []
-        except ValueError:
-            found = []
-        first = found[0] if isinstance(found, list) and found else {}
-        annotations = first.get("Annotations") if isinstance(first, dict) else None
+        annotations = self.inspect(image, env).get("Annotations")
         if not isinstance(annotations, dict):
             return {}
         return {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)}

@@ -48,8 +48,9 @@ def cache_prune(
 ) -> None:
     """Trim the cache to 80 % of its cap, least recently used entries first.
 
-    Safe while publishes run: a publish only loses hints (it checks every blob with
-    the registry anyway). Exit code 0 when done.
+    Also removes the temporary files of writes that never finished (a publish that
+    crashed), once they are an hour old. Safe while publishes run: a publish only
+    loses hints (it checks every blob with the registry anyway). Exit code 0 when done.
     """
     from ocirel.publish.layercache import LayerCache  # noqa: PLC0415
 

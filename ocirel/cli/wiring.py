@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from ocirel.backends.base import Backend, BuildEnv
     from ocirel.lockfile import Lockfile
     from ocirel.publish import PublishRequest, PublishResult
-    from ocirel.records.attach import Prefetch, RecordAttacher
+    from ocirel.records.attach import RecordAttacher
+    from ocirel.records.prefetch import Prefetch
     from ocirel.reference import LayoutTarget, Reference
     from ocirel.registry import Registry
     from ocirel.settings import BuildOptions, RegistryOptions, Settings
@@ -334,7 +335,7 @@ def _prefetch(chosen: Backend) -> Prefetch:
     fetched once the publish knows it pushes a new version. (A build record is a
     registry artifact: there is none for an OCI layout destination, nor for a dry run
     or an explanation.)"""
-    from ocirel.records.attach import Prefetch  # noqa: PLC0415
+    from ocirel.records.prefetch import Prefetch  # noqa: PLC0415
 
     return Prefetch(chosen.version)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from ocirel.backends.base import BuildEnv, LayoutExporter
 from ocirel.errors import DigestMismatchError, OcirelError
@@ -49,6 +49,8 @@ class LayoutExport:
     _base: dict[Digest, KnownBlob] = field(default_factory=dict, init=False)
     _early: dict[Digest, Future[None]] = field(default_factory=dict, init=False)
     _planted: frozenset[Digest] = field(default_factory=frozenset, init=False)
+    #: blobs of known layers made present in the target repository during the export
+    _present: frozenset[Digest] = field(default_factory=frozenset, init=False)
 
     def export(
         self, image: str, workdir: Path, local_config: ImageConfig | None, previous: Previous | None
@@ -69,6 +71,8 @@ class LayoutExport:
         outcome = export_reusing(
             lambda layout: self.export_layout(image, layout), workdir, known, ensure
         )
+        if not self.read_only:
+            self._present = frozenset(known[diff_id].digest for diff_id in outcome.reused)
         if outcome.refused:
             self.say(
                 f"{len(outcome.refused)} known layer(s) could not be mounted into {repo.name}; "
@@ -119,10 +123,15 @@ class LayoutExport:
         def upload(digest: Digest, path: Path, size: int) -> None:
             self.registry.put_blob_file(repo, digest, path, size)
 
+        def stream(body: IO[bytes], digest: Callable[[], Digest]) -> Digest:
+            return self.registry.upload_stream(repo, body, digest)
+
         if self.read_only:
             digest = self.exporter.export(image, layout, self.build_env, timeout=self.timeout)
         else:
-            with EarlyUploads(layout, upload) as early:
+            # a second pass (after a refused mount) exports layers the first one sent:
+            # only the uploads that ask the registry first (a stream cannot)
+            with EarlyUploads(layout, upload, None if self._early else stream) as early:
                 digest = self.exporter.export(image, layout, self.build_env, timeout=self.timeout)
             self._early.update(early.started)
         exported = read_layout(layout, planted=self._planted)
@@ -134,8 +143,10 @@ class LayoutExport:
         return exported
 
     def sent(self, digest: Digest) -> bool:
-        """Whether ``digest`` was uploaded during the export (for ``push_image``)."""
-        return wait_for(self._early, digest)
+        """Whether ``digest`` is in the target repository already (for ``push_image``,
+        which then neither checks nor uploads it): uploaded during the export, or a
+        known layer found there or mounted while the builder exported."""
+        return digest in self._present or wait_for(self._early, digest)
 
     def learn(self, pushed: OciImage) -> None:
         """Remember where the registry now holds the pushed layers (and the base's)."""

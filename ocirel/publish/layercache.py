@@ -9,12 +9,16 @@ The cache is a hint, never trusted: every blob it names is checked against the
 registry (``HEAD``, or a mount that the registry may refuse) before it is used, so
 a stale, pruned or half-updated cache costs time, never a wrong image.
 
-* **Bounded**: at most ``max_bytes`` (default 16 MiB, ``OCIREL_CACHE_MAX_SIZE``);
-  past it, the least recently used entries go (reading an entry marks it used).
+* **Bounded**: at most ``max_bytes`` (default 16 MiB, ``OCIREL_CACHE_MAX_SIZE``) of
+  disk, counted as the blocks each file takes (a 300-byte entry takes a 4 KiB block on
+  most filesystems), never less than its length; past it, the least recently used
+  entries go (reading an entry marks it used).
 * **Shared safely**: every write is a new file renamed into place, so a reader sees
   a whole entry or none; two publishes writing one entry at the same moment lose at
   most one repository name from it; an entry deleted under a reader is a miss.
-* ``ocirel cache prune`` trims it to the cap (``--all``: empties it).
+* ``ocirel cache prune`` trims it to the cap (``--all``: empties it), and removes the
+  temporary files of writes that never finished (a crashed or killed publish) once
+  they are :data:`STALE_TMP_SECONDS` old; a live writer's lives for milliseconds.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +44,8 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 MAX_REPOSITORIES = 8
 #: after a prune, the cache is at most this share of the cap (room before the next one)
 PRUNE_TO = 0.8
+#: a temporary file (``.*.tmp``) this old belongs to a write that will never finish
+STALE_TMP_SECONDS = 3600.0
 
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
@@ -128,43 +135,85 @@ class LayerCache:
 
     def usage(self) -> Usage:
         files = list(self._files())
-        return Usage(len(files), sum(size for _, size, _ in files))
+        return Usage(sum(not f.temporary for f in files), sum(f.size for f in files))
 
     def trim(self) -> int:
-        """Evict the least recently used entries once over the cap; the count removed."""
-        files = list(self._files())
-        total = sum(size for _, size, _ in files)
+        """Evict the least recently used entries once over the cap (stale temporary
+        files first); the count of entries removed."""
+        files = _without_stale(list(self._files()))
+        total = sum(f.size for f in files)
         if total <= self.max_bytes:
             return 0
         return self._evict(files, total, int(self.max_bytes * PRUNE_TO))
 
     def prune(self, *, everything: bool = False) -> int:
-        files = list(self._files())
-        total = sum(size for _, size, _ in files)
+        """Trim to :data:`PRUNE_TO` of the cap (``everything``: remove every entry),
+        after removing stale temporary files; the count of entries removed."""
+        files = _without_stale(list(self._files()))
+        total = sum(f.size for f in files)
         return self._evict(files, total, 0 if everything else int(self.max_bytes * PRUNE_TO))
 
-    def _evict(self, files: list[tuple[Path, int, float]], total: int, goal: int) -> int:
+    def _evict(self, files: list[CacheFile], total: int, goal: int) -> int:
+        """Remove entries, least recently used first, until ``total`` is at most
+        ``goal``; temporary files are left to :meth:`prune` (they may be live)."""
         removed = 0
-        for path, size, _ in sorted(files, key=lambda item: item[2]):
+        for cached in sorted((f for f in files if not f.temporary), key=lambda f: f.last_use):
             if total <= goal:
                 break
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                cached.path.unlink()
                 removed += 1
-            total -= size
+            total -= cached.size
         return removed
 
-    def _files(self) -> Iterator[tuple[Path, int, float]]:
-        """(path, size, last use) of every entry; entries vanishing meanwhile are skipped."""
+    def _files(self) -> Iterator[CacheFile]:
+        """Every entry and temporary file; files vanishing meanwhile are skipped."""
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             for registry in os.scandir(self.root):
                 if not registry.is_dir(follow_symlinks=False):
                     continue
                 for entry in os.scandir(registry.path):
-                    if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                    temporary = entry.name.startswith(".") and entry.name.endswith(".tmp")
+                    if not (temporary or entry.name.endswith(".json")):
+                        continue
+                    if entry.is_file(follow_symlinks=False):
                         with contextlib.suppress(FileNotFoundError):
                             info = entry.stat(follow_symlinks=False)
-                            yield Path(entry.path), info.st_size, info.st_mtime
+                            yield CacheFile(
+                                Path(entry.path), on_disk(info), info.st_mtime, temporary
+                            )
+
+
+@dataclass(frozen=True)
+class CacheFile:
+    """One file of the cache: its disk use, last use (mtime), and whether it is the
+    temporary file of a write (renamed into place when the write finishes)."""
+
+    path: Path
+    size: int
+    last_use: float
+    temporary: bool = False
+
+
+def _without_stale(files: list[CacheFile]) -> list[CacheFile]:
+    """Remove the temporary files older than :data:`STALE_TMP_SECONDS` (left by a write
+    that never finished: a crashed publish); the files that are left."""
+    stale = time.time() - STALE_TMP_SECONDS
+    kept = []
+    for cached in files:
+        if cached.temporary and cached.last_use < stale:
+            with contextlib.suppress(FileNotFoundError):
+                cached.path.unlink()
+        else:
+            kept.append(cached)
+    return kept
+
+
+def on_disk(info: os.stat_result) -> int:
+    """The bytes a file takes on disk: its allocated blocks (512 bytes each, as
+    ``st_blocks`` counts them), never less than its length."""
+    blocks = getattr(info, "st_blocks", 0)
+    return max(info.st_size, blocks * 512)
 
 
 def _read(path: Path) -> KnownBlob | None:

@@ -26,15 +26,16 @@ equivalent itself:
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ocirel.errors import OcirelError, RegistryError
+from ocirel.image import is_empty_file
 from ocirel.oci import (
     REUSABLE_LAYER_TYPES,
     Digest,
@@ -46,6 +47,8 @@ from ocirel.oci import (
     sha256_digest,
 )
 from ocirel.reference import is_valid_digest
+
+log = logging.getLogger(__name__)
 
 #: what the builder writes for a planted (skipped) layer
 UNCOMPRESSED_LAYER_TYPES = frozenset(
@@ -156,7 +159,7 @@ def substitute(image: OciImage, planted: Knowledge) -> OciImage:
     layers: list[Layer] = []
     for descriptor, layer in zip(descriptors, image.layers, strict=True):
         blob = planted.get(layer.digest)
-        if blob is not None and layer.path is not None and _skipped(layer.path):
+        if blob is not None and layer.path is not None and is_empty_file(layer.path):
             if descriptor.get("mediaType") not in UNCOMPRESSED_LAYER_TYPES:
                 raise PlantIgnoredError(
                     f"the builder exported the planted layer {layer.digest[:19]} as "
@@ -173,13 +176,6 @@ def substitute(image: OciImage, planted: Knowledge) -> OciImage:
     return replace(image, manifest=manifest, layers=tuple(layers))
 
 
-def _skipped(path: Path) -> bool:
-    try:
-        return path.stat().st_size == 0
-    except OSError:
-        return False
-
-
 # ---------------------------------------------------------------- the export
 
 
@@ -193,10 +189,6 @@ class Reused:
     image: OciImage
     reused: tuple[Digest, ...] = ()
     refused: tuple[Digest, ...] = ()
-
-    @property
-    def reused_bytes(self) -> int:
-        return sum(layer.size for layer in self.image.layers if layer.path is None)
 
 
 def export_reusing(
@@ -213,7 +205,7 @@ def export_reusing(
         layout = workdir / "layout"
         plant(layout, known)
         image = export(layout)
-        refused = tuple(d for d, check in checks.items() if not _result(check))
+        refused = tuple(d for d, check in checks.items() if not check.result())
     kept = {d: blob for d, blob in known.items() if d not in refused}
     try:
         if not refused:
@@ -228,13 +220,11 @@ def export_reusing(
 
 
 def _ensured(ensure: Ensure, blob: KnownBlob) -> bool:
+    """``ensure(blob)``; a registry or I/O failure counts as "not present" (the layer is
+    then exported and uploaded, and the upload meets and reports a real failure). Any
+    other exception is a bug and is raised, not hidden behind the slow path."""
     try:
         return ensure(blob)
-    except OcirelError:  # the upload path will meet (and report) a real registry failure
+    except (OcirelError, OSError) as exc:
+        log.debug("layer %s cannot be reused, it is exported: %s", blob.digest[:19], exc)
         return False
-
-
-def _result(check: Future[bool]) -> bool:
-    with contextlib.suppress(Exception):
-        return check.result()
-    return False

@@ -5,6 +5,8 @@
 * ``referrers`` — push a record as an artifact with a ``subject``, list records
   (referrers API, else the ``sha256-<hex>`` referrers tag);
 * ``attach`` — what ``publish`` calls once the tag is claimed and recorded;
+* ``prefetch`` — what the record needs besides the image, fetched in the background
+  (cheap to import: ``publish`` makes one before its build starts);
 * ``show`` — what ``ocirel show`` reports about an image.
 """
 

@@ -79,6 +79,12 @@ class Registry:
         """Upload a blob, restarted from the first byte on a temporary failure."""
         blobs.upload_blob(self.transport, repo, digest, opener, size)
 
+    def upload_stream(
+        self, repo: Reference, body: IO[bytes], digest: Callable[[], Digest]
+    ) -> Digest:
+        """Upload a blob still being written; ``digest()`` is asked once ``body`` ends."""
+        return blobs.upload_stream(self.transport, repo, body, digest)
+
     def mount_blob(self, repo: Reference, digest: Digest, source: str) -> bool:
         """Mount ``digest`` from the repository ``source`` into ``repo``; False when the
         registry declines or cannot."""

@@ -121,6 +121,32 @@ def _upload_once(
     raise_for_status(reply, what=f"uploading {digest[:19]} to {repo.name}", ok=(201,))
 
 
+def upload_stream(
+    transport: Transport, repo: Reference, body: IO[bytes], digest: Callable[[], Digest]
+) -> Digest:
+    """Upload a blob while it is still being written, as a registry push does: POST,
+    one PATCH that streams ``body`` to its end (chunked transfer encoding), then PUT
+    ``?digest=digest()`` — known only once the body has ended — and return it. The
+    registry checks the bytes against that digest, so a stream can only store a
+    correct blob. Not retried: after any failure the caller uploads the finished file."""
+    location = _start_upload(transport, repo)
+    reply = transport.request(
+        "PATCH", repo.registry, "", url=location, scope=scope.push(repo),
+        headers={"Content-Type": "application/octet-stream"}, data=lambda: body,
+    )  # fmt: skip
+    raise_for_status(reply, what=f"streaming a blob to {repo.name}", ok=(202,))
+    final = validate_digest(digest())
+    url = join_url(reply.url, reply.header("Location") or location, registry=repo.registry,
+                   what="an upload Location")  # fmt: skip
+    url += ("&" if "?" in url else "?") + f"digest={final}"
+    reply = transport.request(
+        "PUT", repo.registry, "", url=url, scope=scope.push(repo),
+        headers={"Content-Length": "0"},
+    )  # fmt: skip
+    raise_for_status(reply, what=f"finishing the upload of {final[:19]} to {repo.name}", ok=(201,))
+    return Digest(final)
+
+
 def _start_upload(transport: Transport, repo: Reference) -> str:
     """POST a new upload session; its absolute URL."""
     start = transport.request(

@@ -387,6 +387,20 @@ def test_buildah_inspects_an_image_once_when_two_threads_ask_at_the_same_time(
     assert _calls(tmp_path) == ["inspect"]
 
 
+def test_podman_inspects_an_image_once_for_its_created_time_and_annotations(
+    fake_builders: Path, tmp_path: Path
+) -> None:
+    # the stale-cache check and the export's base-image look-up both read the final
+    # image: one `podman image inspect`, parsed once
+    backend = Podman(store_driver="overlay")
+    times = backend.created_times([HIT_A, "sha256:" + BUILT], BuildEnv())
+    assert times[HIT_A].created == T
+    assert backend.step_image(BUILT, BuildEnv()).created == T
+    assert backend.image_annotations(BUILT, BuildEnv()) == {}
+    assert backend.image_annotations(HIT_A, BuildEnv()) == {}
+    assert _calls(tmp_path) == ["image"]
+
+
 def test_buildah_asks_again_after_a_failed_inspect(
     fake_builders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ocirel.oci import OCI_LAYER_GZIP, Digest
-from ocirel.publish.layercache import DEFAULT_MAX_BYTES, LayerCache
+from ocirel.publish.layercache import DEFAULT_MAX_BYTES, LayerCache, on_disk
 from ocirel.publish.reuse import KnownBlob
 from tests.unit.cli.invoke import run
 
@@ -46,7 +46,7 @@ def test_cache_info_json(cache_dir: Path) -> None:
     assert data == {
         "path": str(cache_dir / "layers"),
         "entries": 3,
-        "bytes": sum(p.stat().st_size for p in paths),
+        "bytes": sum(on_disk(p.stat()) for p in paths),
         "max_bytes": DEFAULT_MAX_BYTES,
     }
 
@@ -83,7 +83,7 @@ def test_cache_prune_trims_least_recently_used(
     cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = fill(cache_dir, 10)
-    size = paths[0].stat().st_size
+    size = on_disk(paths[0].stat())
     monkeypatch.setenv("OCIREL_CACHE_MAX_SIZE", str(size * 5))
     data = json.loads(run("cache", "prune", "--json").stdout)
     assert data["removed"] == 6  # down to 80 % of five entries

@@ -5,13 +5,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import IO
 
 import pytest
 
+from ocirel.errors import RegistryError
 from ocirel.oci import Digest
 from ocirel.publish.early import EarlyUploads, wait_for
 
@@ -103,3 +107,77 @@ def test_wait_for_waits_for_an_upload_under_way() -> None:
     digest = Digest("sha256:" + "1" * 64)
     threading.Timer(0.05, lambda: future.set_result(None)).start()
     assert wait_for({digest: future}, digest) is True
+
+
+# ----------------------------------------------------------------- streaming
+
+
+def _write_slowly(layout: Path, data: bytes, *, rename: bool = True) -> Digest:
+    """As containers/image writes a blob: a temporary file at the layout's top, written
+    in pieces, then renamed to its digest under blobs/sha256."""
+    temporary = layout / "oci-put-blob42"
+    with temporary.open("wb") as handle:
+        for start in range(0, len(data), len(data) // 5 + 1):
+            handle.write(data[start : start + len(data) // 5 + 1])
+            handle.flush()
+            time.sleep(0.03)
+    digest = hashlib.sha256(data).hexdigest()
+    if rename:
+        temporary.rename(layout / "blobs" / "sha256" / digest)
+    return Digest("sha256:" + digest)
+
+
+def test_a_layer_being_written_is_streamed_and_named_by_its_final_digest(blobs: Path) -> None:
+    layout = blobs.parent.parent
+    data = gzip.compress(os.urandom(300_000))
+    streamed: list[tuple[bytes, Digest]] = []
+    uploads: list[Digest] = []
+
+    def stream(body: IO[bytes], digest: Callable[[], Digest]) -> Digest:
+        received = body.read()  # to its end: after the rename
+        streamed.append((received, digest()))
+        return digest()
+
+    with EarlyUploads(layout, lambda d, p, s: uploads.append(d), stream, poll=0.005) as early:
+        written = _write_slowly(layout, data)
+        _until(lambda: written in early.started)
+    assert wait_for(early.started, written)
+    assert streamed == [(data, written)]
+    assert uploads == []  # not uploaded a second time once renamed
+
+
+def test_a_failed_stream_uploads_the_finished_blob(blobs: Path) -> None:
+    layout = blobs.parent.parent
+    data = gzip.compress(os.urandom(100_000))
+    uploads: list[tuple[Digest, Path, int]] = []
+
+    def stream(body: IO[bytes], digest: Callable[[], Digest]) -> Digest:
+        body.read(10)
+        raise RegistryError("the registry broke the PATCH")
+
+    def upload(digest: Digest, path: Path, size: int) -> None:
+        uploads.append((digest, path, size))
+
+    with EarlyUploads(layout, upload, stream, poll=0.005) as early:
+        written = _write_slowly(layout, data)
+        _until(lambda: written in early.started)
+    assert wait_for(early.started, written)
+    assert uploads == [(written, blobs / written.removeprefix("sha256:"), len(data))]
+
+
+def test_a_stream_of_a_blob_the_builder_never_finished_fails(blobs: Path) -> None:
+    layout = blobs.parent.parent
+    seen: list[bytes] = []
+
+    def stream(body: IO[bytes], digest: Callable[[], Digest]) -> Digest:
+        seen.append(body.read())  # the export ends without a rename: the read fails
+        return digest()
+
+    early = EarlyUploads(layout, lambda d, p, s: None, stream, poll=0.005)
+    with early:
+        _write_slowly(layout, gzip.compress(os.urandom(50_000)), rename=False)
+        _until(lambda: bool(early._streams))
+    (future,) = early._streams.values()
+    with pytest.raises(OSError, match="did not keep the blob"):
+        future.result(timeout=5)
+    assert seen == []

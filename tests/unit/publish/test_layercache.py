@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -251,11 +252,17 @@ def test_learn_into_a_registry_directory_that_is_a_file_does_not_raise(
 # -------------------------------------------------------------------- the cap
 
 
+def disk(path: Path) -> int:
+    """What the cap counts for a file: its disk blocks, at least its length."""
+    info = path.stat()
+    return max(info.st_size, info.st_blocks * 512)
+
+
 def fill(cache: LayerCache, count: int) -> list[Path]:
     """``count`` entries of the same size, used one second apart (oldest first)."""
     cache.learn(REGISTRY, {diff_id(n): blob(n, "team/app") for n in range(count)})
     paths = [entry(cache, REGISTRY, n) for n in range(count)]
-    assert len({p.stat().st_size for p in paths}) == 1
+    assert len({disk(p) for p in paths}) == 1
     for number, path in enumerate(paths):
         os.utime(path, (1_000_000 + number, 1_000_000 + number))
     return paths
@@ -270,7 +277,7 @@ def test_trim_does_nothing_under_the_cap(cache: LayerCache) -> None:
 
 def test_trim_evicts_the_least_recently_used_down_to_80_percent(cache: LayerCache) -> None:
     paths = fill(cache, 10)
-    size = paths[0].stat().st_size
+    size = disk(paths[0])
     cache.max_bytes = size * 10 - 1  # one byte over
     removed = cache.trim()
     goal = int(cache.max_bytes * PRUNE_TO)
@@ -282,7 +289,7 @@ def test_trim_evicts_the_least_recently_used_down_to_80_percent(cache: LayerCach
 
 def test_lookup_marks_an_entry_used_so_it_survives_a_trim(cache: LayerCache) -> None:
     paths = fill(cache, 10)
-    size = paths[0].stat().st_size
+    size = disk(paths[0])
     assert diff_id(0) in cache.lookup(REGISTRY, [diff_id(0)])  # the oldest, now the newest
     assert paths[0].stat().st_mtime > paths[9].stat().st_mtime
     cache.max_bytes = size * 5
@@ -294,7 +301,7 @@ def test_lookup_marks_an_entry_used_so_it_survives_a_trim(cache: LayerCache) -> 
 
 def test_learn_trims_once_over_the_cap(cache: LayerCache) -> None:
     paths = fill(cache, 10)
-    size = paths[0].stat().st_size
+    size = disk(paths[0])
     cache.max_bytes = size * 10
     cache.learn(REGISTRY, {diff_id(99): blob(99, "team/app")})
     assert entry(cache, REGISTRY, 99).exists()  # the newest stays
@@ -304,7 +311,7 @@ def test_learn_trims_once_over_the_cap(cache: LayerCache) -> None:
 
 def test_prune_trims_to_80_percent_even_under_the_cap(cache: LayerCache) -> None:
     paths = fill(cache, 10)
-    size = paths[0].stat().st_size
+    size = disk(paths[0])
     cache.max_bytes = size * 10
     assert cache.prune() == 2
     assert [p.exists() for p in paths] == [False] * 2 + [True] * 8
@@ -327,7 +334,55 @@ def test_usage_counts_entries_and_bytes(cache: LayerCache) -> None:
     (cache.root / "stray-file").write_text("not a registry")
     usage = cache.usage()
     assert usage.entries == 5
-    assert usage.bytes == sum(p.stat().st_size for p in [*paths, other])
+    assert usage.bytes == sum(disk(p) for p in [*paths, other])
+
+
+def test_the_cap_counts_the_disk_blocks_of_each_entry_not_its_length(
+    cache: LayerCache,
+) -> None:
+    paths = fill(cache, 10)
+    length, blocks = paths[0].stat().st_size, paths[0].stat().st_blocks * 512
+    if blocks <= length:
+        pytest.skip("this filesystem stores small files without rounding them up to a block")
+    assert cache.usage().bytes == 10 * blocks
+    cache.max_bytes = 10 * length  # what 10 entries would take, counted by their length
+    assert cache.trim() > 0  # counted by disk blocks, they are over it
+    assert cache.usage().bytes <= int(cache.max_bytes * PRUNE_TO)
+
+
+def leftover(cache: LayerCache, name: str, age: float) -> Path:
+    """A temporary file as a write leaves it (``.<random>.tmp``), ``age`` seconds old."""
+    path = cache.root / REGISTRY.replace(":", "%3A") / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"digest": "half-writ')
+    when = time.time() - age
+    os.utime(path, (when, when))
+    return path
+
+
+def test_prune_removes_the_stale_temporary_files_of_unfinished_writes(cache: LayerCache) -> None:
+    paths = fill(cache, 3)
+    crashed = leftover(cache, ".abc123.tmp", layercache.STALE_TMP_SECONDS + 60)
+    live = leftover(cache, ".def456.tmp", 1.0)  # a writer may be about to rename it
+    usage = cache.usage()
+    assert usage.entries == 3  # temporary files are no entries, but take disk
+    assert usage.bytes == sum(disk(p) for p in [*paths, crashed, live])
+    cache.max_bytes = 10 * usage.bytes  # far under the cap: no entry goes
+    assert cache.prune() == 0
+    assert not crashed.exists()
+    assert live.exists()
+    assert all(p.exists() for p in paths)
+    assert cache.prune(everything=True) == 3
+    assert live.exists()  # even --all leaves a live writer's file alone
+
+
+def test_trim_removes_stale_temporary_files_too(cache: LayerCache) -> None:
+    paths = fill(cache, 3)
+    crashed = leftover(cache, ".abc123.tmp", layercache.STALE_TMP_SECONDS + 60)
+    cache.max_bytes = sum(disk(p) for p in paths)  # over the cap only with the leftover
+    assert cache.trim() == 0
+    assert not crashed.exists()
+    assert all(p.exists() for p in paths)
 
 
 # ------------------------------------------------------------------ concurrency

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -413,7 +414,6 @@ def test_export_reusing_exports_once_when_every_known_blob_is_ensured(tmp_path: 
     )
     assert outcome.image.layers[1].path is not None
     assert outcome.image.layers[1].path.parent == tmp_path / "layout" / "blobs" / "sha256"
-    assert outcome.reused_bytes == BASE_BLOB.size
     assert (
         outcome.image.config_bytes
         == (tmp_path / "layout")
@@ -438,8 +438,16 @@ def crash_for_base(blob: KnownBlob) -> bool:
     return True
 
 
+def os_error_for_base(blob: KnownBlob) -> bool:
+    if blob.digest == BASE_BLOB.digest:
+        raise ConnectionResetError("the connection broke")
+    return True
+
+
 @pytest.mark.parametrize(
-    "answer", [refuse_base, raise_for_base, crash_for_base], ids=["false", "ocirel-error", "bug"]
+    "answer",
+    [refuse_base, raise_for_base, os_error_for_base],
+    ids=["false", "ocirel-error", "os-error"],
 )
 def test_export_reusing_exports_again_without_a_refused_blob(
     tmp_path: Path, answer: Callable[[KnownBlob], bool]
@@ -468,7 +476,28 @@ def test_export_reusing_exports_again_without_a_refused_blob(
     layers = json.loads(outcome.image.manifest.body)["layers"]
     assert layers[0] == descriptor(OCI_LAYER_GZIP, base_layer.digest, base_layer.size)
     assert layers[1] == descriptor(OCI_LAYER_ZSTD, APP_BLOB.digest, APP_BLOB.size)
-    assert outcome.reused_bytes == APP_BLOB.size
+
+
+def test_export_reusing_logs_why_a_known_blob_was_not_reused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    builder = FakeBuilder([BASE, APP])
+    ensure, _ = ensurer(raise_for_base)
+    with caplog.at_level(logging.DEBUG, logger="ocirel.publish.reuse"):
+        export_reusing(builder, tmp_path, {BASE_ID: BASE_BLOB, APP_ID: APP_BLOB}, ensure)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"layer {BASE_BLOB.digest[:19]} cannot be reused, it is exported: "
+        "the registry said 500 to the HEAD"
+    ]
+
+
+def test_export_reusing_raises_a_bug_in_the_ensure_callable(tmp_path: Path) -> None:
+    """Only registry and I/O failures mean "not present, export it"; a bug is not
+    hidden behind the slow path."""
+    builder = FakeBuilder([BASE, APP])
+    ensure, _ = ensurer(crash_for_base)
+    with pytest.raises(RuntimeError, match="a bug in the ensure callable"):
+        export_reusing(builder, tmp_path, {BASE_ID: BASE_BLOB, APP_ID: APP_BLOB}, ensure)
 
 
 def test_export_reusing_with_every_blob_refused_exports_everything(tmp_path: Path) -> None:
@@ -479,7 +508,6 @@ def test_export_reusing_with_every_blob_refused_exports_everything(tmp_path: Pat
     assert set(outcome.refused) == {BASE_ID, APP_ID}
     assert outcome.reused == ()
     assert all(layer.path is not None for layer in outcome.image.layers)
-    assert outcome.reused_bytes == 0
 
 
 def test_export_reusing_propagates_a_failed_export(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -119,6 +119,32 @@ def _copy_xattrs(source: Path, fd: int) -> None:
         if name.startswith(KEPT_XATTRS):
             with contextlib.suppress(OSError):
                 os.setxattr(fd, name, os.getxattr(source, name))
+
+
+def fsync_file(path: Path) -> None:
+    """Flush the data of the file at ``path`` to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def flocked(path: Path, cannot_create: Callable[[OSError], Exception]) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created), held inside the ``with``; when
+    the file cannot be created, ``cannot_create(error)`` is raised instead."""
+    import fcntl  # noqa: PLC0415 - POSIX only, imported where used
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise cannot_create(exc) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(directory: Path) -> None:

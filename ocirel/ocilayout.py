@@ -25,7 +25,6 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,8 +165,7 @@ def put_blob_file(root: Path, digest: str, source: Path, size: int) -> None:
     target = blob_path(root, digest)
     if _has(target, size):
         return
-    tmp = target.with_name(f".partial-{secrets.token_hex(8)}.tmp")
-    try:
+    with _placing(root, digest, target) as tmp:
         try:
             os.link(source, tmp)
         except OSError as exc:
@@ -176,13 +174,6 @@ def put_blob_file(root: Path, digest: str, source: Path, size: int) -> None:
             shutil.copyfile(source, tmp)
         if tmp.stat().st_size != size:
             raise DigestMismatchError(f"blob {digest} at {source} is not {size} bytes")
-        _fsync(tmp)
-        tmp.replace(target)
-    except OSError as exc:
-        raise LayoutError(f"cannot write blob {digest} into {root}: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def put_blob_bytes(root: Path, digest: str, data: bytes) -> None:
@@ -192,27 +183,25 @@ def put_blob_bytes(root: Path, digest: str, data: bytes) -> None:
         raise DigestMismatchError(f"the bytes for blob {digest} do not hash to it")
     if _has(target, len(data)):
         return
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".partial-", suffix=".tmp")
-    tmp = Path(name)
+    with _placing(root, digest, target) as tmp:
+        tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def _placing(root: Path, digest: str, target: Path) -> Iterator[Path]:
+    """A temporary name next to ``target`` for the body to be written to; once the
+    ``with`` ends, the file is fsynced and renamed to ``target``. Whatever happens, no
+    temporary file is left, and an OSError becomes a :class:`LayoutError`."""
+    tmp = target.with_name(f".partial-{secrets.token_hex(8)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
+        fsutil.fsync_file(tmp)
         tmp.replace(target)
     except OSError as exc:
         raise LayoutError(f"cannot write blob {digest} into {root}: {exc.strerror}") from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _has(path: Path, size: int) -> bool:
@@ -222,21 +211,12 @@ def _has(path: Path, size: int) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def locked(root: Path) -> Iterator[None]:
+def locked(root: Path) -> contextlib.AbstractContextManager[None]:
     """An exclusive ``flock`` on the layout's ``index.json.lock`` (released on exit)."""
-    import fcntl  # noqa: PLC0415 - POSIX only, imported where used
-
     path = root / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise LayoutError(f"cannot create the lock file {path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return fsutil.flocked(
+        path, lambda exc: LayoutError(f"cannot create the lock file {path}: {exc.strerror}")
+    )
 
 
 def add_tag(root: Path, manifest: ImageManifest, tag: str, lock_name: str) -> None:

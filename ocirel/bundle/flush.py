@@ -14,9 +14,10 @@ digest is always complete and on disk, and :meth:`Flusher.wait` (before
 from __future__ import annotations
 
 import contextlib
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+from ocirel import fsutil
 
 WORKERS = 2
 
@@ -53,17 +54,9 @@ class Flusher:
             raise errors[0]
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_then_rename(tmp: Path, target: Path) -> None:
     try:
-        fsync_file(tmp)
+        fsutil.fsync_file(tmp)
         tmp.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):

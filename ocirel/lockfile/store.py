@@ -21,7 +21,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from ocirel import fsutil
@@ -103,20 +103,11 @@ def check_writable(path: Path) -> None:
         Path(probe).unlink()
 
 
-@contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
-    import fcntl  # noqa: PLC0415 - POSIX only, imported where used
-
+def _locked(target: Path) -> contextlib.AbstractContextManager[None]:
     lock_path = target.with_name(target.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise LockfileError(f"cannot create lock file {lock_path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return fsutil.flocked(
+        lock_path, lambda exc: LockfileError(f"cannot create lock file {lock_path}: {exc.strerror}")
+    )
 
 
 def _real_target(path: Path) -> Path:

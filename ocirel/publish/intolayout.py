@@ -26,25 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocirel import ocilayout
-from ocirel.backends.base import LayoutExporter
 from ocirel.errors import DigestMismatchError, LayoutError, OcirelError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import OciImage, not_comparable, parse_image_config
-from ocirel.publish.job import Job, run
-from ocirel.publish.labels import build_labels
+from ocirel.publish.exporting import ExportingPublisher
+from ocirel.publish.job import run
 from ocirel.publish.outcome import Published, PublishResult
 from ocirel.publish.unchanged import Previous
 from ocirel.publish.versions import latest_version
 from ocirel.reference import LayoutTarget
-from ocirel.runner import display
 
 
 @dataclass
-class OciLayoutPublisher:
+class OciLayoutPublisher(ExportingPublisher):
     """Build, export, link the layers into the layout, then tag under its lock."""
-
-    job: Job
-    exporter: LayoutExporter
 
     @property
     def target(self) -> LayoutTarget:
@@ -154,15 +149,10 @@ class OciLayoutPublisher:
         return tag, stamped
 
     def plan(self, tag: str, source: SourceInfo) -> tuple[str, ...]:
-        job, req = self.job, self.job.request
-        layout = self.root / ".ocirel-export-XXXX" / "layout"
-        labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, source, job.created()))
-        spec = job.spec(named=req.keep_image)
+        req = self.job.request
+        labels = self.labels_text(tag, source)
         return (
-            display(self.exporter.build_argv(spec, job.build_env)),
-            display(self.exporter.export_argv(
-                job.local_image, layout, layout.with_name("layout.digest"), job.build_env
-            )),
+            *self.build_and_export_plan(self.root / ".ocirel-export-XXXX" / "layout"),
             "compare with the layout's latest version (layer diff-ids and configuration); "
             "if equal, reuse it and stop here",
             f"link the layers into {self.root}/blobs/sha256",

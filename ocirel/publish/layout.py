@@ -26,16 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocirel.backends.base import LayoutExporter
 from ocirel.errors import TagConflictError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import ImageConfig, OciImage
 from ocirel.publish.background import Background
+from ocirel.publish.exporting import ExportingPublisher
 from ocirel.publish.index import check_platform
-from ocirel.publish.job import Job, Prepared, run
-from ocirel.publish.labels import build_labels
+from ocirel.publish.job import Prepared
 from ocirel.publish.outcome import Published, PublishResult
-from ocirel.runner import display
 
 if TYPE_CHECKING:
     from ocirel.publish.export import LayoutExport
@@ -43,14 +41,8 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class LayoutPublisher:
+class LayoutPublisher(ExportingPublisher):
     """Build, export a layout, upload it by digest, then claim the tag."""
-
-    job: Job
-    exporter: LayoutExporter
-
-    def run(self) -> PublishResult:
-        return run(self.job, self)
 
     def publish(self) -> PublishResult:
         job, req = self.job, self.job.request
@@ -141,18 +133,13 @@ class LayoutPublisher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def plan(self, tag: str, source: SourceInfo) -> tuple[str, ...]:
-        job, req = self.job, self.job.request
+        req = self.job.request
         layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "layout"
-        labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, source, job.created()))
-        spec = job.spec(named=req.keep_image)
         return (
-            display(self.exporter.build_argv(spec, job.build_env)),
-            display(self.exporter.export_argv(
-                job.local_image, layout, layout.with_name("layout.digest"), job.build_env
-            )),
+            *self.build_and_export_plan(layout),
             "compare with the latest version (layer diff-ids and configuration); "
             "if equal, reuse it and stop here",
-            f"stamp labels into the image config: {labels}",
+            f"stamp labels into the image config: {self.labels_text(tag, source)}",
             f"upload blobs and manifest to {req.repository.name}@<digest> (ocirel, by digest)",
             f"claim tag {tag}: HEAD must be 404, then PUT, settle, verify",
             f"record {req.name} in {req.lockfile}",

@@ -26,14 +26,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocirel.backends.base import BuildSpec, LayoutExporter
+from ocirel.backends.base import BuildSpec
 from ocirel.errors import OcirelError, TagConflictError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import ImageConfig, OciImage
 from ocirel.publish.background import Background
+from ocirel.publish.exporting import ExportingPublisher
 from ocirel.publish.index import build_index, check_platform, compare_index, same_platform
-from ocirel.publish.job import Job, Prepared, run
-from ocirel.publish.labels import build_labels
+from ocirel.publish.job import Prepared
 from ocirel.publish.outcome import Published, PublishResult
 from ocirel.runner import display
 
@@ -45,14 +45,8 @@ Exported = list[tuple["LayoutExport", OciImage]]
 
 
 @dataclass
-class MultiPlatformPublisher:
+class MultiPlatformPublisher(ExportingPublisher):
     """Build each platform, export, upload by digest, index them, claim the tag."""
-
-    job: Job
-    exporter: LayoutExporter
-
-    def run(self) -> PublishResult:
-        return run(self.job, self)
 
     def publish(self) -> PublishResult:
         job, req = self.job, self.job.request
@@ -207,7 +201,7 @@ class MultiPlatformPublisher:
     def plan(self, tag: str, source: SourceInfo) -> tuple[str, ...]:
         job, req = self.job, self.job.request
         layout = Path(tempfile.gettempdir()) / "ocirel-XXXX" / "platform-N" / "layout"
-        labels = ", ".join(f"{k}={v}" for k, v in build_labels(tag, source, job.created()))
+        labels = self.labels_text(tag, source)
         builds = tuple(
             display(self.exporter.build_argv(replace(job.spec(named=False), platform=p),
                                              job.build_env))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ocirel.bundle import flush
+from ocirel import fsutil
 from ocirel.bundle.flush import Flusher
 from ocirel.bundle.layout import LayoutWriter
 from ocirel.oci import Digest
@@ -20,12 +20,12 @@ def digest_of(data: bytes) -> Digest:
 
 
 class HeldFsync:
-    """``flush.fsync_file`` that records what it flushed and waits until released."""
+    """``fsutil.fsync_file`` that records what it flushed and waits until released."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.flushed: list[str] = []
-        self.real = flush.fsync_file
+        self.real = fsutil.fsync_file
 
     def __call__(self, path: Path) -> None:
         self.flushed.append(path.name)
@@ -37,7 +37,7 @@ def test_a_blob_gets_its_name_only_after_its_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = HeldFsync()
-    monkeypatch.setattr(flush, "fsync_file", held)
+    monkeypatch.setattr(fsutil, "fsync_file", held)
     writer = LayoutWriter(tmp_path / "layout")
     data = b"layer" * 1000
     writer.write(digest_of(data), len(data), [data])  # returns before the flush ends
@@ -56,7 +56,7 @@ def test_finish_waits_for_every_flush_before_index_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = HeldFsync()
-    monkeypatch.setattr(flush, "fsync_file", held)
+    monkeypatch.setattr(fsutil, "fsync_file", held)
     writer = LayoutWriter(tmp_path / "layout")
     blobs = [bytes([n]) * 5000 for n in range(5)]
     for data in blobs:
@@ -79,7 +79,7 @@ def test_a_failed_fsync_is_raised_and_leaves_no_blob(
     def broken(path: Path) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(flush, "fsync_file", broken)
+    monkeypatch.setattr(fsutil, "fsync_file", broken)
     writer = LayoutWriter(tmp_path / "layout")
     data = b"x" * 100
     writer.write(digest_of(data), len(data), [data])
@@ -93,7 +93,7 @@ def test_a_temporary_layout_is_not_fsynced(tmp_path: Path, monkeypatch: pytest.M
     def forbidden(path: Path) -> None:
         raise AssertionError("fsync of a throw-away layout")
 
-    monkeypatch.setattr(flush, "fsync_file", forbidden)
+    monkeypatch.setattr(fsutil, "fsync_file", forbidden)
     data = b"y" * 100
     with LayoutWriter(tmp_path / "layout", durable=False) as writer:
         writer.write(digest_of(data), len(data), [data])
@@ -104,7 +104,7 @@ def test_leaving_the_writer_on_an_error_waits_and_keeps_that_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = HeldFsync()
-    monkeypatch.setattr(flush, "fsync_file", held)
+    monkeypatch.setattr(fsutil, "fsync_file", held)
     data = b"z" * 100
     held.release.set()
     writer = LayoutWriter(tmp_path / "layout")

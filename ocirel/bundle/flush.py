@@ -14,6 +14,7 @@ digest is always complete and on disk, and :meth:`Flusher.wait` (before
 from __future__ import annotations
 
 import contextlib
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,19 +34,22 @@ class Flusher:
         self.durable = durable
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
+        self._lock = threading.Lock()
 
     def settle(self, tmp: Path, target: Path) -> None:
         """``tmp`` (closed, verified) becomes ``target`` once it is on disk."""
         if not self.durable:
             tmp.replace(target)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="fsync")
-        self._pending.append(self._pool.submit(_fsync_then_rename, tmp, target))
+        with self._lock:  # blobs arrive from several download workers at once
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="fsync")
+            self._pending.append(self._pool.submit(_fsync_then_rename, tmp, target))
 
     def wait(self) -> None:
         """Every blob handed over is in place and durable; or the first failure."""
-        pending, self._pending = self._pending, []
+        with self._lock:
+            pending, self._pending = self._pending, []
         errors = [exc for exc in (future.exception() for future in pending) if exc]
         if self._pool is not None:
             self._pool.shutdown(wait=True)

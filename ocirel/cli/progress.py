@@ -261,21 +261,26 @@ def stages(
         return
     proxy = cast(TextIO, _Stderr(display, real))
     handlers = _retarget_log_handlers(real, proxy)
-    sys.stderr = proxy
-    ticker = _Ticker(display)
-    ok = False
+    ok, ticker = False, None
     try:
+        sys.stderr = proxy
+        ticker = _Ticker(display)
         if first is not None:
             display.stage(first)
         yield display
         ok = True
     finally:
-        ticker.stop()
+        # stderr and the log handlers first: nothing below (a second Ctrl-C in the
+        # ticker's join, a terminal that is gone) may leave them pointing at the proxy
         sys.stderr = real
         for handler in handlers:
             handler.setStream(real)
-        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
-            display.finish(ok=ok)
+        try:
+            if ticker is not None:
+                ticker.stop()
+        finally:
+            with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
+                display.finish(ok=ok)
 
 
 def _retarget_log_handlers(real: TextIO, proxy: TextIO) -> list[logging.StreamHandler[Any]]:

@@ -140,14 +140,18 @@ class EarlyUploads:
                 except OSError:  # renamed meanwhile: the finished blob is uploaded instead
                     self._seen.add(entry.name)
                     continue
-                head = os.pread(handle.fileno(), 4, 0)
+                try:
+                    head = os.pread(handle.fileno(), 4, 0)
+                    inode = os.fstat(handle.fileno()).st_ino
+                except OSError:
+                    handle.close()
+                    raise
                 if len(head) < 4 or not head.startswith(LAYER_MAGIC):
                     handle.close()
                     if len(head) >= 4:  # the config or the manifest: not worth a stream
                         self._seen.add(entry.name)
                     continue
                 self._seen.add(entry.name)
-                inode = os.fstat(handle.fileno()).st_ino
                 body = GrowingFile(handle, Path(entry.path), self._stop, self._poll)
                 log.debug("streaming %s to the registry while the builder writes it", entry.name)
                 self._streams[inode] = self._pool.submit(self._send_stream, body, inode)
@@ -158,6 +162,8 @@ class EarlyUploads:
         try:
             self._stream(cast(IO[bytes], body), lambda: self._final(inode)[0])
         except (OcirelError, OSError) as exc:
+            if self._stop.is_set() and self._failed:  # the export failed: no fallback upload
+                return
             log.debug("streaming a layer failed (%s); uploading the finished blob", exc)
             body.wait_until_renamed()
             digest, path = self._final(inode)

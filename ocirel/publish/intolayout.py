@@ -30,6 +30,7 @@ from ocirel.errors import DigestMismatchError, LayoutError, OcirelError
 from ocirel.gitinfo import SourceInfo
 from ocirel.oci import OciImage, not_comparable, parse_image_config
 from ocirel.publish.exporting import ExportingPublisher
+from ocirel.publish.index import check_platform
 from ocirel.publish.job import run
 from ocirel.publish.outcome import Published, PublishResult
 from ocirel.publish.unchanged import Previous
@@ -65,7 +66,9 @@ class OciLayoutPublisher(ExportingPublisher):
         source = job.source_factory()
         workdir: list[Path] = []  # made by the first export, removed whatever happens
         try:
+            job.stage("build")
             job.build(job.spec(named=req.keep_image))
+            job.stage("compare")
             image: OciImage | None = None
             local_config = job.local_config()
             if local_config is None:  # the builder cannot show its config: export first
@@ -110,6 +113,7 @@ class OciLayoutPublisher(ExportingPublisher):
         from ocirel.image import read_layout  # noqa: PLC0415 - only when there is a new version
 
         job = self.job
+        job.stage("export")
         try:
             ocilayout.ensure_layout(self.root)
             workdir.append(Path(tempfile.mkdtemp(prefix=".ocirel-export-", dir=self.root)))
@@ -125,6 +129,8 @@ class OciLayoutPublisher(ExportingPublisher):
                 f"{self.exporter.name} reported {digest} but the exported manifest is "
                 f"{exported.manifest.digest}"
             )
+        if job.request.platforms:  # one --platform: the image must be of it
+            check_platform(job.request.platforms[0], exported.config, self.exporter.name)
         return exported
 
     def _write(self, image: OciImage, source: SourceInfo) -> tuple[str, OciImage]:
@@ -133,6 +139,7 @@ class OciLayoutPublisher(ExportingPublisher):
         from ocirel.image import stamp_labels  # noqa: PLC0415
 
         job, root = self.job, self.root
+        job.stage("write")
         ocilayout.ensure_layout(root)
         for layer in image.layers:
             if layer.path is None:

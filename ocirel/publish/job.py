@@ -350,6 +350,11 @@ class Job:
         for digest, ride in rides:
             ride.finish(kept=digest == kept)
 
+    def drop_rides(self) -> None:
+        """Forget the records under way without waiting (Ctrl-C): each is pushed by a
+        daemon thread, and a record that makes it is harmless (:meth:`finish_rides`)."""
+        self._rides = []
+
     def planned(self, tag: str, steps: tuple[str, ...]) -> PublishResult:
         req = self.request
         return PublishResult(
@@ -381,6 +386,11 @@ def run(
         return job.planned(tag, flow.plan(tag, source))
     try:
         return flow.publish()
+    except KeyboardInterrupt:
+        job.drop_rides()  # interrupted: the records' (daemon) threads are not waited for
+        raise
     finally:
-        job.finish_rides(kept=None)  # a failed publish: join what it started
-        job.clean_up()
+        try:
+            job.finish_rides(kept=None)  # a failed publish: join what it started
+        finally:
+            job.clean_up()

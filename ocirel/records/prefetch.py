@@ -43,4 +43,6 @@ class Prefetch:
         self.start()  # a publisher that never said "new version" still gets a record
         assert self._thread is not None
         self._thread.join(timeout)
+        if self._thread.is_alive():  # not handed over yet: the record goes without it
+            return None
         return self._version

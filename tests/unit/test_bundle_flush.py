@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ocirel import fsutil
+from ocirel.bundle import flush
 from ocirel.bundle.flush import Flusher
 from ocirel.bundle.layout import LayoutWriter
 from ocirel.oci import Digest
@@ -118,3 +121,32 @@ def test_leaving_the_writer_on_an_error_waits_and_keeps_that_error(
         failing_export()
     assert writer.has(digest_of(data), len(data))  # the flush finished before the exit
     Flusher().wait()  # nothing pending: a no-op, no pool started
+
+
+def test_blobs_settled_from_many_threads_share_one_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Download workers hand blobs over at the same moment: one pool is made, so no
+    pool (and its threads) is left behind, and every blob is in place after wait()."""
+    made: list[object] = []
+    real_pool = ThreadPoolExecutor
+
+    def counting_pool(*args: Any, **kwargs: Any) -> Any:
+        threading.Event().wait(0.01)  # widen the window between the check and the set
+        pool = real_pool(*args, **kwargs)
+        made.append(pool)
+        return pool
+
+    monkeypatch.setattr(flush, "ThreadPoolExecutor", counting_pool)
+    flusher = Flusher()
+    blobs = [(tmp_path / f"t{n}", tmp_path / f"b{n}") for n in range(8)]
+    for tmp, _ in blobs:
+        tmp.write_bytes(b"x")
+    threads = [threading.Thread(target=flusher.settle, args=pair) for pair in blobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    flusher.wait()
+    assert len(made) == 1
+    assert all(target.exists() and not tmp.exists() for tmp, target in blobs)

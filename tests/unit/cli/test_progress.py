@@ -277,3 +277,25 @@ def test_the_verbose_log_goes_above_the_live_line_too(monkeypatch: pytest.Monkey
     lines = screen(fake.getvalue())
     assert lines[0] == "a log line"
     assert lines[1].startswith("✓ build")
+
+
+def test_stderr_is_restored_even_when_stopping_the_ticker_is_interrupted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second Ctrl-C while the ticker thread is joined must not leave stderr (and
+    the log handlers) pointing at the display for the rest of the process."""
+    fake = fake_stderr(monkeypatch)
+    real_stop = progress._Ticker.stop
+
+    def interrupted_stop(self: progress._Ticker) -> None:
+        real_stop(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress._Ticker, "stop", interrupted_stop)
+    with (
+        pytest.raises(KeyboardInterrupt),
+        stages("build", environ={"TERM": "xterm", "NO_COLOR": "1"}),
+    ):
+        pass
+    assert sys.stderr is fake
+    assert fake.getvalue().endswith("\n")  # the display still finished its line

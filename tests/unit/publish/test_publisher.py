@@ -961,3 +961,20 @@ def test_no_record_is_started_without_a_push(publish: LayoutRun) -> None:
     again = publish.run()  # unchanged: reused, nothing pushed
     assert again.tag == "v1"
     assert [e[0] for e in records.events] == ["start", "finish"]
+
+
+def test_ctrl_c_during_the_settle_does_not_wait_for_the_record_and_still_cleans_up(
+    publish: LayoutRun,
+) -> None:
+    """The record's thread is a daemon: an interrupted publish neither joins it (that
+    could hang on a slow registry) nor skips removing the local image."""
+    publish.attacher = records = StubRecords(publish)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    publish.sleep_hook = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        publish.run(no_cache=True)  # --no-cache: the local image is removed
+    assert [e[0] for e in records.events] == ["start"]  # started, never joined
+    assert any(call.startswith("remove ") for call in publish.builder.calls)

@@ -19,7 +19,7 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from ocirel import lockfile
 from ocirel.lockfile import LockEntry, Lockfile
 from ocirel.oci import Digest
 from tests.integration.conftest import OcirelRunner, ocirel_env
+from tests.support.localimages import private_storage_env
 from tests.support.registry import RegistryServer
 
 pytestmark = pytest.mark.builder
@@ -189,13 +190,27 @@ def test_no_color_on_a_terminal_writes_no_colour_escape(
     assert re.search(DONE.format(stage="build"), run.terminal)
 
 
+@pytest.fixture
+def own_storage(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A containers storage of this test's own (vfs: nothing mounted), emptied after it:
+    an interrupted build must not leave its working containers, or their fuse-overlayfs
+    mounts, in the storage the other tests and the run's leftover check share."""
+    root = tmp_path / "storage"
+    env = private_storage_env(root, driver="vfs")
+    yield env
+    full = {**os.environ, **env}
+    for argv in (["buildah", "rm", "--all"], ["buildah", "rmi", "--all", "--force"]):
+        subprocess.run(argv, env=full, capture_output=True, timeout=120, check=False)
+
+
 def test_ctrl_c_during_the_build_leaves_the_terminal_clean(
     publish_on_terminal: Callable[..., TtyRun],
     build_context: Callable[..., Path],
+    own_storage: dict[str, str],
 ) -> None:
     """The live line is erased, the stage marked failed, then "interrupted"; exit 130."""
     context = build_context("RUN sleep 47", unique=True)
-    run = publish_on_terminal(context, interrupt_at=": RUN sleep 47\n")
+    run = publish_on_terminal(context, env=own_storage, interrupt_at=": RUN sleep 47\n")
     assert run.returncode == 130, run.explain()
     text = run.terminal
     assert text.endswith("\n"), run.explain()

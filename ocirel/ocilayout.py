@@ -163,7 +163,7 @@ def put_blob_file(root: Path, digest: str, source: Path, size: int) -> None:
     """Blob ``digest`` from the file ``source``: hard-linked when on the same file
     system, else copied; renamed into place, so the blob file is never partial."""
     target = blob_path(root, digest)
-    if _has(target, size):
+    if has_blob(target, size):
         return
     with _placing(root, digest, target) as tmp:
         try:
@@ -181,7 +181,7 @@ def put_blob_bytes(root: Path, digest: str, data: bytes) -> None:
     target = blob_path(root, digest)
     if sha256_digest(data) != digest:
         raise DigestMismatchError(f"the bytes for blob {digest} do not hash to it")
-    if _has(target, len(data)):
+    if has_blob(target, len(data)):
         return
     with _placing(root, digest, target) as tmp:
         tmp.write_bytes(data)
@@ -204,7 +204,9 @@ def _placing(root: Path, digest: str, target: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _has(path: Path, size: int) -> bool:
+def has_blob(path: Path, size: int) -> bool:
+    """Whether the blob file ``path`` is there with ``size`` bytes (blob files only
+    get their name once complete)."""
     try:
         return path.stat().st_size == size
     except OSError:

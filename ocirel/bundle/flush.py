@@ -4,11 +4,10 @@ An export writes hundreds of MB. Calling ``fsync`` on each blob before its worke
 downloads the next put every disk flush on the download path (``dd`` of 512 MB here:
 0.3-1.7 s without ``conv=fsync``, 0.6-2.6 s with it); ``skopeo copy`` to a directory
 does not fsync at all. A :class:`Flusher` keeps the guarantee and takes it off that
-path: each verified
-blob is handed over as a temporary file, fsynced on a worker thread while the next
-blobs download, and only then renamed to its final name. So a blob file under its
-digest is always complete and on disk, and :meth:`Flusher.wait` (before
-``index.json`` is written) returns only once every blob is.
+path: each verified blob is handed over as a temporary file, fsynced on a worker
+thread while the next blobs download, and only then renamed to its final name. So a
+blob file under its digest is always complete and on disk, and :meth:`Flusher.wait`
+(before ``index.json`` is written) returns only once every blob is.
 """
 
 from __future__ import annotations

@@ -39,7 +39,14 @@ from ocirel.oci import (
     parse_manifest,
     sha256_digest,
 )
-from ocirel.ocilayout import INDEX_FILE, LAYOUT_FILE, LAYOUT_VERSION, LOCK_NAME, REF_NAME
+from ocirel.ocilayout import (
+    INDEX_FILE,
+    LAYOUT_FILE,
+    LAYOUT_VERSION,
+    LOCK_NAME,
+    REF_NAME,
+    has_blob,
+)
 from ocirel.reference import is_valid_digest
 
 LOCK_FILE = "ocirel.lock.json"
@@ -144,10 +151,7 @@ class LayoutWriter:
 
     def has(self, digest: str, size: int) -> bool:
         """Whether a complete blob is there (blob files only appear once verified)."""
-        try:
-            return self.path(digest).stat().st_size == size
-        except OSError:
-            return False
+        return has_blob(self.path(digest), size)
 
     def write(self, digest: Digest, size: int, chunks: Iterable[bytes]) -> None:
         """Write ``chunks`` as blob ``digest``: hashed as written, renamed into place

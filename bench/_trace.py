@@ -33,7 +33,8 @@ PHASES = (
     ("ocirel.publish.claim", "TagClaim.claim", "claim (HEAD, PUT, settle, verify)"),
     ("ocirel.publish.job", "Job.record", "lockfile update"),
     ("ocirel.publish.job", "Job.clean_up", "clean-up wait"),
-    ("ocirel.cli.wiring", "attach_record", "build record"),
+    ("ocirel.records.attach", "RecordAttacher.start", "build record: start"),
+    ("ocirel.records.attach", "PendingRecord.finish", "build record: finish (wait)"),
     ("ocirel.cli.wiring", "publish", "wiring.publish (whole)"),
 )
 

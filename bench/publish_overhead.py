@@ -112,8 +112,7 @@ def main() -> None:
                 str(context),
             ]  # fmt: skip
             trace = Path(__file__).resolve().parent / "_trace.py"
-            subprocess.run([sys.executable, str(trace), *argv], env=env, check=True,
-                           stderr=subprocess.DEVNULL)  # fmt: skip
+            subprocess.run([sys.executable, str(trace), *argv], env=env, check=True)
             return
         # one warm-up of each, not counted (page cache, base layers in storage)
         raw(1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -128,3 +129,14 @@ def test_a_bench_prints_its_summary_line_and_writes_the_file(tmp_path: Path) -> 
     rows = run.table_rows([("startup", written, None)])
     assert [row[3] for row in rows] == ["<= 150 ms", "<= 150 ms"]
     assert all(row[4] in ("met", "NOT met") for row in rows)
+
+
+def test_the_tracer_phases_name_functions_that_exist() -> None:
+    """``_trace.py`` wraps each phase by name: a rename in ocirel must not break ``--breakdown``."""
+    trace = load("_trace")
+    for module_name, path, _label in trace.PHASES:
+        owner: Any = importlib.import_module(module_name)
+        for part in path.split("."):
+            assert hasattr(owner, part), f"{module_name}.{path}: no {part}"
+            owner = getattr(owner, part)
+        assert callable(owner)

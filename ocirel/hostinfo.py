@@ -81,6 +81,32 @@ def configured_driver(env: Mapping[str, str], rootless: bool) -> tuple[str, str]
     return None
 
 
+def graph_roots(env: Mapping[str, str], rootless: bool) -> list[Path]:
+    """Where containers/storage may keep this user's images, most likely first: the
+    ``rootless_storage_path`` (rootless) or ``graphroot`` of each storage.conf, then the
+    default. A guess the caller must verify (see :mod:`ocirel.backends.stored`)."""
+    home = env.get("HOME") or str(Path.home())
+    keys = ("rootless_storage_path", "graphroot") if rootless else ("graphroot",)
+    roots: list[Path] = []
+    for path in storage_conf_paths(env, rootless):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        for key in keys:
+            match = re.search(rf'^\s*{key}\s*=\s*"([^"]+)"', text, re.MULTILINE)
+            if match:
+                value = match.group(1).replace("$HOME", home).replace("$UID", str(os.getuid()))
+                value = value.replace("$USER", env.get("USER", ""))
+                roots.append(Path(value))
+    if rootless:
+        data = env.get("XDG_DATA_HOME") or str(Path(home) / ".local" / "share")
+        roots.append(Path(data) / "containers" / "storage")
+    else:
+        roots.append(Path("/var/lib/containers/storage"))
+    return list(dict.fromkeys(roots))
+
+
 def fuse_device_usable(device: Path = Path("/dev/fuse")) -> bool:
     """Whether this user may open ``/dev/fuse`` (fuse-overlayfs needs it read-write)."""
     return os.access(device, os.R_OK | os.W_OK)

@@ -13,18 +13,23 @@ from ocirel.backends.buildah import Buildah
 from ocirel.backends.podman import Podman
 
 
-def storage_args(builder: str) -> list[str]:
-    """The global storage flags ocirel passes to ``builder`` here (rootless buildah may use
-    overlay while its own default is vfs: each driver has its own image list)."""
-    if builder == "docker":
-        return []
+def build_env() -> BuildEnv:
+    """The build environment (storage choice) ocirel uses here."""
     choice = hostinfo.choose_storage(
         None, os.environ, rootless=hostinfo.is_rootless(), kernel=hostinfo.kernel_version(),
         overlay_available=hostinfo.overlay_in_kernel(),
         fuse_overlayfs=shutil.which("fuse-overlayfs"),
     )  # fmt: skip
+    return BuildEnv(storage=choice)
+
+
+def storage_args(builder: str) -> list[str]:
+    """The global storage flags ocirel passes to ``builder`` here (rootless buildah may use
+    overlay while its own default is vfs: each driver has its own image list)."""
+    if builder == "docker":
+        return []
     backend = Buildah() if builder == "buildah" else Podman()
-    return backend.global_args(BuildEnv(storage=choice))
+    return backend.global_args(build_env())
 
 
 def local_image_names(builder: str) -> list[str]:

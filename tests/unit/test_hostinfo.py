@@ -414,3 +414,32 @@ def test_apparmor_restricts_userns(tmp_path: Path, content: str | None, expected
         (tmp_path / "proc/sys/kernel").mkdir(parents=True)
         (tmp_path / "proc/sys/kernel/apparmor_restrict_unprivileged_userns").write_text(content)
     assert hostinfo.apparmor_restricts_userns(tmp_path) is expected
+
+
+# -- graph_roots -------------------------------------------------------------------------
+
+
+def test_graph_roots_root_reads_graphroot_then_the_default(tmp_path: Path, home: Path) -> None:
+    conf = write_storage_conf(tmp_path / "c.conf", '[storage]\ngraphroot = "/srv/graph"\n')
+    env = {"HOME": str(home), "CONTAINERS_STORAGE_CONF": str(conf)}
+    assert hostinfo.graph_roots(env, rootless=False) == [
+        Path("/srv/graph"), Path("/var/lib/containers/storage"),
+    ]  # fmt: skip
+    assert hostinfo.graph_roots({"HOME": str(home)}, rootless=False) == [
+        Path("/var/lib/containers/storage")
+    ]
+
+
+def test_graph_roots_rootless_expands_the_rootless_path_and_ends_with_xdg_data(
+    tmp_path: Path, home: Path
+) -> None:
+    conf = write_storage_conf(
+        tmp_path / "xdg" / "containers" / "storage.conf",
+        '[storage]\nrootless_storage_path = "$HOME/st/$USER"\ngraphroot = "/g"\n',
+    )
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(conf.parent.parent), "USER": "ann"}
+    assert hostinfo.graph_roots(env, rootless=True) == [
+        home / "st" / "ann", Path("/g"), home / ".local" / "share" / "containers" / "storage",
+    ]  # fmt: skip
+    env = {"HOME": str(home), "XDG_DATA_HOME": "/data"}
+    assert hostinfo.graph_roots(env, rootless=True) == [Path("/data/containers/storage")]

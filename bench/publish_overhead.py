@@ -131,6 +131,14 @@ def main() -> None:
         f"\nratio ocirel/raw = {ratio:.3f}  "
         f"(target <= 1.20: {'met' if ratio <= 1.20 else 'NOT met'})"
     )
+    # the same runs paired (each ocirel run with the raw run just before it): how much
+    # of the ratio's swing between invocations is the machine's, not ocirel's
+    pairs = list(zip(results["raw buildah build+push"], results["ocirel publish"], strict=True))
+    print(
+        f"paired: median ratio {statistics.median(o / r for r, o in pairs):.3f}, median extra "
+        f"{statistics.median(o - r for r, o in pairs) * 1000:+.0f} ms; runs (raw/ocirel s): "
+        + " ".join(f"{r:.2f}/{o:.2f}" for r, o in pairs)
+    )
     rows = [figure("ocirel publish / raw build+push", ratio, "ratio", "<= 1.20", ratio <= 1.20)]
     if args.compare_tree:
         other = medians[f"ocirel publish ({args.compare_tree.name})"]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 
 from ocirel import runner
 from ocirel.backends.base import BuildEnv
 from ocirel.backends.containers import ContainersBackend, StepImage, parse_created
-from ocirel.backends.stored import StoredImage, read_stored_image
-from ocirel.hostinfo import graph_roots, is_rootless
+from ocirel.backends.stored import stored_image
 from ocirel.oci import ImageConfig, as_image_config
 
 #: from this many images on, :meth:`Buildah.created_times` lists the storage once instead
@@ -60,25 +58,18 @@ class Buildah(ContainersBackend):
     def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The OCI config buildah would push (``OCIv1``), diff-ids included: read from
         the storage's files when they verify, else from ``buildah inspect``."""
-        stored = _stored(image)
+        stored = stored_image(image)
         if stored is not None:
             return as_image_config(stored.config)
         config = self.inspect(image, env).get("OCIv1")
         return as_image_config(config) if isinstance(config, dict) else None
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        stored = _stored(image)
+        stored = stored_image(image)
         if stored is not None:
             return stored.annotations
         annotations = self.inspect(image, env).get("ImageAnnotations")
         return _strings(annotations)
-
-
-def _stored(image: str) -> StoredImage | None:
-    """``image`` (an ID) as :mod:`ocirel.backends.stored` reads it from the storage."""
-    if not _is_image_id(image):
-        return None
-    return read_stored_image(image, graph_roots(os.environ, is_rootless()))
 
 
 def _is_image_id(image: str) -> bool:

@@ -37,8 +37,10 @@ from typing import Any
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec
 from ocirel.backends.containers import ContainersBackend, StepImage, parse_created
+from ocirel.backends.stored import stored_image
 from ocirel.errors import BackendNotFoundError, CommandError, ConfigError
 from ocirel.hostinfo import StorageChoice
+from ocirel.oci import ImageConfig, as_image_config
 
 STORE_DRIVER_ARGV = ("podman", "info", "--format", "{{.Store.GraphDriverName}}")
 _DRIVER_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
@@ -151,7 +153,17 @@ class Podman(ContainersBackend):
                 known[image] = pending.result()
         return known
 
+    def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
+        """The OCI config the export will write, read from the storage's files when they
+        verify (:mod:`ocirel.backends.stored`); podman inspect does not show it, so
+        otherwise None: the publisher exports first and reads it from the layout."""
+        stored = stored_image(image)
+        return as_image_config(stored.config) if stored is not None else None
+
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
+        stored = stored_image(image)
+        if stored is not None:
+            return stored.annotations
         annotations = self.inspect(image, env).get("Annotations")
         if not isinstance(annotations, dict):
             return {}

@@ -46,6 +46,17 @@ class StoredImage:
     annotations: dict[str, str]
 
 
+def stored_image(image: str) -> StoredImage | None:
+    """:func:`read_stored_image` from the graph roots of this user's storage.conf."""
+    import os  # noqa: PLC0415
+
+    from ocirel.hostinfo import graph_roots, is_rootless  # noqa: PLC0415
+
+    if _IMAGE_ID.fullmatch(image) is None:
+        return None
+    return read_stored_image(image, graph_roots(os.environ, is_rootless()))
+
+
 def big_data_name(key: str) -> str:
     """The file name containers/storage gives the big-data item ``key``."""
     if _PLAIN_KEY.fullmatch(key):

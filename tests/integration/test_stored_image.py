@@ -21,12 +21,23 @@ from tests.support.localimages import build_env, storage_args
 pytestmark = pytest.mark.builder
 
 
-def build(context: Path, tmp_path: Path, *extra: str) -> str:
+def build(context: Path, tmp_path: Path, *extra: str, builder: str = "buildah") -> str:
     iidfile = tmp_path / "iid"
-    argv = ["buildah", *storage_args("buildah"), "build", "--isolation", "chroot", "--layers",
+    argv = [builder, *storage_args(builder), "build", "--isolation", "chroot", "--layers",
             "--iidfile", str(iidfile), *extra, str(context)]  # fmt: skip
     subprocess.run(argv, check=True, capture_output=True, timeout=300)
     return iidfile.read_text(encoding="utf-8").strip()
+
+
+def exported_config(builder: str, image: str, layout: Path) -> dict[str, Any]:
+    """The config ``builder push IMAGE oci:LAYOUT`` writes (what ocirel uploads)."""
+    argv = [builder, *storage_args(builder), "push", "--quiet", image, f"oci:{layout}"]
+    subprocess.run(argv, check=True, capture_output=True, timeout=300)
+    index = json.loads((layout / "index.json").read_text())
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_text())
+    config: dict[str, Any] = json.loads((blobs / manifest["config"]["digest"][7:]).read_text())
+    return config
 
 
 def inspect(image: str) -> dict[str, Any]:
@@ -36,9 +47,26 @@ def inspect(image: str) -> dict[str, Any]:
     return data
 
 
-def remove(image: str) -> None:
-    subprocess.run(["buildah", *storage_args("buildah"), "rmi", image], check=False,
+def remove(image: str, builder: str = "buildah") -> None:
+    subprocess.run([builder, *storage_args(builder), "rmi", image], check=False,
                    capture_output=True, timeout=120)  # fmt: skip
+
+
+@pytest.mark.parametrize("builder", ["buildah", "podman"])
+def test_the_stored_config_is_the_one_the_export_writes(
+    builder: str, build_context: Callable[..., Path], tmp_path: Path,
+    require_engine: Callable[[str], None],
+) -> None:  # fmt: skip
+    require_engine(builder)
+    context = build_context(f"RUN echo {builder} > /who.txt", unique=True)
+    image = build(context, tmp_path, builder=builder)
+    try:
+        stored = read_stored_image(image, graph_roots(os.environ, is_rootless()))
+        assert stored is not None, f"not found under {graph_roots(os.environ, is_rootless())}"
+        assert stored.config == exported_config(builder, image, tmp_path / "layout")
+        assert len(stored.config["rootfs"]["diff_ids"]) >= 2
+    finally:
+        remove(image, builder)
 
 
 def test_a_built_image_is_read_from_the_storage_as_inspect_shows_it(

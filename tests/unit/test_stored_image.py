@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ocirel import runner
+from ocirel import hostinfo, runner
 from ocirel.backends import buildah
 from ocirel.backends.base import BuildEnv
 from ocirel.backends.stored import MAX_BYTES, big_data_name, read_stored_image
@@ -104,7 +104,7 @@ def test_buildah_reads_the_storage_before_running_inspect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hexid = store(tmp_path)
-    monkeypatch.setattr(buildah, "graph_roots", lambda env, rootless: [tmp_path])
+    monkeypatch.setattr(hostinfo, "graph_roots", lambda env, rootless: [tmp_path])
     ran: list[list[str]] = []
 
     def no_inspect(argv: list[str], **_kwargs: Any) -> Any:

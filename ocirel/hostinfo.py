@@ -82,29 +82,43 @@ def configured_driver(env: Mapping[str, str], rootless: bool) -> tuple[str, str]
 
 
 def graph_roots(env: Mapping[str, str], rootless: bool) -> list[Path]:
-    """Where containers/storage may keep this user's images, most likely first: the
-    ``rootless_storage_path`` (rootless) or ``graphroot`` of each storage.conf, then the
-    default. A guess the caller must verify (see :mod:`ocirel.backends.stored`)."""
-    home = env.get("HOME") or str(Path.home())
-    keys = ("rootless_storage_path", "graphroot") if rootless else ("graphroot",)
+    """Where containers/storage keeps this user's images, most likely first, as it
+    decides: root takes the first storage.conf's ``graphroot``; rootless, the user's own
+    file's ``graphroot`` wins, then any file's ``rootless_storage_path`` (a system file's
+    ``graphroot`` is ignored), then ``$XDG_DATA_HOME/containers/storage``. Variables
+    are expanded as containers/storage does (``$UID``, then the environment). Only
+    absolute paths are kept. A guess the caller verifies (:mod:`ocirel.backends.stored`);
+    never raises."""
     roots: list[Path] = []
     for path in storage_conf_paths(env, rootless):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
+        system = path in (Path("/etc/containers/storage.conf"),
+                          Path("/usr/share/containers/storage.conf"))  # fmt: skip
+        keys = ("graphroot",) if not rootless else (
+            ("rootless_storage_path",) if system else ("graphroot", "rootless_storage_path")
+        )  # fmt: skip
         for key in keys:
             match = re.search(rf'^\s*{key}\s*=\s*"([^"]+)"', text, re.MULTILINE)
             if match:
-                value = match.group(1).replace("$HOME", home).replace("$UID", str(os.getuid()))
-                value = value.replace("$USER", env.get("USER", ""))
-                roots.append(Path(value))
+                roots.append(Path(_expand(match.group(1), env)))
     if rootless:
-        data = env.get("XDG_DATA_HOME") or str(Path(home) / ".local" / "share")
-        roots.append(Path(data) / "containers" / "storage")
+        home = env.get("HOME", "")
+        data = env.get("XDG_DATA_HOME") or (f"{home}/.local/share" if home else "")
+        if data:
+            roots.append(Path(data) / "containers" / "storage")
     else:
         roots.append(Path("/var/lib/containers/storage"))
-    return list(dict.fromkeys(roots))
+    return [root for root in dict.fromkeys(roots) if root.is_absolute()]
+
+
+def _expand(value: str, env: Mapping[str, str]) -> str:
+    """``$UID``, then ``$NAME`` / ``${NAME}`` from ``env`` (unset: empty), like Go's
+    ``os.ExpandEnv`` after containers/storage's own ``$UID``."""
+    value = value.replace("$UID", str(os.getuid()))
+    return re.sub(r"\$(\w+|\{\w+\})", lambda m: env.get(m.group(1).strip("{}"), ""), value)
 
 
 def fuse_device_usable(device: Path = Path("/dev/fuse")) -> bool:

@@ -157,11 +157,11 @@ class Podman(ContainersBackend):
         """The OCI config the export will write, read from the storage's files when they
         verify (:mod:`ocirel.backends.stored`); podman inspect does not show it, so
         otherwise None: the publisher exports first and reads it from the layout."""
-        stored = stored_image(image)
+        stored = stored_image(image, self.store_driver())
         return as_image_config(stored.config) if stored is not None else None
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        stored = stored_image(image)
+        stored = stored_image(image, self.store_driver())
         if stored is not None:
             return stored.annotations
         annotations = self.inspect(image, env).get("Annotations")

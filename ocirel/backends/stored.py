@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,15 +47,14 @@ class StoredImage:
     annotations: dict[str, str]
 
 
-def stored_image(image: str) -> StoredImage | None:
-    """:func:`read_stored_image` from the graph roots of this user's storage.conf."""
-    import os  # noqa: PLC0415
-
+def stored_image(image: str, driver: str | None = None) -> StoredImage | None:
+    """:func:`read_stored_image` from the graph roots of this user's storage.conf,
+    the store of ``driver`` (the one the builder uses, when known) first."""
     from ocirel.hostinfo import graph_roots, is_rootless  # noqa: PLC0415
 
     if _IMAGE_ID.fullmatch(image) is None:
         return None
-    return read_stored_image(image, graph_roots(os.environ, is_rootless()))
+    return read_stored_image(image, graph_roots(os.environ, is_rootless()), driver)
 
 
 def big_data_name(key: str) -> str:
@@ -64,22 +64,27 @@ def big_data_name(key: str) -> str:
     return "=" + base64.b64encode(key.encode("utf-8")).decode("ascii")
 
 
-def read_stored_image(image: str, roots: Iterable[Path]) -> StoredImage | None:
+def read_stored_image(
+    image: str, roots: Iterable[Path], driver: str | None = None
+) -> StoredImage | None:
     """The config and annotations of the image with ID ``image``, from the first of
-    ``roots`` that holds it in a verified form; None when none does."""
+    ``roots`` that holds it in a verified form (in ``driver``'s store before any
+    other: a store left by another driver may hold an older manifest); None when none
+    does."""
     match = _IMAGE_ID.fullmatch(image)
     if match is None:
         return None
     hexid = match.group(1)
     for root in roots:
         try:
-            candidates = sorted(root.glob(f"*-images/{hexid}"))
-        except OSError:
+            stores = sorted(root.glob(f"*-images/{hexid}"))
+        except (OSError, ValueError):
             continue
-        for directory in candidates:
-            found = _verified(directory, hexid)
-            if found is not None:
-                return found
+        preferred = root / f"{driver}-images" / hexid if driver else None
+        for directory in sorted(stores, key=lambda d: d != preferred):
+            stored = _verified(directory, hexid)
+            if stored is not None:
+                return stored
     return None
 
 

@@ -57,7 +57,15 @@ class LayoutExport:
     ) -> OciImage:
         """``image`` as an OCI layout under ``workdir``, without compressing (or later
         uploading) the layers the registry already holds."""
-        known = self.reusable(image, local_config, previous)
+        exported = self._export(image, workdir, self.reusable(image, local_config, previous))
+        if local_config is not None and _diff_ids(local_config) != _diff_ids(exported.config):
+            # the decision (unchanged or not) was made on local_config: it must be this image's
+            raise DigestMismatchError(
+                f"{self.exporter.name} exported other layers than the built image {image} has"
+            )
+        return exported
+
+    def _export(self, image: str, workdir: Path, known: dict[Digest, KnownBlob]) -> OciImage:
         if not known:
             return self.export_layout(image, workdir / "layout")
         repo = self.repo
@@ -85,7 +93,8 @@ class LayoutExport:
     ) -> dict[Digest, KnownBlob]:
         """The build's layers the registry holds: the previous version's, the base
         image's (same registry), and those the cache knows. Without the local config
-        (podman), all those of the previous version and the base are planted."""
+        (a build whose config the storage and inspect cannot show), all those of the
+        previous version and the base are planted."""
         diff_ids = _diff_ids(local_config)
         own = (
             layers_of(previous.manifest, previous.config, self.repo.repository)

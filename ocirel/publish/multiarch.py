@@ -65,7 +65,7 @@ class MultiPlatformPublisher(ExportingPublisher):
             prepared = background.result()
             configs = self._configs(images)
             exported: Exported | None = None
-            if any(config is None for config in configs.values()):  # podman: export first
+            if any(config is None for config in configs.values()):  # no config shown: export first
                 exported = self._export_all(prepared, workdir, images)
                 configs = {p: image.config for p, (_, image) in zip(images, exported, strict=True)}
             known = {p: c for p, c in configs.items() if c is not None}

@@ -157,3 +157,12 @@ def clean_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def _no_real_image_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never read this machine's containers/storage (the builders' stored-image
+    fast path, :mod:`ocirel.backends.stored`): no graph roots unless a test gives some."""
+    from ocirel import hostinfo  # noqa: PLC0415
+
+    monkeypatch.setattr(hostinfo, "graph_roots", lambda env, rootless: [])

@@ -12,6 +12,8 @@ from ocirel import hostinfo
 from ocirel.hostinfo import StorageChoice, choose_storage
 
 FUSE = "/usr/bin/fuse-overlayfs"
+#: the real function (tests/unit/conftest.py stubs it for every other unit test)
+graph_roots = hostinfo.graph_roots
 SYSTEM_CONF = (Path("/etc/containers/storage.conf"), Path("/usr/share/containers/storage.conf"))
 
 
@@ -422,24 +424,44 @@ def test_apparmor_restricts_userns(tmp_path: Path, content: str | None, expected
 def test_graph_roots_root_reads_graphroot_then_the_default(tmp_path: Path, home: Path) -> None:
     conf = write_storage_conf(tmp_path / "c.conf", '[storage]\ngraphroot = "/srv/graph"\n')
     env = {"HOME": str(home), "CONTAINERS_STORAGE_CONF": str(conf)}
-    assert hostinfo.graph_roots(env, rootless=False) == [
+    assert graph_roots(env, rootless=False) == [
         Path("/srv/graph"), Path("/var/lib/containers/storage"),
     ]  # fmt: skip
-    assert hostinfo.graph_roots({"HOME": str(home)}, rootless=False) == [
-        Path("/var/lib/containers/storage")
-    ]
+    assert graph_roots({"HOME": str(home)}, rootless=False) == [Path("/var/lib/containers/storage")]
 
 
-def test_graph_roots_rootless_expands_the_rootless_path_and_ends_with_xdg_data(
-    tmp_path: Path, home: Path
-) -> None:
+def test_graph_roots_rootless_follows_containers_storage(tmp_path: Path, home: Path) -> None:
+    """The user's own graphroot wins, then rootless_storage_path (``$UID`` and the
+    environment expanded, unset variables empty), then the XDG data default."""
     conf = write_storage_conf(
         tmp_path / "xdg" / "containers" / "storage.conf",
-        '[storage]\nrootless_storage_path = "$HOME/st/$USER"\ngraphroot = "/g"\n',
+        '[storage]\nrootless_storage_path = "${HOME}/st/$USER/$UNSET"\ngraphroot = "/g"\n',
     )
     env = {"HOME": str(home), "XDG_CONFIG_HOME": str(conf.parent.parent), "USER": "ann"}
-    assert hostinfo.graph_roots(env, rootless=True) == [
-        home / "st" / "ann", Path("/g"), home / ".local" / "share" / "containers" / "storage",
+    assert graph_roots(env, rootless=True) == [
+        Path("/g"), home / "st" / "ann", home / ".local" / "share" / "containers" / "storage",
     ]  # fmt: skip
     env = {"HOME": str(home), "XDG_DATA_HOME": "/data"}
-    assert hostinfo.graph_roots(env, rootless=True) == [Path("/data/containers/storage")]
+    assert graph_roots(env, rootless=True) == [Path("/data/containers/storage")]
+
+
+def test_graph_roots_rootless_ignores_a_system_graphroot(monkeypatch: pytest.MonkeyPatch) -> None:
+    system = Path("/etc/containers/storage.conf")
+    monkeypatch.setattr(hostinfo, "storage_conf_paths", lambda env, rootless: [system])
+    text = (
+        '[storage]\ngraphroot = "/var/lib/containers/storage"\nrootless_storage_path = "/r/$UID"\n'
+    )
+    monkeypatch.setattr(Path, "read_text", lambda self, **kw: text)
+    uid = os.getuid()
+    assert graph_roots({"HOME": "/h"}, rootless=True) == [
+        Path(f"/r/{uid}"), Path("/h/.local/share/containers/storage"),
+    ]  # fmt: skip
+    assert graph_roots({}, rootless=False) == [Path("/var/lib/containers/storage")]
+
+
+def test_graph_roots_never_raises_and_keeps_only_absolute_paths(tmp_path: Path, home: Path) -> None:
+    latin1 = tmp_path / "latin1.conf"
+    latin1.write_bytes('[storage]\n# caf\xe9\ngraphroot = "relative/graph"\n'.encode("latin-1"))
+    env = {"CONTAINERS_STORAGE_CONF": str(latin1)}
+    assert graph_roots(env, rootless=False) == [Path("/var/lib/containers/storage")]
+    assert graph_roots(env, rootless=True) == []  # no HOME, no XDG_DATA_HOME

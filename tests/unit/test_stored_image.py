@@ -122,3 +122,22 @@ def test_buildah_reads_the_storage_before_running_inspect(
         backend.image_config("localhost/app:1", BuildEnv())
     assert ran
     assert "inspect" in ran[0]
+
+
+def test_the_store_of_the_builders_driver_is_read_first(tmp_path: Path) -> None:
+    """The same image in two drivers' stores (ocirel once used another): the manifest
+    of the driver in use is the one to trust for annotations."""
+    hexid = store(tmp_path, driver="overlay")
+    vfs = tmp_path / "vfs-images" / hexid
+    vfs.mkdir(parents=True)
+    for item in (tmp_path / "overlay-images" / hexid).iterdir():
+        (vfs / item.name).write_bytes(item.read_bytes())
+    manifest = json.loads((vfs / "manifest").read_text())
+    manifest["annotations"] = {"org.opencontainers.image.base.name": "r/newer:2"}
+    (vfs / "manifest").write_text(json.dumps(manifest))
+    found = read_stored_image(hexid, [tmp_path], "vfs")
+    assert found is not None
+    assert found.annotations == {"org.opencontainers.image.base.name": "r/newer:2"}
+    found = read_stored_image(hexid, [tmp_path], "overlay")
+    assert found is not None
+    assert found.annotations == {"org.opencontainers.image.base.name": "r/base:1"}

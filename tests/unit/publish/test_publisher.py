@@ -605,6 +605,20 @@ def test_r29_export_digest_that_does_not_match_the_layout_pushes_nothing(
     assert publish.lockfile.read_bytes() == old_lockfile
 
 
+def test_an_export_whose_layers_are_not_the_compared_ones_pushes_nothing(
+    publish: LayoutRun, old_lockfile: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unchanged decision is made on the config read before the export (the storage's
+    files, or inspect): an export with other layers than that config stops the publish."""
+    other: ImageConfig = json.loads(publish.builder.config)
+    other["rootfs"]["diff_ids"] = ["sha256:" + "e" * 64]
+    monkeypatch.setattr(publish.builder, "image_config", lambda image, env: other)
+    with pytest.raises(DigestMismatchError, match="other layers"):
+        publish.run()
+    assert not [r for r in publish.store.fake.log if "/manifests/" in r.path and r.method == "PUT"]
+    assert publish.lockfile.read_bytes() == old_lockfile
+
+
 # ------------------------------------------------------ round two: item 42 (issue 9.4)
 
 

@@ -1,5 +1,5 @@
 """``python -m ocirel``."""
 
-from ocirel.entry import main
+from ocirel.entry import run
 
-main()
+run()

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from ocirel import runner
 from ocirel.backends.base import BuildEnv
 from ocirel.backends.containers import ContainersBackend, StepImage, parse_created
-from ocirel.backends.stored import stored_image
 from ocirel.oci import ImageConfig, as_image_config
 
 #: from this many images on, :meth:`Buildah.created_times` lists the storage once instead
@@ -58,14 +57,14 @@ class Buildah(ContainersBackend):
     def image_config(self, image: str, env: BuildEnv) -> ImageConfig | None:
         """The OCI config buildah would push (``OCIv1``), diff-ids included: read from
         the storage's files when they verify, else from ``buildah inspect``."""
-        stored = stored_image(image, env.storage.driver)
+        stored = self.stored(image, env)
         if stored is not None:
             return as_image_config(stored.config)
         config = self.inspect(image, env).get("OCIv1")
         return as_image_config(config) if isinstance(config, dict) else None
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        stored = stored_image(image, env.storage.driver)
+        stored = self.stored(image, env)
         if stored is not None:
             return stored.annotations
         annotations = self.inspect(image, env).get("ImageAnnotations")

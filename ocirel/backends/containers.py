@@ -20,6 +20,7 @@ from typing import Any, Final, NamedTuple
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache, find_containerfile, spec_argv
 from ocirel.backends.hints import with_hint
+from ocirel.backends.stored import StoredImage, stored_image
 from ocirel.errors import BackendNotFoundError, CommandError, DigestMismatchError
 from ocirel.oci import ImageConfig
 from ocirel.reference import is_valid_digest
@@ -217,9 +218,23 @@ class ContainersBackend:
         self._lookups = StepLookups(lambda image: self.step_image(image, env))
         return self._lookups
 
+    def stored(self, image: str, env: BuildEnv) -> StoredImage | None:
+        """``image`` (an ID) read from the storage's files, verified
+        (:mod:`ocirel.backends.stored`); None: ask the builder."""
+        return stored_image(image, self.storage_driver(env))
+
+    def storage_driver(self, env: BuildEnv) -> str | None:
+        """The driver whose store holds this builder's images, when known."""
+        return env.storage.driver
+
     def step_image(self, image: str, env: BuildEnv) -> StepImage:
         """One image's config ``created`` time (None: the builder could not say) and
-        whether it has a name, from its (one) ``inspect``."""
+        whether it has a name: the time from the storage's files when they verify (the
+        name is then unknown, so "named": never removed; :meth:`stale_cache` asks again
+        about a stale one), else both from its (one) ``inspect``."""
+        stored = self.stored(image, env)
+        if stored is not None:
+            return StepImage(parse_created(stored.config.get("created")), named=True)
         return self.step_of(self.inspect(image, env) or None)
 
     def step_of(self, inspected: dict[str, Any] | None) -> StepImage:
@@ -275,6 +290,9 @@ class ContainersBackend:
         """:meth:`created_times`, taking the answers looked up during the build."""
         lookups, self._lookups = self._lookups, None
         found = lookups.answers(images) if lookups is not None else {}
+        for image in images:
+            if image not in found and self.stored(image, env) is not None:
+                found[image] = self.step_image(image, env)
         missing = [image for image in images if image not in found]
         if missing:
             found.update(self.created_times(missing, env))
@@ -297,6 +315,12 @@ class ContainersBackend:
         }
         if not found:
             return None
+        # only a stale step is removed: its name (the storage's files do not show it)
+        # from the builder, once per image
+        found = {
+            name: step._replace(named=self.step_of(self.inspect(name, env) or None).named)
+            for name, step in found.items()
+        }
         name, first = next(iter(found.items()))
         when = _dt.datetime.fromtimestamp(first.created or 0, _dt.UTC).isoformat()
         return StaleCache(

@@ -37,7 +37,6 @@ from typing import Any
 from ocirel import runner
 from ocirel.backends.base import BuildEnv, BuildSpec
 from ocirel.backends.containers import ContainersBackend, StepImage, parse_created
-from ocirel.backends.stored import stored_image
 from ocirel.errors import BackendNotFoundError, CommandError, ConfigError
 from ocirel.hostinfo import StorageChoice
 from ocirel.oci import ImageConfig, as_image_config
@@ -109,6 +108,9 @@ class Podman(ContainersBackend):
             return None
         return parse_store_driver(result.stdout) if result.ok else None
 
+    def storage_driver(self, env: BuildEnv) -> str | None:
+        return self.store_driver()
+
     def global_args(self, env: BuildEnv) -> list[str]:
         return podman_storage_args(env.storage, self.store_driver())
 
@@ -157,11 +159,11 @@ class Podman(ContainersBackend):
         """The OCI config the export will write, read from the storage's files when they
         verify (:mod:`ocirel.backends.stored`); podman inspect does not show it, so
         otherwise None: the publisher exports first and reads it from the layout."""
-        stored = stored_image(image, self.store_driver())
+        stored = self.stored(image, env)
         return as_image_config(stored.config) if stored is not None else None
 
     def image_annotations(self, image: str, env: BuildEnv) -> dict[str, str]:
-        stored = stored_image(image, self.store_driver())
+        stored = self.stored(image, env)
         if stored is not None:
             return stored.annotations
         annotations = self.inspect(image, env).get("Annotations")

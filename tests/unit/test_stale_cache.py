@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -13,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from ocirel import runner
+from ocirel import hostinfo, runner
 from ocirel.backends.base import BuildEnv, BuildSpec, StaleCache
 from ocirel.backends.buildah import Buildah
 from ocirel.backends.containers import CACHE_HIT, parse_created
 from ocirel.backends.podman import Podman
+from ocirel.backends.stored import big_data_name
 from ocirel.errors import BackendNotFoundError
+from ocirel.oci import OCI_CONFIG, OCI_MANIFEST
 
 HIT_A = "a" * 64
 HIT_B = "b" * 64
@@ -410,3 +414,63 @@ def test_buildah_asks_again_after_a_failed_inspect(
         backend.image_config(BUILT, BuildEnv())
     monkeypatch.setenv("PATH", f"{fake_builders}:/usr/bin:/bin")
     assert backend.image_config(BUILT, BuildEnv()) == {"created": T_TEXT}
+
+
+# -- the step images' times from the storage's files -------------------------------------
+
+
+def _stored_step(root: Path, created: str, n: int) -> str:
+    """A step image as containers/storage keeps it (config hashing to its ID); its ID."""
+    config = json.dumps({"created": created, "n": n, "rootfs": {"diff_ids": []}}).encode()
+    hexid = hashlib.sha256(config).hexdigest()
+    directory = root / "overlay-images" / hexid
+    directory.mkdir(parents=True)
+    (directory / big_data_name(f"sha256:{hexid}")).write_bytes(config)
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": f"sha256:{hexid}"}}  # fmt: skip
+    (directory / "manifest").write_text(json.dumps(manifest))
+    return hexid
+
+
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "graph"
+    monkeypatch.setattr(hostinfo, "graph_roots", lambda env, rootless: [root])
+    return root
+
+
+def test_fresh_steps_in_the_storage_need_no_inspect(
+    fake_builders: Path, spec: BuildSpec, storage: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    hits = [_stored_step(storage, T_TEXT, n) for n in range(3)]
+    built = _stored_step(storage, T_TEXT, 9)
+    monkeypatch.setenv("FAKE_HITS", " ".join(hits))
+    monkeypatch.setenv("FAKE_BUILT", built)
+    backend = Buildah()
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image == f"sha256:{built}"
+    assert backend.stale_cache(image, T, BuildEnv()) is None
+    assert _calls(tmp_path) == ["build", "build-end"]  # no inspect, no image listing
+
+
+def test_a_stale_step_in_the_storage_is_named_by_the_builder(
+    fake_builders: Path, spec: BuildSpec, storage: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    fresh, stale_one, named = (_stored_step(storage, OTHER_TEXT if n else T_TEXT, n)
+                               for n in range(3))  # fmt: skip
+    built = _stored_step(storage, T_TEXT, 9)
+    monkeypatch.setenv("FAKE_HITS", f"{fresh} {stale_one} {named}")
+    monkeypatch.setenv("FAKE_BUILT", built)
+    monkeypatch.setenv(f"FAKE_CREATED_{stale_one[:12]}", OTHER_TEXT)
+    monkeypatch.setenv(f"FAKE_CREATED_{named[:12]}", OTHER_TEXT)
+    monkeypatch.setenv(f"FAKE_NAMED_{named[:12]}", "localhost/kept:1")
+    backend = Buildah()
+    image = backend.build(spec, BuildEnv(), timeout=30)
+    assert image is not None
+    stale = backend.stale_cache(image, T, BuildEnv())
+    assert stale is not None
+    assert stale_one[:12] in stale.reason
+    assert stale.entries == (stale_one,)  # the named one stays
+    assert _calls(tmp_path).count("inspect") == 2  # only the two stale steps were asked

@@ -232,10 +232,14 @@ class ContainersBackend:
         whether it has a name: the time from the storage's files when they verify (the
         name is then unknown, so "named": never removed; :meth:`stale_cache` asks again
         about a stale one), else both from its (one) ``inspect``."""
+        step = self._stored_step(image, env)
+        return step if step is not None else self.step_of(self.inspect(image, env) or None)
+
+    def _stored_step(self, image: str, env: BuildEnv) -> StepImage | None:
         stored = self.stored(image, env)
-        if stored is not None:
-            return StepImage(parse_created(stored.config.get("created")), named=True)
-        return self.step_of(self.inspect(image, env) or None)
+        if stored is None:
+            return None
+        return StepImage(parse_created(stored.config.get("created")), named=True)
 
     def step_of(self, inspected: dict[str, Any] | None) -> StepImage:
         """A :class:`StepImage` from this builder's ``inspect`` of one image."""
@@ -291,8 +295,9 @@ class ContainersBackend:
         lookups, self._lookups = self._lookups, None
         found = lookups.answers(images) if lookups is not None else {}
         for image in images:
-            if image not in found and self.stored(image, env) is not None:
-                found[image] = self.step_image(image, env)
+            step = None if image in found else self._stored_step(image, env)
+            if step is not None:
+                found[image] = step
         missing = [image for image in images if image not in found]
         if missing:
             found.update(self.created_times(missing, env))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ocirel.backends.buildah import Buildah
-from ocirel.backends.stored import read_stored_image
+from ocirel.backends.stored import StoredImage, read_stored_image
 from ocirel.hostinfo import graph_roots, is_rootless
 from tests.support.localimages import build_env, storage_args
 
@@ -27,6 +27,11 @@ def build(context: Path, tmp_path: Path, *extra: str, builder: str = "buildah") 
             "--iidfile", str(iidfile), *extra, str(context)]  # fmt: skip
     subprocess.run(argv, check=True, capture_output=True, timeout=300)
     return iidfile.read_text(encoding="utf-8").strip()
+
+
+def read_here(image: str) -> StoredImage | None:
+    """``image`` read from this user's storage as ocirel finds it (its graph roots)."""
+    return read_stored_image(image, graph_roots(os.environ, is_rootless()))
 
 
 def exported_config(builder: str, image: str, layout: Path) -> dict[str, Any]:
@@ -61,7 +66,7 @@ def test_the_stored_config_is_the_one_the_export_writes(
     context = build_context(f"RUN echo {builder} > /who.txt", unique=True)
     image = build(context, tmp_path, builder=builder)
     try:
-        stored = read_stored_image(image, graph_roots(os.environ, is_rootless()))
+        stored = read_here(image)
         assert stored is not None, f"not found under {graph_roots(os.environ, is_rootless())}"
         assert stored.config == exported_config(builder, image, tmp_path / "layout")
         assert len(stored.config["rootfs"]["diff_ids"]) >= 2
@@ -76,7 +81,7 @@ def test_a_built_image_is_read_from_the_storage_as_inspect_shows_it(
     context = build_context("RUN echo stored > /stored.txt", unique=True)
     image = build(context, tmp_path, "--annotation", "org.example.note=from the build")
     try:
-        stored = read_stored_image(image, graph_roots(os.environ, is_rootless()))
+        stored = read_here(image)
         inspected = inspect(image)
         assert stored is not None, f"not found under {graph_roots(os.environ, is_rootless())}"
         assert stored.config == inspected["OCIv1"]
@@ -94,7 +99,7 @@ def test_a_docker_format_build_falls_back_to_inspect(
     context = build_context("RUN echo docker > /format.txt", unique=True)
     image = build(context, tmp_path, "--format", "docker")
     try:
-        assert read_stored_image(image, graph_roots(os.environ, is_rootless())) is None
+        assert read_here(image) is None
         config = Buildah().image_config(image, build_env())
         assert config == inspect(image)["OCIv1"]
         assert config is not None
